@@ -1,0 +1,1 @@
+"""Podium's scoring core: metrics, prediction validation, the public/private split."""

@@ -1,0 +1,395 @@
+"""Reading the organizer's solution and checking a participant's predictions file.
+
+Every way a participant can get ``predictions.csv`` wrong ends in one
+:class:`InvalidPredictions` whose message says what is wrong, shows the first few
+offending ids and says what to do, because that message is all they get back from a
+run in a sandbox they cannot watch. Organizer mistakes in ``solution.csv`` raise
+``ValueError`` instead: those are ours to fix, not the participant's.
+
+The read path is one ``pd.read_csv`` with explicit dtypes followed by vectorised checks,
+so validating a file costs about what parsing it costs. Ids are always read as strings:
+"007" and "7" are different ids, and "NA" is an id, not a missing value.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_integer_dtype, is_numeric_dtype
+
+from scoring.split import USAGE_COLUMN, canonical_usage
+
+__all__ = ["InvalidPredictions", "read_predictions", "read_solution"]
+
+SAMPLE = "sample_submission.csv"
+SHOW = 5  # how many offending ids a message names
+
+# Spellings of "no value" in a numeric column; reported as missing rather than non-numeric.
+_MISSING = frozenset(["", "nan", "na", "n/a", "null", "none", "-nan", "#n/a"])
+_MISSING_NA_VALUES = sorted(_MISSING | {s.upper() for s in _MISSING} | {"NaN", "-NaN"})
+
+
+class InvalidPredictions(Exception):
+    """Raise when a predictions file cannot be scored; the message is for the participant."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _first(values: Iterable[object], limit: int = SHOW) -> str:
+    """Join the first few values for a message."""
+    out = []
+    for i, value in enumerate(values):
+        if i == limit:
+            break
+        out.append(str(value))
+    return ", ".join(out)
+
+
+def _human_bytes(n: int) -> str:
+    """Show a size the way a participant reads it (1 GiB, 12.5 MiB)."""
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}".replace(".0 ", " ")
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    """Return the 1-based line holding the first invalid UTF-8 byte (error path only)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return line + chunk.count(b"\n", 0, max(exc.start, 0))
+            line += chunk.count(b"\n")
+    return line
+
+
+# --------------------------------------------------------------------------- solution
+
+
+def read_solution(path: Path, *, id_column: str, target_columns: list[str]) -> pd.DataFrame:
+    """Read the hidden solution, indexed by id (str), with the targets and optional Usage.
+
+    A target column is numeric (int64 when every value is integral, else float64) when
+    every value parses as a number, and a stripped string label otherwise, so that the
+    predictions can be coerced to the same kind. Columns other than the id, the targets
+    and Usage (matched case-insensitively) are dropped.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(
+            path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skipinitialspace=False
+        )
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"The solution file {path.name} cannot be read as CSV: {exc}") from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    usage_names = [c for c in raw.columns if c.lower() == USAGE_COLUMN.lower()]
+    missing = [c for c in [id_column, *target_columns] if c not in raw.columns]
+    if missing:
+        raise ValueError(
+            f"The solution file {path.name} lacks the column(s) {', '.join(missing)}; "
+            f"it has {', '.join(raw.columns)}."
+        )
+    if len(raw) == 0:
+        raise ValueError(f"The solution file {path.name} has no rows.")
+
+    ids = raw[id_column].str.strip()
+    if (ids == "").any():
+        rows = np.flatnonzero((ids == "").to_numpy()) + 1
+        raise ValueError(f"The solution has rows with an empty id (rows {_first(rows)}).")
+    dup = ids.duplicated(keep="first")
+    if dup.any():
+        raise ValueError(
+            f"The solution repeats {int(dup.sum())} id(s) (first: {_first(ids[dup].unique())})."
+        )
+
+    solution = pd.DataFrame(index=pd.Index(ids.to_numpy(), name=id_column, dtype=object))
+    for column in target_columns:
+        values = raw[column].str.strip()
+        empty = (values == "").to_numpy()
+        if empty.any():
+            raise ValueError(
+                f"The solution column {column!r} has {int(empty.sum())} empty value(s) "
+                f"(first ids: {_first(solution.index[empty])})."
+            )
+        numbers = pd.to_numeric(values, errors="coerce")
+        if not numbers.isna().any():
+            array = numbers.to_numpy(dtype=np.float64)
+            if not np.isfinite(array).all():
+                raise ValueError(f"The solution column {column!r} holds infinite values.")
+            if (array == np.round(array)).all() and np.abs(array).max() < 2**53:
+                solution[column] = array.astype(np.int64)
+            else:
+                solution[column] = array
+        else:
+            solution[column] = values.to_numpy(dtype=object)
+    if usage_names:
+        usage = raw[usage_names[0]]
+        usage.index = solution.index
+        solution[USAGE_COLUMN] = canonical_usage(usage).to_numpy()
+    return solution
+
+
+# --------------------------------------------------------------------------- predictions
+
+
+def _read_header(path: Path, name: str, expected: str) -> list[str]:
+    """Read only the header row, so column problems are reported before any parsing."""
+    try:
+        header = pd.read_csv(
+            path, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+    except pd.errors.EmptyDataError:
+        raise InvalidPredictions(
+            f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidPredictions(
+            f"{name} is not UTF-8 text (first invalid byte on line "
+            f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
+            "pandas' DataFrame.to_csv(path, index=False)."
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise InvalidPredictions(
+            f"{name} cannot be read as CSV: {exc}. Write a comma-separated file with the "
+            f"header {expected}."
+        ) from None
+    return [str(c).strip() for c in header.iloc[0].tolist()]
+
+
+def _check_header(columns: list[str], name: str, id_column: str, targets: list[str]) -> None:
+    expected_list = [id_column, *targets]
+    expected = ",".join(expected_list)
+    found = ",".join(columns)
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise InvalidPredictions(
+            f"{name} repeats the column(s) {', '.join(map(repr, repeated))} in its header "
+            f"({found}). Expected header: {expected}"
+        )
+    no_header_hint = ""
+    if all(_looks_numeric(c) for c in columns):
+        no_header_hint = " The first line looks like data: the file needs a header line."
+    if id_column not in columns:
+        raise InvalidPredictions(
+            f"{name} has no {id_column!r} column (its header is {found}). "
+            f"Expected header: {expected}.{no_header_hint}"
+        )
+    missing = [c for c in targets if c not in columns]
+    if missing:
+        raise InvalidPredictions(
+            f"{name} is missing the column(s) {', '.join(map(repr, missing))} "
+            f"(its header is {found}). Expected header: {expected}.{no_header_hint}"
+        )
+    extra = [c for c in columns if c not in expected_list]
+    if extra:
+        raise InvalidPredictions(
+            f"{name} has unexpected column(s) {', '.join(map(repr, extra))}. "
+            f"Expected header: {expected}. Remove the other columns (and the index: "
+            "DataFrame.to_csv(path, index=False))."
+        )
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_body(
+    path: Path, name: str, id_column: str, numeric: list[str], labels: list[str], expected: str
+) -> pd.DataFrame:
+    """Parse the rows with explicit dtypes: numbers straight to float64 on the fast path.
+
+    The C parser refuses some spellings (" 2 ", "-Infinity", "abc") with a message that
+    names neither the row nor the id; only then re-read those columns as strings so the
+    offending rows can be named. Valid files never pay for the second read.
+    """
+    str_dtypes = {id_column: str, **dict.fromkeys(labels, str)}
+
+    def read(dtypes: dict[str, object], na_values: dict[str, list[str]]) -> pd.DataFrame:
+        try:
+            return pd.read_csv(
+                path,
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values=na_values,
+                encoding="utf-8-sig",
+                skipinitialspace=False,
+            )
+        except pd.errors.ParserError as exc:
+            raise InvalidPredictions(
+                f"{name} cannot be read as CSV: {exc}. Write a comma-separated file with "
+                f"the header {expected} and quote values that contain commas."
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidPredictions(
+                f"{name} is not UTF-8 text (first invalid byte on line "
+                f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
+                "pandas' DataFrame.to_csv(path, index=False)."
+            ) from None
+
+    try:
+        return read(
+            {**str_dtypes, **dict.fromkeys(numeric, np.float64)},
+            dict.fromkeys(numeric, _MISSING_NA_VALUES),
+        )
+    except ValueError:
+        # Parser and decoding errors became InvalidPredictions inside read(); what is left
+        # is a value the float parser refused.
+        if not numeric:
+            raise
+    frame = read({**str_dtypes, **dict.fromkeys(numeric, str)}, {})
+    for column in numeric:
+        text = frame[column].str.strip()
+        missing = text.str.lower().isin(_MISSING)
+        numbers = pd.to_numeric(text.where(~missing), errors="coerce")
+        bad = (numbers.isna() & ~missing).to_numpy()
+        if bad.any():
+            ids = frame[id_column].str.strip()[bad]
+            shown = ", ".join(
+                f"id {i}: {v!r}" for i, v in zip(ids.head(SHOW), text[bad].head(SHOW), strict=True)
+            )
+            raise InvalidPredictions(
+                f"{name} has {int(bad.sum())} non-numeric value(s) in column {column!r} "
+                f"(first: {shown}). Write a number in every row, such as 0.25 or 3."
+            )
+        frame[column] = numbers.to_numpy(dtype=np.float64)
+    return frame
+
+
+def read_predictions(
+    path: Path,
+    *,
+    solution: pd.DataFrame,
+    id_column: str,
+    target_columns: list[str],
+    max_bytes: int = 1 << 30,
+) -> pd.DataFrame:
+    """Validate a predictions file and return it indexed by id, in the solution's order.
+
+    The result holds exactly ``target_columns``. A numeric solution column demands
+    numbers ("3" and "3.0" both fine): the predictions become float64, or the solution's
+    integer dtype when every prediction is integral, so probabilities are never
+    truncated and labels "3.0" still equal 3. A label column demands a non-empty string.
+    Every id of the solution (Ignored rows included, as on Kaggle) must appear once.
+    A missing file raises FileNotFoundError: that is "no predictions", not invalid ones.
+    """
+    path = Path(path)
+    name = path.name
+    expected = ",".join([id_column, *target_columns])
+    n_test = len(solution)
+
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InvalidPredictions(
+            f"{name} is {_human_bytes(size)}, over the limit of {_human_bytes(max_bytes)}. "
+            f"Write only the columns {expected}, one row for each of the {n_test} ids in "
+            f"{SAMPLE}."
+        )
+    if size == 0:
+        raise InvalidPredictions(
+            f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
+        )
+
+    columns = _read_header(path, name, expected)
+    _check_header(columns, name, id_column, target_columns)
+
+    numeric = [c for c in target_columns if is_numeric_dtype(solution[c].dtype)]
+    labels = [c for c in target_columns if c not in numeric]
+    frame = _read_body(path, name, id_column, numeric, labels, expected)
+    if len(frame) == 0:
+        raise InvalidPredictions(
+            f"{name} has a header but no rows. Write one row for every one of the {n_test} "
+            f"ids in {SAMPLE}."
+        )
+
+    ids = frame[id_column].fillna("").str.strip()
+    empty_id = (ids == "").to_numpy()
+    if empty_id.any():
+        rows = np.flatnonzero(empty_id) + 1
+        raise InvalidPredictions(
+            f"{name} has {int(empty_id.sum())} row(s) with an empty {id_column!r} (data rows "
+            f"{_first(rows)}). Write the id of every row, as in {SAMPLE}."
+        )
+    index = pd.Index(ids.to_numpy(dtype=object), name=id_column)
+
+    duplicated = index.duplicated(keep="first")
+    if duplicated.any():
+        dup_ids = index[duplicated].unique()
+        raise InvalidPredictions(
+            f"{name} has {len(dup_ids)} duplicated id(s) (first: {_first(dup_ids)}). "
+            "Write exactly one row per id."
+        )
+
+    solution_ids = solution.index
+    position = index.get_indexer(solution_ids)
+    missing = position < 0
+    unknown = solution_ids.get_indexer(index) < 0
+    if missing.any():
+        message = (
+            f"{name} is missing {int(missing.sum())} of the {n_test} test ids "
+            f"(first: {_first(solution_ids[missing])}). Write one row for every id in "
+            f"{SAMPLE}."
+        )
+        if unknown.any():
+            message += (
+                f" It also has {int(unknown.sum())} id(s) that are not test ids "
+                f"(first: {_first(index[unknown])}); ids are compared as text, so '007' "
+                "is not '7'."
+            )
+        raise InvalidPredictions(message)
+    if unknown.any():
+        raise InvalidPredictions(
+            f"{name} has {int(unknown.sum())} id(s) that are not test ids "
+            f"(first: {_first(index[unknown])}). Use only the ids in {SAMPLE}."
+        )
+
+    frame.index = index
+    result = frame.iloc[position][target_columns]
+    result.index = solution_ids.copy()
+
+    for column in numeric:
+        values = result[column].to_numpy(dtype=np.float64)
+        nan = np.isnan(values)
+        if nan.any():
+            raise InvalidPredictions(
+                f"{name} has {int(nan.sum())} missing or NaN value(s) in column {column!r} "
+                f"(first ids: {_first(result.index[nan])}). Write a number in every row."
+            )
+        inf = np.isinf(values)
+        if inf.any():
+            raise InvalidPredictions(
+                f"{name} has {int(inf.sum())} infinite value(s) in column {column!r} "
+                f"(first ids: {_first(result.index[inf])}). Write finite numbers."
+            )
+        if is_integer_dtype(solution[column].dtype) and (values == np.round(values)).all():
+            result[column] = values.astype(solution[column].dtype)
+        else:
+            result[column] = values
+    for column in labels:
+        text = result[column].fillna("").str.strip()
+        empty = (text == "").to_numpy()
+        if empty.any():
+            raise InvalidPredictions(
+                f"{name} has {int(empty.sum())} empty value(s) in column {column!r} "
+                f"(first ids: {_first(result.index[empty])}). Write a label in every row."
+            )
+        result[column] = text.to_numpy(dtype=object)
+    return result
