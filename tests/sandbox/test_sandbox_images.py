@@ -1,0 +1,206 @@
+"""Loading participant archives: what is accepted, and what a rejected upload is told."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import docker.errors
+import pytest
+from conftest import docker_save_cli, gzip_file, save_image
+
+import docker
+import sandbox
+from sandbox import InvalidImage
+
+pytestmark = pytest.mark.docker
+
+TinyFactory = Callable[..., str]
+GB = 2**30
+
+
+def _members(archive: Path) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    with tarfile.open(archive) as source:
+        return [
+            (member, source.extractfile(member).read() if member.isreg() else None)  # type: ignore[union-attr]
+            for member in source.getmembers()
+        ]
+
+
+def _write(archive: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
+    with tarfile.open(archive, "w") as target:
+        for member, data in members:
+            if data is not None:
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    return archive
+
+
+def _edit_config(source: Path, target: Path, **changes: object) -> Path:
+    """Copy a saved archive with its image configuration edited (and renamed to its digest)."""
+    members = _members(source)
+    manifest = json.loads(next(d for m, d in members if m.name == "manifest.json") or b"")
+    old_name = manifest[0]["Config"]
+    config = json.loads(next(d for m, d in members if m.name == old_name) or b"")
+    config.update(changes)
+    data = json.dumps(config).encode()
+    new_name = hashlib.sha256(data).hexdigest() + ".json"
+    manifest[0]["Config"] = new_name
+    edited = []
+    for member, content in members:
+        if member.name == old_name:
+            member.name, content = new_name, data
+        elif member.name == "manifest.json":
+            content = json.dumps(manifest).encode()
+        edited.append((member, content))
+    return _write(target, edited)
+
+
+@pytest.fixture(scope="module")
+def tiny_archive(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path_factory
+) -> Path:
+    tag = tiny_image_factory("podium-test/tiny-valid", cmd=["/hello"])
+    return save_image(client, tag, tmp_path_factory.mktemp("tiny") / "tiny.tar")
+
+
+def test_loaded_image_is_untagged_and_named_by_its_id(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+) -> None:
+    tag = tiny_image_factory("podium-test/tiny-retag", cmd=["/hello"])
+    archive = save_image(client, tag, tmp_path / "image.tar")
+    original_id = client.images.get(tag).id
+    client.images.remove(tag)
+
+    loaded = sandbox.load_image(client, archive, max_size_bytes=GB)
+
+    assert loaded.image_id == original_id
+    assert loaded.size_bytes > 0
+    assert client.api.inspect_image(loaded.image_id)["RepoTags"] == []
+    sandbox.remove_image(client, loaded.image_id)
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.api.inspect_image(loaded.image_id)
+
+
+def test_gzip_archive_is_loaded(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+) -> None:
+    tag = tiny_image_factory("podium-test/tiny-gzip", cmd=["/hello"])
+    # A misleading name: compression is detected from the content.
+    archive = gzip_file(save_image(client, tag, tmp_path / "plain.tar"), tmp_path / "upload.bin")
+
+    loaded = sandbox.load_image(client, archive, max_size_bytes=GB)
+
+    assert loaded.image_id == client.images.get(tag).id
+
+
+def test_remove_image_ignores_missing_images(client: docker.DockerClient) -> None:
+    sandbox.remove_image(client, "sha256:" + "f" * 64)
+
+
+def test_remove_image_keeps_tagged_platform_images(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory
+) -> None:
+    tag = tiny_image_factory("podium-test/tiny-shared", cmd=["/hello"])
+
+    sandbox.remove_image(client, client.images.get(tag).id)
+
+    assert client.images.get(tag)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a docker image\n" * 100, gzip.compress(b"gzip but not a tar" * 100), b""],
+    ids=["text", "gzip-of-text", "empty"],
+)
+def test_non_archive_is_rejected(
+    client: docker.DockerClient, tmp_path: Path, content: bytes
+) -> None:
+    upload = tmp_path / "image.tar"
+    upload.write_bytes(content)
+
+    with pytest.raises(InvalidImage, match="not a Docker image archive") as caught:
+        sandbox.load_image(client, upload, max_size_bytes=GB)
+
+    assert "docker save" in caught.value.message
+
+
+def test_archive_with_two_images_is_rejected(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+) -> None:
+    first = tiny_image_factory("podium-test/tiny-first", cmd=["/hello"])
+    second = tiny_image_factory("podium-test/tiny-second", cmd=["/hello"])
+    archive = docker_save_cli([first, second], tmp_path / "two.tar")
+
+    with pytest.raises(InvalidImage, match="exactly one image, it contains 2"):
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+
+def test_image_without_command_is_rejected(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+) -> None:
+    tag = tiny_image_factory("podium-test/tiny-nocmd")
+    archive = save_image(client, tag, tmp_path / "image.tar")
+
+    with pytest.raises(InvalidImage, match="no ENTRYPOINT or CMD") as caught:
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+    assert "Dockerfile" in caught.value.message
+
+
+def test_image_for_another_architecture_is_rejected(
+    client: docker.DockerClient, tiny_archive: Path, tmp_path: Path
+) -> None:
+    archive = _edit_config(tiny_archive, tmp_path / "arm.tar", architecture="arm64")
+
+    with pytest.raises(InvalidImage, match="linux/arm64") as caught:
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+    assert "--platform linux/amd64" in caught.value.message
+
+
+@pytest.mark.parametrize("evil_name", ["../evil", "layer/../../evil", "/etc/evil"])
+def test_archive_with_escaping_path_is_rejected(
+    client: docker.DockerClient, tiny_archive: Path, tmp_path: Path, evil_name: str
+) -> None:
+    evil = tarfile.TarInfo(evil_name)
+    archive = _write(tmp_path / "evil.tar", [*_members(tiny_archive), (evil, b"pwned")])
+
+    with pytest.raises(InvalidImage, match="unsafe path"):
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+
+def test_archive_over_size_limit_is_rejected(
+    client: docker.DockerClient, tiny_archive: Path
+) -> None:
+    with pytest.raises(InvalidImage, match="over the image size limit of 1 KB"):
+        sandbox.load_image(client, tiny_archive, max_size_bytes=1024)
+
+
+def test_image_over_size_limit_once_unpacked_is_rejected_and_removed(
+    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+) -> None:
+    # 4 MB of zeros gzip to a few KB: the archive passes, the unpacked image does not.
+    tag = tiny_image_factory("podium-test/tiny-bomb", cmd=["/hello"], payload=b"\0" * 4 * 2**20)
+    archive = gzip_file(save_image(client, tag, tmp_path / "image.tar"), tmp_path / "image.tgz")
+    image_id = client.images.get(tag).id
+    client.images.remove(tag)
+    assert archive.stat().st_size < 2**20
+
+    with pytest.raises(InvalidImage, match="once unpacked, over the image size limit of 1 MB"):
+        sandbox.load_image(client, archive, max_size_bytes=2**20)
+
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.api.inspect_image(image_id)
+
+
+def test_job_archive_loads_to_the_built_image(
+    client: docker.DockerClient, job_image: sandbox.LoadedImage
+) -> None:
+    assert job_image.image_id == client.images.get("podium-test/sandbox-job:latest").id
+    assert job_image.size_bytes > 100 * 2**20
