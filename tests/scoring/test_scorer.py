@@ -1,0 +1,166 @@
+"""Scoring on the public and private parts, checked against scikit-learn on the same rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from scoring.metrics import MetricError, get_metric
+from scoring.scorer import Scores, score_predictions
+from scoring.split import assign_usage
+
+
+def _index(n: int) -> pd.Index:
+    return pd.Index([str(i) for i in range(n)], dtype=object, name="id")
+
+
+def _binary_case(n: int = 400, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    solution = pd.DataFrame({"label": rng.integers(0, 2, n)}, index=_index(n))
+    solution["Usage"] = assign_usage(solution, public_fraction=0.3, seed=seed)
+    predictions = pd.DataFrame({"label": rng.uniform(0, 1, n)}, index=_index(n))
+    return solution, predictions
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"), [("roc_auc", skm.roc_auc_score), ("log_loss", skm.log_loss)]
+)
+def test_public_and_private_scores_equal_scikit_learn_on_their_rows(name, reference):
+    solution, predictions = _binary_case()
+    scores = score_predictions(
+        solution=solution,
+        predictions=predictions,
+        metric=get_metric(name),
+        target_columns=["label"],
+    )
+    for part, value in (("Public", scores.public), ("Private", scores.private)):
+        rows = solution.index[solution["Usage"] == part]
+        expected = reference(solution.loc[rows, "label"], predictions.loc[rows, "label"])
+        assert value == pytest.approx(expected)
+    assert scores.public != pytest.approx(scores.private)
+
+
+def test_predictions_are_aligned_by_id_not_by_position():
+    solution, predictions = _binary_case()
+    shuffled = predictions.sample(frac=1.0, random_state=1)
+    metric = get_metric("roc_auc")
+    kwargs = {"solution": solution, "metric": metric, "target_columns": ["label"]}
+    assert score_predictions(predictions=shuffled, **kwargs) == score_predictions(
+        predictions=predictions, **kwargs
+    )
+
+
+def test_ignored_rows_never_change_either_score():
+    solution = pd.DataFrame(
+        {
+            "label": ["a", "b", "a", "b", "a", "b"],
+            "Usage": ["Public", "Public", "Private", "Private", "Ignored", "Ignored"],
+        },
+        index=_index(6),
+    )
+    good = pd.DataFrame({"label": ["a", "b", "a", "a", "a", "b"]}, index=_index(6))
+    wrong_on_ignored = good.copy()
+    wrong_on_ignored["label"] = ["a", "b", "a", "a", "b", "a"]
+    metric = get_metric("accuracy")
+    first = score_predictions(
+        solution=solution, predictions=good, metric=metric, target_columns=["label"]
+    )
+    second = score_predictions(
+        solution=solution, predictions=wrong_on_ignored, metric=metric, target_columns=["label"]
+    )
+    assert first == second == Scores(public=1.0, private=0.5)
+
+
+def test_a_part_without_rows_scores_none():
+    solution = pd.DataFrame(
+        {"y": [1.0, 2.0, 3.0], "Usage": ["private", "Private", "Ignored"]}, index=_index(3)
+    )
+    predictions = pd.DataFrame({"y": [1.0, 4.0, 9.0]}, index=_index(3))
+    scores = score_predictions(
+        solution=solution, predictions=predictions, metric=get_metric("mae"), target_columns=["y"]
+    )
+    assert scores == Scores(public=None, private=1.0)
+
+
+def test_several_target_columns_are_passed_to_the_metric_as_two_dimensional_arrays():
+    seen: list[tuple[int, ...]] = []
+    metric = get_metric("rmse")
+
+    def spy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        seen.append(y_true.shape)
+        return metric.func(y_true, y_pred)
+
+    spying = type(metric)(
+        metric.name, spy, metric.greater_is_better, metric.prediction, metric.description
+    )
+    rng = np.random.default_rng(5)
+    solution = pd.DataFrame(rng.normal(size=(50, 2)), columns=["x", "y"], index=_index(50))
+    solution["Usage"] = assign_usage(solution, public_fraction=0.4, seed=2)
+    predictions = pd.DataFrame(rng.normal(size=(50, 2)), columns=["x", "y"], index=_index(50))
+    scores = score_predictions(
+        solution=solution, predictions=predictions, metric=spying, target_columns=["x", "y"]
+    )
+    assert seen == [(20, 2), (30, 2)]
+    public = solution["Usage"] == "Public"
+    expected = skm.root_mean_squared_error(
+        solution.loc[public, ["x", "y"]], predictions.loc[public, ["x", "y"]]
+    )
+    assert scores.public == pytest.approx(expected)
+
+
+def test_a_single_target_column_is_passed_as_a_one_dimensional_array():
+    seen: list[tuple[int, ...]] = []
+    metric = get_metric("accuracy")
+
+    def spy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        seen.append(y_true.shape)
+        seen.append(y_pred.shape)
+        return metric.func(y_true, y_pred)
+
+    spying = type(metric)("spy", spy, True, "label", "")
+    solution = pd.DataFrame({"c": [0, 1, 1], "Usage": ["Public"] * 3}, index=_index(3))
+    predictions = pd.DataFrame({"c": [0, 1, 0]}, index=_index(3))
+    score_predictions(
+        solution=solution, predictions=predictions, metric=spying, target_columns=["c"]
+    )
+    assert seen == [(3,), (3,)]
+
+
+def test_an_undefined_metric_on_a_part_names_the_part():
+    solution = pd.DataFrame(
+        {"label": [1, 1, 0, 1], "Usage": ["Public", "Public", "Private", "Private"]},
+        index=_index(4),
+    )
+    predictions = pd.DataFrame({"label": [0.2, 0.9, 0.1, 0.7]}, index=_index(4))
+    with pytest.raises(MetricError, match="Scoring the public part \\(2 rows\\): roc_auc needs"):
+        score_predictions(
+            solution=solution,
+            predictions=predictions,
+            metric=get_metric("roc_auc"),
+            target_columns=["label"],
+        )
+
+
+def test_a_solution_without_usage_is_refused():
+    solution = pd.DataFrame({"label": [0, 1]}, index=_index(2))
+    with pytest.raises(ValueError, match="no Usage column"):
+        score_predictions(
+            solution=solution,
+            predictions=solution,
+            metric=get_metric("accuracy"),
+            target_columns=["label"],
+        )
+
+
+def test_predictions_lacking_solution_ids_are_refused():
+    solution = pd.DataFrame({"label": [0, 1], "Usage": ["Public", "Private"]}, index=_index(2))
+    predictions = pd.DataFrame({"label": [0]}, index=_index(1))
+    with pytest.raises(ValueError, match="lack 1 solution id\\(s\\) \\(first: 1\\)"):
+        score_predictions(
+            solution=solution,
+            predictions=predictions,
+            metric=get_metric("accuracy"),
+            target_columns=["label"],
+        )

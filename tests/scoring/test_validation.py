@@ -1,0 +1,306 @@
+"""Reading the solution and validating predictions files, message by message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring.validation import InvalidPredictions, read_predictions, read_solution
+
+SOLUTION_CSV = "id,label,Usage\n" + "".join(
+    f"{i},{i % 2},{'Public' if i < 4 else 'Private'}\n" for i in range(1, 11)
+)
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, str):
+        content = content.encode()
+    path.write_bytes(content)
+    return path
+
+
+@pytest.fixture
+def solution(tmp_path: Path) -> pd.DataFrame:
+    path = _write(tmp_path, "solution.csv", SOLUTION_CSV)
+    return read_solution(path, id_column="id", target_columns=["label"])
+
+
+@pytest.fixture
+def label_solution(tmp_path: Path) -> pd.DataFrame:
+    path = _write(tmp_path, "solution.csv", "id,species\na,cat\nb,dog\nc,cat\n")
+    return read_solution(path, id_column="id", target_columns=["species"])
+
+
+def _predictions(tmp_path: Path, content: str | bytes, solution: pd.DataFrame, **kwargs):
+    path = _write(tmp_path, "predictions.csv", content)
+    target = [c for c in solution.columns if c != "Usage"]
+    return read_predictions(
+        path, solution=solution, id_column="id", target_columns=target, **kwargs
+    )
+
+
+def _invalid(tmp_path: Path, content: str | bytes, solution: pd.DataFrame, **kwargs) -> str:
+    with pytest.raises(InvalidPredictions) as info:
+        _predictions(tmp_path, content, solution, **kwargs)
+    assert str(info.value) == info.value.message
+    return info.value.message
+
+
+def _rows(ids, value="0.5") -> str:
+    return "".join(f"{i},{value}\n" for i in ids)
+
+
+# --------------------------------------------------------------------------- solution
+
+
+def test_solution_is_indexed_by_string_ids_with_numeric_targets_and_canonical_usage(solution):
+    assert solution.index.name == "id"
+    assert solution.index.tolist() == [str(i) for i in range(1, 11)]
+    assert solution["label"].dtype == np.int64
+    assert solution["Usage"].tolist() == ["Public"] * 3 + ["Private"] * 7
+
+
+def test_solution_keeps_leading_zeros_and_text_labels(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,label,usage\n007,cat,public\nNA,dog,IGNORED\n")
+    solution = read_solution(path, id_column="id", target_columns=["label"])
+    assert solution.index.tolist() == ["007", "NA"]
+    assert solution["label"].tolist() == ["cat", "dog"]
+    assert solution["Usage"].tolist() == ["Public", "Ignored"]
+
+
+def test_solution_without_a_target_column_is_an_organizer_value_error(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,target\n1,0\n")
+    with pytest.raises(ValueError, match="lacks the column\\(s\\) label; it has id, target"):
+        read_solution(path, id_column="id", target_columns=["label"])
+
+
+def test_solution_with_repeated_ids_is_an_organizer_value_error(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,label\n1,0\n1,1\n2,0\n")
+    with pytest.raises(ValueError, match="repeats 1 id\\(s\\) \\(first: 1\\)"):
+        read_solution(path, id_column="id", target_columns=["label"])
+
+
+def test_solution_with_an_invalid_usage_value_is_an_organizer_value_error(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,label,Usage\n1,0,Public\n2,1,Hidden\n")
+    with pytest.raises(ValueError, match="other than Public/Private/Ignored"):
+        read_solution(path, id_column="id", target_columns=["label"])
+
+
+# --------------------------------------------------------------------------- valid files
+
+
+def test_valid_predictions_come_back_in_solution_order_with_only_the_targets(tmp_path, solution):
+    ids = list(range(10, 0, -1))
+    content = "id,label\n" + "".join(f"{i},{i / 100}\n" for i in ids)
+    result = _predictions(tmp_path, content, solution)
+    assert result.index.tolist() == solution.index.tolist()
+    assert result.columns.tolist() == ["label"]
+    assert result["label"].dtype == np.float64
+    assert result.loc["3", "label"] == pytest.approx(0.03)
+
+
+def test_integral_predictions_for_an_integer_solution_take_its_dtype(tmp_path, solution):
+    content = "id,label\n" + "".join(f"{i},{'3.0' if i % 2 else '3'}\n" for i in range(1, 11))
+    result = _predictions(tmp_path, content, solution)
+    assert result["label"].dtype == np.int64
+    assert (result["label"] == 3).all()
+
+
+def test_bom_crlf_and_surrounding_whitespace_are_accepted(tmp_path, solution):
+    rows = "".join(f" {i} , {i % 2} \r\n" for i in range(1, 11))
+    content = "\ufeffid,label\r\n".encode() + rows.encode()
+    result = _predictions(tmp_path, content, solution)
+    assert result["label"].tolist() == [i % 2 for i in range(1, 11)]
+
+
+def test_label_predictions_are_stripped_strings(tmp_path, label_solution):
+    result = _predictions(tmp_path, "id,species\nc, dog\na,cat\nb,dog \n", label_solution)
+    assert result["species"].tolist() == ["cat", "dog", "dog"]
+
+
+def test_nan_and_inf_spelled_unusually_are_still_parsed_then_reported(tmp_path, solution):
+    # " 2 " and "-Infinity" take the slow path; the message must still name the id.
+    content = "id,label\n" + _rows(range(1, 10), " 2 ") + "10,-Infinity\n"
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv has 1 infinite value(s) in column 'label' (first ids: 10). "
+        "Write finite numbers."
+    )
+
+
+# --------------------------------------------------------------------------- malformed files
+
+
+def test_a_file_over_the_size_limit_is_rejected_with_the_limit(tmp_path, solution):
+    message = _invalid(tmp_path, "id,label\n" + _rows(range(1, 11)), solution, max_bytes=20)
+    assert message.startswith("predictions.csv is ")
+    assert "over the limit of 20 bytes" in message
+    assert "one row for each of the 10 ids in sample_submission.csv" in message
+
+
+def test_an_empty_file_is_rejected_with_the_expected_header(tmp_path, solution):
+    message = _invalid(tmp_path, "", solution)
+    assert message == (
+        "predictions.csv is empty. Write the header id,label and one row for every id in "
+        "sample_submission.csv."
+    )
+
+
+def test_a_blank_lines_only_file_is_rejected_as_empty(tmp_path, solution):
+    assert "is empty" in _invalid(tmp_path, "\n\n\n", solution)
+
+
+def test_a_non_utf8_file_is_rejected_with_the_line_of_the_first_bad_byte(tmp_path, solution):
+    content = b"id,label\n1,0\n2,\xe9t\xe9\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "predictions.csv is not UTF-8 text (first invalid byte on line 3)" in message
+    assert "Save it as UTF-8" in message
+
+
+def test_a_header_only_file_is_rejected_with_the_row_count_expected(tmp_path, solution):
+    message = _invalid(tmp_path, "id,label\n", solution)
+    assert message == (
+        "predictions.csv has a header but no rows. Write one row for every one of the 10 ids "
+        "in sample_submission.csv."
+    )
+
+
+def test_a_missing_id_column_is_rejected_with_the_expected_header(tmp_path, solution):
+    message = _invalid(tmp_path, "ID,label\n" + _rows(range(1, 11)), solution)
+    assert "has no 'id' column (its header is ID,label)" in message
+    assert "Expected header: id,label." in message
+
+
+def test_a_file_without_a_header_line_gets_a_hint(tmp_path, solution):
+    message = _invalid(tmp_path, _rows(range(1, 11)), solution)
+    assert "has no 'id' column" in message
+    assert "The first line looks like data: the file needs a header line." in message
+
+
+def test_missing_target_columns_are_named_with_the_expected_header(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,x,y\n1,0.5,1.5\n")
+    two = read_solution(path, id_column="id", target_columns=["x", "y"])
+    message = _invalid(tmp_path, "id,x\n1,0.5\n", two)
+    assert message == (
+        "predictions.csv is missing the column(s) 'y' (its header is id,x). "
+        "Expected header: id,x,y."
+    )
+
+
+def test_extra_columns_are_rejected_with_the_expected_header(tmp_path, solution):
+    content = ",id,label\n" + "".join(f"{i},{i + 1},0.5\n" for i in range(10))
+    message = _invalid(tmp_path, content, solution)
+    assert "has unexpected column(s) ''" in message
+    assert "Expected header: id,label. Remove the other columns" in message
+    assert "index=False" in message
+
+
+def test_a_repeated_column_is_rejected(tmp_path, solution):
+    message = _invalid(tmp_path, "id,label,label\n1,0,1\n", solution)
+    assert "repeats the column(s) 'label' in its header (id,label,label)" in message
+
+
+def test_duplicated_ids_are_rejected_with_the_first_few_named(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 11)) + _rows([3, 3, 7, 1, 2, 4, 5])
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv has 6 duplicated id(s) (first: 3, 7, 1, 2, 4). "
+        "Write exactly one row per id."
+    )
+
+
+def test_missing_ids_are_counted_and_the_first_few_named(tmp_path, solution):
+    content = "id,label\n" + _rows([1, 3, 5, 6, 7])
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv is missing 5 of the 10 test ids (first: 2, 4, 8, 9, 10). "
+        "Write one row for every id in sample_submission.csv."
+    )
+
+
+def test_unknown_ids_are_counted_and_the_first_few_named(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 11)) + _rows([11, 12])
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv has 2 id(s) that are not test ids (first: 11, 12). "
+        "Use only the ids in sample_submission.csv."
+    )
+
+
+def test_ids_are_compared_as_text_so_leading_zeros_do_not_merge(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 10)) + "010,0.5\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "is missing 1 of the 10 test ids (first: 10)" in message
+    assert "It also has 1 id(s) that are not test ids (first: 010)" in message
+
+
+def test_empty_ids_are_rejected_with_their_row_numbers(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 11)) + ",0.5\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "has 1 row(s) with an empty 'id' (data rows 11)" in message
+
+
+def test_non_numeric_values_are_rejected_naming_ids_and_values(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 8)) + "8,yes\n9,0.5\n10,1,5\n"
+    message = _invalid(tmp_path, content.replace("10,1,5", "10,'1'"), solution)
+    assert message == (
+        "predictions.csv has 2 non-numeric value(s) in column 'label' "
+        "(first: id 8: 'yes', id 10: \"'1'\"). Write a number in every row, such as 0.25 or 3."
+    )
+
+
+@pytest.mark.parametrize("spelling", ["", "nan", "NaN", "NA", "null"])
+def test_missing_or_nan_numbers_are_rejected_naming_the_ids(tmp_path, solution, spelling):
+    content = "id,label\n" + _rows(range(1, 9)) + f"9,{spelling}\n10,{spelling}\n"
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv has 2 missing or NaN value(s) in column 'label' (first ids: 9, 10). "
+        "Write a number in every row."
+    )
+
+
+def test_infinite_numbers_are_rejected_naming_the_ids(tmp_path, solution):
+    content = "id,label\n" + _rows(range(2, 11)) + "1,inf\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "has 1 infinite value(s) in column 'label' (first ids: 1)" in message
+
+
+def test_short_rows_are_reported_as_missing_values(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 10)) + "10\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "1 missing or NaN value(s) in column 'label' (first ids: 10)" in message
+
+
+def test_rows_with_too_many_fields_are_rejected_as_unreadable_csv(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 10)) + "10,0,5\n"
+    message = _invalid(tmp_path, content, solution)
+    assert message.startswith("predictions.csv cannot be read as CSV:")
+    assert "Expected 2 fields in line 11, saw 3" in message
+    assert "quote values that contain commas" in message
+
+
+def test_empty_labels_are_rejected_where_labels_are_required(tmp_path, label_solution):
+    message = _invalid(tmp_path, "id,species\na,cat\nb,\nc,  \n", label_solution)
+    assert message == (
+        "predictions.csv has 2 empty value(s) in column 'species' (first ids: b, c). "
+        "Write a label in every row."
+    )
+
+
+def test_a_million_row_file_validates(tmp_path):
+    n = 1_000_000
+    ids = np.arange(n).astype(str)
+    solution = pd.DataFrame(
+        {"label": np.arange(n) % 2}, index=pd.Index(ids, dtype=object, name="id")
+    )
+    frame = pd.DataFrame({"id": ids[::-1], "label": np.linspace(0, 1, n)})
+    path = tmp_path / "predictions.csv"
+    frame.to_csv(path, index=False)
+    result = read_predictions(path, solution=solution, id_column="id", target_columns=["label"])
+    assert len(result) == n
+    assert result.index[0] == "0"
+    assert result["label"].iloc[0] == pytest.approx(1.0)
