@@ -1,0 +1,1 @@
+"""Competitions, their data, teams, submissions and leaderboards."""

@@ -1,0 +1,138 @@
+"""Competitions defined as a folder of files (see competition.yaml in DESIGN.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from competitions.models import Competition, CompetitionFile
+from competitions.services import competition_file_delete, competition_file_store
+from podium.errors import ApplicationError
+from podium.units import parse_duration, parse_size
+from scoring.metrics import UnknownMetric, get_metric
+
+LIMIT_FIELDS = {
+    "memory": ("memory_limit_bytes", parse_size),
+    "cpus": ("cpu_limit", float),
+    "gpus": ("gpu_limit", int),
+    "time": ("time_limit_seconds", parse_duration),
+    "image_size": ("image_size_limit_bytes", parse_size),
+}
+SUBMISSION_FIELDS = {
+    "daily_limit": "daily_submission_limit",
+    "final_selections": "final_selections",
+    "max_team_size": "max_team_size",
+}
+
+
+def _datetime(value: Any, key: str) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        parsed = parse_datetime(str(value))
+    if parsed is None:
+        raise ApplicationError(f"competition.yaml: {key} is not a date-time: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed
+
+
+def _text(bundle: Path, value: str | None) -> str:
+    """overview/rules may name a markdown file in the bundle or hold the text itself."""
+    if not value:
+        return ""
+    candidate = bundle / value
+    if value.endswith((".md", ".txt")) and candidate.is_file():
+        return candidate.read_text(encoding="utf-8")
+    return value
+
+
+def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    for key in ("slug", "title", "start", "end", "target_columns"):
+        if key not in spec:
+            raise ApplicationError(f"competition.yaml: {key} is required")
+    try:
+        get_metric(spec.get("metric", "accuracy"))
+    except UnknownMetric as exc:
+        raise ApplicationError(f"competition.yaml: {exc}") from exc
+    fields: dict[str, Any] = {
+        "title": spec["title"],
+        "overview": _text(bundle, spec.get("overview")),
+        "rules": _text(bundle, spec.get("rules")),
+        "start": _datetime(spec["start"], "start"),
+        "end": _datetime(spec["end"], "end"),
+        "metric": spec.get("metric", "accuracy"),
+        "metric_params": spec.get("metric_params") or {},
+        "id_column": spec.get("id_column", "id"),
+        "target_columns": list(spec["target_columns"]),
+        "public_fraction": float(spec.get("public_fraction", 0.3)),
+        "split_seed": int(spec.get("split_seed", 0)),
+    }
+    if fields["end"] <= fields["start"]:
+        raise ApplicationError("competition.yaml: end must be after start")
+    for key, value in (spec.get("limits") or {}).items():
+        if key not in LIMIT_FIELDS:
+            raise ApplicationError(f"competition.yaml: unknown limit {key!r}")
+        name, parse = LIMIT_FIELDS[key]
+        try:
+            fields[name] = parse(value)
+        except ValueError as exc:
+            raise ApplicationError(f"competition.yaml: limits.{key}: {exc}") from exc
+    for key, value in (spec.get("submissions") or {}).items():
+        if key not in SUBMISSION_FIELDS:
+            raise ApplicationError(f"competition.yaml: unknown submissions setting {key!r}")
+        fields[SUBMISSION_FIELDS[key]] = int(value)
+    return fields
+
+
+def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Path]]:
+    """(kind, name, path) for every data file the bundle names."""
+    found: list[tuple[str, str, Path]] = []
+    for kind in CompetitionFile.Kind.values:
+        if kind not in data:
+            if kind == CompetitionFile.Kind.TRAIN:
+                continue
+            raise ApplicationError(f"competition.yaml: data.{kind} is required")
+        path = (bundle / data[kind]).resolve()
+        if bundle.resolve() not in path.parents:
+            raise ApplicationError(f"competition.yaml: data.{kind} points outside the bundle")
+        if path.is_dir():
+            found += [
+                (kind, p.relative_to(path).as_posix(), p)
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")
+            ]
+        elif path.is_file():
+            found.append((kind, path.name, path))
+        else:
+            raise ApplicationError(f"competition.yaml: data.{kind}: {data[kind]} does not exist")
+    return found
+
+
+@transaction.atomic
+def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
+    """Create or update a competition from a bundle; returns it and whether it is new."""
+    spec_path = bundle_dir / "competition.yaml"
+    if not spec_path.is_file():
+        raise ApplicationError(f"{bundle_dir} has no competition.yaml")
+    try:
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ApplicationError(f"competition.yaml is not valid YAML: {exc}") from exc
+    competition, created = Competition.objects.update_or_create(
+        slug=spec.get("slug"), defaults=_fields(bundle_dir, spec)
+    )
+    files = _bundle_files(bundle_dir, spec.get("data") or {})
+    keep = {(kind, name) for kind, name, _ in files}
+    for old in competition.files.all():
+        if (old.kind, old.name) not in keep:
+            competition_file_delete(competition_file=old)
+    for kind, name, path in files:
+        with path.open("rb") as fh:
+            competition_file_store(competition=competition, kind=kind, name=name, content=fh)
+    return competition, created

@@ -1,0 +1,262 @@
+"""Competitions, their data files, teams and submissions."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+GIB = 2**30
+
+
+def competition_file_path(instance: CompetitionFile, filename: str) -> str:
+    # A random folder per upload: a new version of a file never overwrites the old one
+    # while a run may still read it, and names cannot collide.
+    return f"competitions/{instance.competition.slug}/{instance.kind}/{uuid.uuid4().hex}/{filename}"
+
+
+def submission_image_path(instance: Submission, filename: str) -> str:
+    suffix = ".tar.gz" if filename.endswith((".gz", ".tgz")) else ".tar"
+    return f"submissions/{instance.competition.slug}/{uuid.uuid4().hex}{suffix}"
+
+
+def submission_predictions_path(instance: Submission, filename: str) -> str:
+    return f"predictions/{instance.competition.slug}/{instance.pk}-{uuid.uuid4().hex[:8]}.csv"
+
+
+class Competition(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    overview = models.TextField(blank=True, help_text="Markdown.")
+    rules = models.TextField(blank=True, help_text="Markdown. Participants accept them to join.")
+    start = models.DateTimeField(help_text="UTC.")
+    end = models.DateTimeField(help_text="UTC. Later submissions are scored but not ranked.")
+
+    metric = models.CharField(max_length=64, default="accuracy")
+    metric_params = models.JSONField(default=dict, blank=True)
+    id_column = models.CharField(max_length=128, default="id")
+    target_columns = models.JSONField(default=list, help_text='For example ["label"].')
+    public_fraction = models.FloatField(
+        default=0.3, help_text="Share of the test rows on the public leaderboard."
+    )
+    split_seed = models.IntegerField(default=0)
+
+    memory_limit_bytes = models.BigIntegerField(default=8 * GIB)
+    cpu_limit = models.FloatField(default=2.0)
+    gpu_limit = models.PositiveSmallIntegerField(default=0)
+    time_limit_seconds = models.PositiveIntegerField(default=2 * 3600)
+    image_size_limit_bytes = models.BigIntegerField(default=10 * GIB)
+
+    daily_submission_limit = models.PositiveIntegerField(default=5)
+    max_team_size = models.PositiveIntegerField(default=4)
+    final_selections = models.PositiveIntegerField(default=2)
+
+    private_revealed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set by the organizer's reveal action."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(public_fraction__gte=0) & Q(public_fraction__lte=1),
+                name="competition_public_fraction_0_1",
+            ),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="competition_end_after_start"),
+            models.CheckConstraint(condition=Q(cpu_limit__gt=0), name="competition_cpu_limit_positive"),
+            models.CheckConstraint(
+                condition=Q(memory_limit_bytes__gt=0), name="competition_memory_limit_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("competitions:detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_open(self) -> bool:
+        return self.start <= timezone.now() < self.end
+
+    @property
+    def has_ended(self) -> bool:
+        return timezone.now() >= self.end
+
+    @property
+    def private_leaderboard_visible(self) -> bool:
+        """Private scores are shown to participants only after the end or a reveal."""
+        return self.private_revealed_at is not None or self.has_ended
+
+
+class CompetitionFile(models.Model):
+    class Kind(models.TextChoices):
+        TRAIN = "train", "Training data (downloadable, /data/train)"
+        TEST = "test", "Test inputs (hidden, /data/test)"
+        SOLUTION = "solution", "Solution (hidden labels)"
+        SAMPLE_SUBMISSION = "sample_submission", "Sample submission (downloadable)"
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="files")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    name = models.CharField(
+        max_length=255, help_text="Path below its folder, e.g. train.csv or images/1.png."
+    )
+    file = models.FileField(upload_to=competition_file_path, max_length=500)
+    size = models.BigIntegerField(default=0, editable=False)
+    sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["competition", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["competition", "kind", "name"], name="competitionfile_unique_name"
+            ),
+            models.UniqueConstraint(
+                fields=["competition", "kind"],
+                condition=Q(kind__in=["solution", "sample_submission"]),
+                name="competitionfile_one_solution_one_sample",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.competition.slug}/{self.kind}/{self.name}"
+
+    @property
+    def is_public(self) -> bool:
+        return self.kind in (self.Kind.TRAIN, self.Kind.SAMPLE_SUBMISSION)
+
+    @property
+    def safe_name(self) -> str:
+        """The name as a relative path that cannot climb out of its folder."""
+        parts = [p for p in PurePosixPath(self.name).parts if p not in ("", ".", "..", "/")]
+        return "/".join(parts) or "file"
+
+
+class Team(models.Model):
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["competition", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "name"], name="team_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    # Repeats team.competition so the database can hold "one team per user per competition".
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
+    )
+    rules_accepted_at = models.DateTimeField()
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["competition", "user"], name="membership_one_team_per_competition"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SCORED = "scored", "Scored"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class FailureKind(models.TextChoices):
+        NONE = "", "-"
+        INVALID_IMAGE = "invalid_image", "Invalid image"
+        TIME_LIMIT = "time_limit", "Time limit exceeded"
+        MEMORY_LIMIT = "memory_limit", "Memory limit exceeded"
+        DISK_LIMIT = "disk_limit", "Disk limit exceeded"
+        RUNTIME_ERROR = "runtime_error", "Runtime error"
+        NO_PREDICTIONS = "no_predictions", "No predictions"
+        INVALID_PREDICTIONS = "invalid_predictions", "Invalid predictions"
+        PLATFORM_ERROR = "platform_error", "Platform error (not your fault)"
+
+    competition = models.ForeignKey(
+        Competition, on_delete=models.CASCADE, related_name="submissions"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="submissions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    description = models.CharField(max_length=500, blank=True)
+    is_late = models.BooleanField(
+        default=False, help_text="Made after the end: scored, never ranked."
+    )
+
+    image = models.FileField(upload_to=submission_image_path, max_length=500)
+    image_sha256 = models.CharField(max_length=64)
+    image_size = models.BigIntegerField()
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    failure_kind = models.CharField(
+        max_length=32, choices=FailureKind.choices, default=FailureKind.NONE, blank=True
+    )
+    failure_message = models.TextField(blank=True)
+    public_score = models.FloatField(null=True, blank=True)
+    private_score = models.FloatField(null=True, blank=True)
+
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    cpu_seconds = models.FloatField(null=True, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    log_tail = models.TextField(blank=True)
+    predictions = models.FileField(
+        upload_to=submission_predictions_path, max_length=500, blank=True
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["competition", "status"]),
+            models.Index(fields=["team", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="failed", failure_kind__gt="")
+                | (~Q(status="failed") & Q(failure_kind="")),
+                name="submission_failed_iff_failure_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="scored") | Q(public_score__isnull=False)
+                | Q(private_score__isnull=False),
+                name="submission_scored_has_a_score",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} by {self.team}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("competitions:submission", kwargs={"pk": self.pk})
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SCORED, self.Status.FAILED, self.Status.CANCELLED)

@@ -1,0 +1,12 @@
+"""The one domain error that services raise for anything a user did wrong."""
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    """A rule was broken; `message` says which and what to do. Mapped to HTTP 400."""
+
+    def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
