@@ -175,7 +175,7 @@ def _wait(container: Container, limits: Limits, started: float) -> tuple[int | N
         return int(container.wait(timeout=remaining)["StatusCode"]), False
     except requests.exceptions.RequestException as exc:
         over_time = time.monotonic() - started >= limits.time_seconds - 0.05
-        if not over_time or container.client is None:
+        if not over_time:
             raise EngineError(f"Lost the Docker engine while waiting for the run: {exc}") from exc
     container.reload()
     if not container.attrs["State"]["Running"]:

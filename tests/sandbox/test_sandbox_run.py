@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,16 @@ def test_limits_are_published_in_the_environment(probe: dict[str, Any]) -> None:
     assert probe["env"]["OPENBLAS_NUM_THREADS"] == "1"
     assert probe["env"]["MKL_NUM_THREADS"] == "1"
     assert probe["data"] == ["sample_submission.csv", "test", "train"]
+
+
+def test_process_count_and_tmp_size_are_bounded(run_job: RunJob) -> None:
+    result = run_job("exhaust", pids=32, tmp_bytes=8 * 2**20)
+
+    line = next(x for x in result.log_tail.splitlines() if x.startswith("REPORT "))
+    report = json.loads(line.removeprefix("REPORT "))
+    assert report["fork_error"] == errno.EAGAIN
+    assert report["forks"] < 32
+    assert report["tmp_error"] == errno.ENOSPC
 
 
 def test_missing_image_is_an_engine_error(

@@ -88,7 +88,38 @@ def big_predictions():
         handle.write("id,label\n" + "1,0\n" * 1000)
 
 
+def exhaust():
+    """Fork until the pids limit bites and fill /tmp until its size limit bites."""
+    children = []
+    fork_error = None
+    for _ in range(10000):
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            fork_error = exc.errno
+            break
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    tmp_error = None
+    try:
+        with open("/tmp/fill", "wb") as handle:
+            for _ in range(64):
+                handle.write(b"x" * 2**20)
+                handle.flush()
+    except OSError as exc:
+        tmp_error = exc.errno
+    print(
+        "REPORT "
+        + json.dumps({"forks": len(children), "fork_error": fork_error, "tmp_error": tmp_error})
+    )
+
+
 MODES = {
+    "exhaust": exhaust,
     "predict": predict,
     "probe": probe,
     "memory_bomb": memory_bomb,
