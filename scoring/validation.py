@@ -274,6 +274,67 @@ def _read_body(
     return frame
 
 
+def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str) -> np.ndarray:
+    """Return, for each solution id, the row of the predictions holding it, or raise.
+
+    One hash lookup of every prediction id in the solution's index (whose hash table is
+    cached on the solution, shared across submissions) decides everything on the valid
+    path: unknown ids miss, duplicated ids hit the same position twice, missing ids are
+    never hit. Whitespace is stripped only from ids that miss, so clean files never pay
+    for a Python-level string pass; messages for the error cases are built only then.
+    """
+    ids = raw.to_numpy(dtype=object, na_value="")
+    position = solution_ids.get_indexer(ids)
+    unknown = position < 0
+    if unknown.any():
+        ids = ids.copy()
+        ids[unknown] = pd.Series(ids[unknown], dtype=object).str.strip().to_numpy()
+        position[unknown] = solution_ids.get_indexer(ids[unknown])
+        unknown = position < 0
+
+    empty = unknown & (ids == "")
+    if empty.any():
+        rows = np.flatnonzero(empty) + 1
+        raise InvalidPredictions(
+            f"{name} has {int(empty.sum())} row(s) with an empty {id_column!r} (data rows "
+            f"{_first(rows)}). Write the id of every row, as in {SAMPLE}."
+        )
+
+    n_test = len(solution_ids)
+    hits = np.bincount(position[~unknown], minlength=n_test)
+    if (hits > 1).any() or (unknown.any() and pd.Index(ids[unknown]).has_duplicates):
+        index = pd.Index(ids)
+        dup_ids = index[index.duplicated(keep="first")].unique()
+        raise InvalidPredictions(
+            f"{name} has {len(dup_ids)} duplicated id(s) (first: {_first(dup_ids)}). "
+            "Write exactly one row per id."
+        )
+
+    missing = hits == 0
+    if missing.any():
+        message = (
+            f"{name} is missing {int(missing.sum())} of the {n_test} test ids "
+            f"(first: {_first(solution_ids[missing])}). Write one row for every id in "
+            f"{SAMPLE}."
+        )
+        if unknown.any():
+            message += (
+                f" It also has {int(unknown.sum())} id(s) that are not test ids "
+                f"(first: {_first(ids[unknown])}); ids are compared as text, so '007' "
+                "is not '7'."
+            )
+        raise InvalidPredictions(message)
+    if unknown.any():
+        raise InvalidPredictions(
+            f"{name} has {int(unknown.sum())} id(s) that are not test ids "
+            f"(first: {_first(ids[unknown])}). Use only the ids in {SAMPLE}."
+        )
+
+    order = np.empty(n_test, dtype=np.intp)
+    order[position] = np.arange(len(ids))
+    return order
+
+
 def read_predictions(
     path: Path,
     *,
@@ -320,50 +381,9 @@ def read_predictions(
             f"ids in {SAMPLE}."
         )
 
-    ids = frame[id_column].fillna("").str.strip()
-    empty_id = (ids == "").to_numpy()
-    if empty_id.any():
-        rows = np.flatnonzero(empty_id) + 1
-        raise InvalidPredictions(
-            f"{name} has {int(empty_id.sum())} row(s) with an empty {id_column!r} (data rows "
-            f"{_first(rows)}). Write the id of every row, as in {SAMPLE}."
-        )
-    index = pd.Index(ids.to_numpy(dtype=object), name=id_column)
-
-    duplicated = index.duplicated(keep="first")
-    if duplicated.any():
-        dup_ids = index[duplicated].unique()
-        raise InvalidPredictions(
-            f"{name} has {len(dup_ids)} duplicated id(s) (first: {_first(dup_ids)}). "
-            "Write exactly one row per id."
-        )
-
-    solution_ids = solution.index
-    position = index.get_indexer(solution_ids)
-    missing = position < 0
-    unknown = solution_ids.get_indexer(index) < 0
-    if missing.any():
-        message = (
-            f"{name} is missing {int(missing.sum())} of the {n_test} test ids "
-            f"(first: {_first(solution_ids[missing])}). Write one row for every id in "
-            f"{SAMPLE}."
-        )
-        if unknown.any():
-            message += (
-                f" It also has {int(unknown.sum())} id(s) that are not test ids "
-                f"(first: {_first(index[unknown])}); ids are compared as text, so '007' "
-                "is not '7'."
-            )
-        raise InvalidPredictions(message)
-    if unknown.any():
-        raise InvalidPredictions(
-            f"{name} has {int(unknown.sum())} id(s) that are not test ids "
-            f"(first: {_first(index[unknown])}). Use only the ids in {SAMPLE}."
-        )
-
-    frame.index = index
-    result = frame.iloc[position][target_columns]
-    result.index = solution_ids.copy()
+    order = _match_ids(frame[id_column], solution.index, name, id_column)
+    result = frame[target_columns].take(order)
+    result.index = solution.index.copy()
 
     for column in numeric:
         values = result[column].to_numpy(dtype=np.float64)
