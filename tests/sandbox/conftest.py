@@ -74,7 +74,7 @@ def session_labels(client: docker.DockerClient) -> Iterator[dict[str, str]]:
     assert leftovers == [], f"containers left behind: {[c.name for c in leftovers]}"
 
 
-def save_image(client: docker.DockerClient, reference: str, target: Path) -> Path:
+def _save_image(client: docker.DockerClient, reference: str, target: Path) -> Path:
     """Write ``docker save REFERENCE`` to ``target`` in chunks, as a participant would."""
     with target.open("wb") as handle:
         for chunk in client.images.get(reference).save(named=True):
@@ -91,7 +91,7 @@ def job_archive(client: docker.DockerClient, tmp_path_factory: pytest.TempPathFa
         f'FROM {BASE_IMAGE}\nCOPY job.py /app/job.py\nUSER root\nCMD ["python3", "/app/job.py"]\n'
     )
     client.images.build(path=str(context), network_mode="none", rm=True, tag=JOB_TAG)
-    return save_image(client, JOB_TAG, tmp_path_factory.mktemp("upload") / "image.tar")
+    return _save_image(client, JOB_TAG, tmp_path_factory.mktemp("upload") / "image.tar")
 
 
 @pytest.fixture(scope="session")
@@ -180,13 +180,32 @@ def tiny_image_factory(
             client.images.remove(tag, force=True)
 
 
-def gzip_file(source: Path, target: Path) -> Path:
+def _gzip_file(source: Path, target: Path) -> Path:
     with source.open("rb") as raw, gzip.open(target, "wb", compresslevel=1) as packed:
         shutil.copyfileobj(raw, packed)
     return target
 
 
-def docker_save_cli(references: list[str], target: Path) -> Path:
+def _docker_save_cli(references: list[str], target: Path) -> Path:
     """Save several images into one archive, which the SDK cannot do."""
     subprocess.run(["docker", "save", *references, "-o", str(target)], check=True)
     return target
+
+
+# Helpers are handed out as fixtures, not imported: test modules cannot rely on importing
+# conftest, whose module name depends on whether tests/ is a package.
+
+
+@pytest.fixture(scope="session")
+def save_image(client: docker.DockerClient) -> Callable[[str, Path], Path]:
+    return lambda reference, target: _save_image(client, reference, target)
+
+
+@pytest.fixture(scope="session")
+def gzip_file() -> Callable[[Path, Path], Path]:
+    return _gzip_file
+
+
+@pytest.fixture(scope="session")
+def docker_save_cli() -> Callable[[list[str], Path], Path]:
+    return _docker_save_cli

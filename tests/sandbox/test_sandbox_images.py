@@ -12,7 +12,6 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-from conftest import docker_save_cli, gzip_file, save_image
 
 import docker
 import sandbox
@@ -21,6 +20,9 @@ from sandbox import InvalidImage
 pytestmark = pytest.mark.docker
 
 TinyFactory = Callable[..., str]
+SaveImage = Callable[[str, Path], Path]
+GzipFile = Callable[[Path, Path], Path]
+SaveMany = Callable[[list[str], Path], Path]
 GB = 2**30
 
 
@@ -63,17 +65,23 @@ def _edit_config(source: Path, target: Path, **changes: object) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_archive(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path_factory
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path_factory,
+    save_image: SaveImage,
 ) -> Path:
     tag = tiny_image_factory("podium-test/tiny-valid", cmd=["/hello"])
-    return save_image(client, tag, tmp_path_factory.mktemp("tiny") / "tiny.tar")
+    return save_image(tag, tmp_path_factory.mktemp("tiny") / "tiny.tar")
 
 
 def test_loaded_image_is_untagged_and_named_by_its_id(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
 ) -> None:
     tag = tiny_image_factory("podium-test/tiny-retag", cmd=["/hello"])
-    archive = save_image(client, tag, tmp_path / "image.tar")
+    archive = save_image(tag, tmp_path / "image.tar")
     original_id = client.images.get(tag).id
     client.images.remove(tag)
 
@@ -88,11 +96,15 @@ def test_loaded_image_is_untagged_and_named_by_its_id(
 
 
 def test_gzip_archive_is_loaded(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
+    gzip_file: GzipFile,
 ) -> None:
     tag = tiny_image_factory("podium-test/tiny-gzip", cmd=["/hello"])
     # A misleading name: compression is detected from the content.
-    archive = gzip_file(save_image(client, tag, tmp_path / "plain.tar"), tmp_path / "upload.bin")
+    archive = gzip_file(save_image(tag, tmp_path / "plain.tar"), tmp_path / "upload.bin")
 
     loaded = sandbox.load_image(client, archive, max_size_bytes=GB)
 
@@ -131,7 +143,10 @@ def test_non_archive_is_rejected(
 
 
 def test_archive_with_two_images_is_rejected(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    docker_save_cli: SaveMany,
 ) -> None:
     first = tiny_image_factory("podium-test/tiny-first", cmd=["/hello"])
     second = tiny_image_factory("podium-test/tiny-second", cmd=["/hello"])
@@ -142,10 +157,13 @@ def test_archive_with_two_images_is_rejected(
 
 
 def test_image_without_command_is_rejected(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
 ) -> None:
     tag = tiny_image_factory("podium-test/tiny-nocmd")
-    archive = save_image(client, tag, tmp_path / "image.tar")
+    archive = save_image(tag, tmp_path / "image.tar")
 
     with pytest.raises(InvalidImage, match="no ENTRYPOINT or CMD") as caught:
         sandbox.load_image(client, archive, max_size_bytes=GB)
@@ -183,11 +201,15 @@ def test_archive_over_size_limit_is_rejected(
 
 
 def test_image_over_size_limit_once_unpacked_is_rejected_and_removed(
-    client: docker.DockerClient, tiny_image_factory: TinyFactory, tmp_path: Path
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
+    gzip_file: GzipFile,
 ) -> None:
     # 4 MB of zeros gzip to a few KB: the archive passes, the unpacked image does not.
     tag = tiny_image_factory("podium-test/tiny-bomb", cmd=["/hello"], payload=b"\0" * 4 * 2**20)
-    archive = gzip_file(save_image(client, tag, tmp_path / "image.tar"), tmp_path / "image.tgz")
+    archive = gzip_file(save_image(tag, tmp_path / "image.tar"), tmp_path / "image.tgz")
     image_id = client.images.get(tag).id
     client.images.remove(tag)
     assert archive.stat().st_size < 2**20
@@ -204,3 +226,37 @@ def test_job_archive_loads_to_the_built_image(
 ) -> None:
     assert job_image.image_id == client.images.get("podium-test/sandbox-job:latest").id
     assert job_image.size_bytes > 100 * 2**20
+
+
+def test_truncated_archive_is_rejected(client: docker.DockerClient, tmp_path: Path) -> None:
+    source = tmp_path / "source.tar"
+    upload = tmp_path / "truncated.tar"
+    with tarfile.open(source, "w") as archive:
+        payload = b"x" * 100_000
+        info = tarfile.TarInfo("layer/layer.tar")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    upload.write_bytes(source.read_bytes()[:50_000])
+
+    with pytest.raises(InvalidImage, match="not a Docker image archive"):
+        sandbox.load_image(client, upload, max_size_bytes=GB)
+
+
+def test_corrupt_layer_is_rejected_by_the_engine_as_invalid_image(
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
+) -> None:
+    # The engine skips layers it already holds without reading them, so the image must go.
+    tag = tiny_image_factory("podium-test/tiny-corrupt", cmd=["/hello"])
+    saved = save_image(tag, tmp_path / "image.tar")
+    client.images.remove(tag)
+    members = [
+        (member, b"garbage" * 100 if member.name.endswith("layer.tar") else data)
+        for member, data in _members(saved)
+    ]
+    archive = _write(tmp_path / "corrupt.tar", members)
+
+    with pytest.raises(InvalidImage, match="could not load the image"):
+        sandbox.load_image(client, archive, max_size_bytes=GB)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunJob
 
 import docker
 import sandbox
-from sandbox import Limits, RunMounts
+from sandbox import Limits, RunMounts, RunResult
+
+RunJob = Callable[..., RunResult]
 
 pytestmark = pytest.mark.docker
 
