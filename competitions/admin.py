@@ -55,7 +55,10 @@ class CompetitionAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Submissions", {"fields": ("daily_submission_limit", "max_team_size", "final_selections")}),
+        (
+            "Submissions",
+            {"fields": ("daily_submission_limit", "max_team_size", "final_selections")},
+        ),
     )
 
     @admin.display(description="limits")

@@ -25,7 +25,7 @@ from competitions.services import competition_join, submission_create
 class CompetitionListApi(generics.ListAPIView):
     serializer_class = CompetitionSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         return selectors.competition_list()
 
 

@@ -31,10 +31,7 @@ SUBMISSION_FIELDS = {
 
 
 def _datetime(value: Any, key: str) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        parsed = parse_datetime(str(value))
+    parsed = value if isinstance(value, dt.datetime) else parse_datetime(str(value))
     if parsed is None:
         raise ApplicationError(f"competition.yaml: {key} is not a date-time: {value!r}")
     if parsed.tzinfo is None:

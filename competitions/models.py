@@ -69,8 +69,12 @@ class Competition(models.Model):
                 condition=Q(public_fraction__gte=0) & Q(public_fraction__lte=1),
                 name="competition_public_fraction_0_1",
             ),
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="competition_end_after_start"),
-            models.CheckConstraint(condition=Q(cpu_limit__gt=0), name="competition_cpu_limit_positive"),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="competition_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(cpu_limit__gt=0), name="competition_cpu_limit_positive"
+            ),
             models.CheckConstraint(
                 condition=Q(memory_limit_bytes__gt=0), name="competition_memory_limit_positive"
             ),
@@ -245,7 +249,8 @@ class Submission(models.Model):
                 name="submission_failed_iff_failure_kind",
             ),
             models.CheckConstraint(
-                condition=~Q(status="scored") | Q(public_score__isnull=False)
+                condition=~Q(status="scored")
+                | Q(public_score__isnull=False)
                 | Q(private_score__isnull=False),
                 name="submission_scored_has_a_score",
             ),

@@ -63,16 +63,22 @@ def private_scores_visible(*, user: User, competition: Competition) -> bool:
     return _is_organizer(user) or competition.private_leaderboard_visible
 
 
-def competition_files_for_user(*, user: User, competition: Competition) -> QuerySet[CompetitionFile]:
+def competition_files_for_user(
+    *, user: User, competition: Competition
+) -> QuerySet[CompetitionFile]:
     """The files a user may download: train data and the sample submission, never the
     test inputs or the solution (organizers see all)."""
     files = competition.files.all()
     if _is_organizer(user):
         return files
-    return files.filter(kind__in=[CompetitionFile.Kind.TRAIN, CompetitionFile.Kind.SAMPLE_SUBMISSION])
+    return files.filter(
+        kind__in=[CompetitionFile.Kind.TRAIN, CompetitionFile.Kind.SAMPLE_SUBMISSION]
+    )
 
 
-def competition_file_get_for_user(*, user: User, competition: Competition, pk: int) -> CompetitionFile:
+def competition_file_get_for_user(
+    *, user: User, competition: Competition, pk: int
+) -> CompetitionFile:
     try:
         return competition_files_for_user(user=user, competition=competition).get(pk=pk)
     except CompetitionFile.DoesNotExist as exc:

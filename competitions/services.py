@@ -103,7 +103,9 @@ def submission_create(
             {"code": "not_joined"},
         )
     if now < competition.start:
-        raise ApplicationError(f"{competition.title} opens at {competition.start:%Y-%m-%d %H:%M} UTC.")
+        raise ApplicationError(
+            f"{competition.title} opens at {competition.start:%Y-%m-%d %H:%M} UTC."
+        )
     team = Team.objects.select_for_update().get(pk=membership.team_id)
     quota = submission_quota(team=team, now=now)
     if quota["remaining"] == 0:

@@ -33,7 +33,7 @@ def competition_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _leaderboard_context(request: HttpRequest, competition) -> dict:  # noqa: ANN001
+def _leaderboard_context(request: HttpRequest, competition) -> dict:
     kind = request.GET.get("kind", selectors.LeaderboardKind.PUBLIC)
     try:
         entries = selectors.leaderboard_for_user(

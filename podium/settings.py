@@ -162,6 +162,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -173,6 +174,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"scoring.*": {"queue": "scoring"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Where the scoring worker keeps unpacked competition data and per-run output folders.
@@ -180,10 +182,10 @@ PODIUM_WORK_DIR = PODIUM_HOME / "work"
 # How often a platform fault (Docker engine unreachable, ...) is retried before giving up.
 PODIUM_PLATFORM_RETRIES = int(os.environ.get("PODIUM_PLATFORM_RETRIES", "5"))
 
-for _dir in (PODIUM_HOME, MEDIA_ROOT, Path(FILE_UPLOAD_TEMP_DIR), PODIUM_WORK_DIR):
+for _dir in (PODIUM_HOME, MEDIA_ROOT, STATIC_ROOT, Path(FILE_UPLOAD_TEMP_DIR), PODIUM_WORK_DIR):
     _dir.mkdir(parents=True, exist_ok=True)
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _dir in ("queue", "processed"):
+    for _dir in ("queue", "processed", "control"):
         (PODIUM_HOME / "broker" / _dir).mkdir(parents=True, exist_ok=True)
 
 LOGGING = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import docker
 import docker.errors
 import requests
 
-import docker
 from sandbox.errors import EngineError
 
 # Loading a multi-gigabyte image or stopping a container with a grace period takes

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+import docker
 import docker.errors
 import requests
 
-import docker
 from sandbox._units import human_bytes
 from sandbox.errors import EngineError, InvalidImage
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import requests
 from docker.models.containers import Container
 from docker.types import LogConfig, Mount, Ulimit
 
-import docker
 from sandbox._units import human_bytes, human_seconds
 from sandbox.errors import EngineError
 from sandbox.limits import Limits, RunMounts

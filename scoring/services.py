@@ -19,7 +19,7 @@ from django.utils import timezone
 import sandbox
 from competitions.models import Competition, Submission
 from scoring.data import CompetitionNotReady, competition_data_prepare
-from scoring.metrics import get_metric
+from scoring.metrics import MetricError, get_metric
 from scoring.scorer import score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
 
@@ -199,12 +199,18 @@ def _score(
     # Keep the predictions: a rescore after a solution fix never reruns a container.
     with predictions_path.open("rb") as fh:
         submission.predictions.save("predictions.csv", File(fh), save=False)
-    scores = score_predictions(
-        solution=solution,
-        predictions=predictions,
-        metric=get_metric(competition.metric),
-        target_columns=competition.target_columns,
-    )
+    try:
+        scores = score_predictions(
+            solution=solution,
+            predictions=predictions,
+            metric=get_metric(competition.metric),
+            target_columns=competition.target_columns,
+        )
+    except MetricError as exc:
+        # Values the metric cannot take (probabilities outside 0-1, ...) are the file's fault.
+        _fail(submission.pk, Kind.INVALID_PREDICTIONS, str(exc), **usage)
+        submission.predictions.delete(save=False)
+        return
     if not _finish(
         submission.pk,
         status=Submission.Status.SCORED,

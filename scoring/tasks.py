@@ -13,14 +13,13 @@ SCORING_QUEUE = "scoring"
 @shared_task(
     bind=True,
     name="scoring.evaluate_submission",
-    queue=SCORING_QUEUE,
     acks_late=True,
     max_retries=settings.PODIUM_PLATFORM_RETRIES,
     # The sandbox enforces each competition's own limit; these only catch a hung worker.
     soft_time_limit=12 * 3600,
     time_limit=12 * 3600 + 300,
 )
-def evaluate_submission(self, submission_id: int) -> None:  # noqa: ANN001
+def evaluate_submission(self, submission_id: int) -> None:
     try:
         submission_evaluate(submission_id=submission_id)
     except PlatformFault as exc:

@@ -18,10 +18,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import docker
 import docker.errors
 import pytest
-
-import docker
 
 # pytest-django puts the project root on sys.path (it finds manage.py); without the plugin
 # (`-p no:django`) nothing does, so make the sandbox importable either way.

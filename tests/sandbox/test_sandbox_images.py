@@ -10,10 +10,10 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
 import docker.errors
 import pytest
 
-import docker
 import sandbox
 from sandbox import InvalidImage
 

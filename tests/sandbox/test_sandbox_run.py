@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-import docker
 import sandbox
 from sandbox import Limits, RunMounts, RunResult
 

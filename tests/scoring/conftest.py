@@ -1,0 +1,77 @@
+"""Fixtures for the scoring pipeline tests: a real engine and real submission images."""
+
+from __future__ import annotations
+
+import gzip
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+import sandbox
+
+BASE_IMAGE = "podium/python:3.11"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    """The local Docker engine with the base image; a missing one fails, never skips."""
+    try:
+        client = sandbox.docker_client()
+        client.images.get(BASE_IMAGE)
+    except (sandbox.EngineError, docker.errors.ImageNotFound) as exc:
+        pytest.fail(
+            f"{exc}. Start the Docker engine and build {BASE_IMAGE} with "
+            "docker/build-base-images.sh (./podiumctl test does both).",
+            pytrace=False,
+        )
+    return client
+
+
+def _save(client: docker.DockerClient, tag: str, target: Path, *, compress: bool) -> Path:
+    opener = gzip.open if compress else open
+    with opener(target, "wb") as out:  # type: ignore[operator]
+        for chunk in client.images.get(tag).save(named=True):
+            out.write(chunk)
+    return target
+
+
+@pytest.fixture(scope="session")
+def baseline_archive(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/baseline-sklearn built and saved as a participant would: gzip'ed docker save."""
+    tag = "podium-test/digits-baseline:latest"
+    engine.images.build(
+        path=str(ROOT / "examples" / "baseline-sklearn"), tag=tag, network_mode="none", rm=True
+    )
+    target = tmp_path_factory.mktemp("images") / "digits-baseline.tar.gz"
+    return _save(engine, tag, target, compress=True)
+
+
+@pytest.fixture(scope="session")
+def script_archive(
+    engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], Path]:
+    """Build an image FROM the base image whose entrypoint is the given Python script."""
+    cache: dict[str, Path] = {}
+
+    def build(name: str, script: str) -> Path:
+        if name in cache:
+            return cache[name]
+        context = tmp_path_factory.mktemp(f"ctx-{name}")
+        (context / "main.py").write_text(textwrap.dedent(script))
+        (context / "Dockerfile").write_text(
+            f"FROM {BASE_IMAGE}\n"
+            "COPY main.py /app/main.py\n"
+            'ENTRYPOINT ["python3", "/app/main.py"]\n'
+        )
+        tag = f"podium-test/{name}:latest"
+        engine.images.build(path=str(context), tag=tag, network_mode="none", rm=True)
+        target = tmp_path_factory.mktemp("images") / f"{name}.tar"
+        cache[name] = _save(engine, tag, target, compress=False)
+        return cache[name]
+
+    return build
