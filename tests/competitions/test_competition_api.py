@@ -7,6 +7,8 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 from rest_framework.authtoken.models import Token
@@ -303,3 +305,19 @@ def test_openapi_schema_is_served() -> None:
     text = response.content.decode()
     assert "/api/v1/competitions/{slug}/leaderboard/" in text
     assert "/api/v1/submissions/{id}/" in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: listing submissions loads each submission's competition with its own query",
+)
+def test_listing_submissions_takes_the_same_queries_for_1_and_20(member: TeamMembership) -> None:
+    client = api_client(member.user)
+    counts = []
+    for n in (1, 19):
+        for _ in range(n):
+            SubmissionFactory(team=member.team)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/api/v1/competitions/digits/submissions/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

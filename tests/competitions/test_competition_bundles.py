@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from io import StringIO
@@ -10,10 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, CompetitionFile
+from competitions.services import competition_file_store
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -261,3 +264,38 @@ def test_import_refuses_a_symlink_out_of_the_bundle(bundle: Path) -> None:
     (bundle / "train" / "leak.csv").symlink_to(secret)
     with pytest.raises(ApplicationError, match="outside the bundle"):
         competition_import_bundle(bundle_dir=bundle)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a failed re-import rolls back the rows but not the files it deleted from storage",
+)
+def test_failed_reimport_keeps_every_stored_file_on_disk(bundle: Path) -> None:
+    competition, _ = competition_import_bundle(bundle_dir=bundle)
+    train = bundle / "train" / "train.csv"
+    train.write_text(train.read_text() + train.read_text().splitlines()[1] + "\n")
+    (bundle / "solution.csv").write_text("id,wrong\n1,2\n")
+
+    with pytest.raises(ApplicationError, match="The solution file is not usable"):
+        competition_import_bundle(bundle_dir=bundle)
+
+    for record in competition.files.all():
+        assert record.file.storage.exists(record.file.name), f"{record} lost its file"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="BUG: storing a solution leaks the descriptor from tempfile.mkstemp"
+)
+def test_storing_a_solution_leaves_no_file_descriptor_open(digits: Competition) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for i in range(5):
+        competition_file_store(
+            competition=digits,
+            kind="solution",
+            name="solution.csv",
+            content=ContentFile(f"id,label\n1,{i}\n2,1\n3,0\n".encode()),
+        )
+    assert open_fds() == before

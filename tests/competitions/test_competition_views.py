@@ -344,3 +344,19 @@ def test_submission_page_shows_the_private_score_after_the_end(client: Client, e
 def test_pages_for_a_missing_competition_are_404(client: Client) -> None:
     assert client.get(reverse("competitions:detail", args=["nope"])).status_code == 404
     assert client.get(reverse("competitions:leaderboard", args=["nope"])).status_code == 404
+
+
+@pytest.mark.xfail(
+    strict=True, reason="BUG: signup redirects to any ?next= URL, including other sites"
+)
+def test_sign_up_does_not_redirect_to_another_site(client: Client) -> None:
+    response = client.post(
+        reverse("signup") + "?next=https://evil.example/phish",
+        {
+            "username": "newbie",
+            "password1": "an-unusual-passphrase-42",
+            "password2": "an-unusual-passphrase-42",
+        },
+    )
+    assert response.status_code == 302
+    assert not response["Location"].startswith("https://evil.example")
