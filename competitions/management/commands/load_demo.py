@@ -1,0 +1,55 @@
+"""python manage.py load_demo [--baseline IMAGE_ARCHIVE]
+
+Set up the one-machine demo: an organizer account, the digits competition (real data
+from scikit-learn) and, when given, the baseline image submitted by a "baseline" team.
+Safe to run at every start: nothing is created twice.
+"""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from competitions.bundles import competition_import_bundle
+from competitions.services import competition_join, submission_create
+from examples.digits.make_bundle import make_bundle
+
+
+class Command(BaseCommand):
+    help = "Create the organizer account and the demo competition."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--baseline", type=Path, help="docker save archive to submit")
+
+    def handle(self, *args: object, baseline: Path | None, **options: object) -> None:
+        home = Path(settings.PODIUM_HOME)
+        user_model = get_user_model()
+        password_file = home / "organizer_password"
+        if not user_model.objects.filter(username="organizer").exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("organizer", "", password)
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+            self.stdout.write(f"Created the organizer account (password in {password_file})")
+
+        bundle = home / "demo" / "digits-bundle"
+        if not (bundle / "competition.yaml").exists():
+            make_bundle(bundle)
+        competition, created = competition_import_bundle(bundle_dir=bundle)
+        self.stdout.write(
+            f"{'Created' if created else 'Kept'} the demo competition {competition.slug}"
+        )
+
+        if baseline is None:
+            return
+        user, _ = user_model.objects.get_or_create(username="baseline")
+        competition_join(user=user, competition=competition)
+        if competition.submissions.filter(user=user).exists():
+            return
+        with baseline.open("rb") as image:
+            submission = submission_create(
+                user=user, competition=competition, image=image, description="SVC baseline"
+            )
+        self.stdout.write(f"Submitted the baseline image as submission {submission.pk}")
