@@ -1,0 +1,110 @@
+"""Human sizes and durations (podium.units)."""
+
+from __future__ import annotations
+
+import pytest
+
+from podium.units import format_duration, format_size, parse_duration, parse_size
+
+GIB = 2**30
+MIB = 2**20
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2g", 2 * GIB),
+        ("8G", 8 * GIB),
+        ("512m", 512 * MIB),
+        ("512M", 512 * MIB),
+        ("10gb", 10 * GIB),
+        ("10GiB", 10 * GIB),
+        ("1.5g", int(1.5 * GIB)),
+        ("64k", 64 * 1024),
+        ("1t", 2**40),
+        (" 4g ", 4 * GIB),
+        ("100", 100),
+        ("100b", 100),
+        (4096, 4096),
+    ],
+)
+def test_parse_size(text: str | int, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-1g", "2 x", "g", "1.2.3m", "2p"])
+def test_parse_size_rejects_nonsense_with_an_example(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a size: write it like 512m, 8g or 10gb"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10m", 600),
+        ("2h", 7200),
+        ("90m", 5400),
+        ("30s", 30),
+        ("1d", 86400),
+        ("1.5h", 5400),
+        ("45", 45),
+        (" 2H ", 7200),
+        (120, 120),
+    ],
+)
+def test_parse_duration(text: str | int, expected: int) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["soon", "", "-5m", "2w", "h"])
+def test_parse_duration_rejects_nonsense_with_an_example(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration: write it like 30s, 90m or 2h"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("num_bytes", "expected"),
+    [
+        (8 * GIB, "8 GB"),
+        (512 * MIB, "512 MB"),
+        (int(1.5 * GIB), "1.5 GB"),
+        (2 * 2**40, "2 TB"),
+        (2048, "2 KB"),
+        (1023, "1023 B"),
+        (0, "0 B"),
+        (None, "-"),
+    ],
+)
+def test_format_size(num_bytes: int | None, expected: str) -> None:
+    assert format_size(num_bytes) == expected
+
+
+@pytest.mark.xfail(
+    strict=True, reason="BUG: format_size's '.3g' prints 1000-1023 of a unit as '1e+03 MB'"
+)
+def test_format_size_never_uses_scientific_notation() -> None:
+    assert "e+" not in format_size(1000 * MIB)
+    assert "e+" not in format_size(1023 * GIB)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (7200, "2 h"),
+        (5400, "1 h 30 min"),
+        (600, "10 min"),
+        (90, "1 min 30 s"),
+        (45, "45 s"),
+        (44.6, "45 s"),
+        (0, "0 s"),
+        (None, "-"),
+    ],
+)
+def test_format_duration(seconds: float | None, expected: str) -> None:
+    assert format_duration(seconds) == expected
+
+
+@pytest.mark.parametrize("value", ["8g", "512m", "1t", "64k"])
+def test_sizes_round_trip_through_their_display(value: str) -> None:
+    shown = format_size(parse_size(value)).replace(" ", "").lower()
+    assert parse_size(shown) == parse_size(value)
