@@ -49,6 +49,15 @@ def _text(bundle: Path, value: str | None) -> str:
     return value
 
 
+def _number(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
+    value = spec.get(key, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        what = "a whole number" if kind is int else "a number"
+        raise ApplicationError(f"competition.yaml: {key}: {value!r} is not {what}") from exc
+
+
 def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
     for key in ("slug", "title", "start", "end", "target_columns"):
         if key not in spec:
@@ -67,23 +76,30 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
         "metric_params": spec.get("metric_params") or {},
         "id_column": spec.get("id_column", "id"),
         "target_columns": list(spec["target_columns"]),
-        "public_fraction": float(spec.get("public_fraction", 0.3)),
-        "split_seed": int(spec.get("split_seed", 0)),
+        "public_fraction": _number(spec, "public_fraction", float, 0.3),
+        "split_seed": _number(spec, "split_seed", int, 0),
     }
     if fields["end"] <= fields["start"]:
         raise ApplicationError("competition.yaml: end must be after start")
+    if not 0 <= fields["public_fraction"] <= 1:
+        raise ApplicationError("competition.yaml: public_fraction must be between 0 and 1")
     for key, value in (spec.get("limits") or {}).items():
         if key not in LIMIT_FIELDS:
             raise ApplicationError(f"competition.yaml: unknown limit {key!r}")
         name, parse = LIMIT_FIELDS[key]
         try:
             fields[name] = parse(value)
-        except ValueError as exc:
+        except (TypeError, ValueError) as exc:
             raise ApplicationError(f"competition.yaml: limits.{key}: {exc}") from exc
-    for key, value in (spec.get("submissions") or {}).items():
+        if fields[name] < 0 or (key in ("memory", "cpus", "time") and fields[name] == 0):
+            raise ApplicationError(f"competition.yaml: limits.{key} must be above 0")
+    submissions = spec.get("submissions") or {}
+    for key in submissions:
         if key not in SUBMISSION_FIELDS:
             raise ApplicationError(f"competition.yaml: unknown submissions setting {key!r}")
-        fields[SUBMISSION_FIELDS[key]] = int(value)
+        fields[SUBMISSION_FIELDS[key]] = _number(submissions, key, int, None)
+        if fields[SUBMISSION_FIELDS[key]] < 0:
+            raise ApplicationError(f"competition.yaml: submissions.{key} must not be negative")
     return fields
 
 
@@ -95,15 +111,22 @@ def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Pa
             if kind == CompetitionFile.Kind.TRAIN:
                 continue
             raise ApplicationError(f"competition.yaml: data.{kind} is required")
+        root = bundle.resolve()
         path = (bundle / data[kind]).resolve()
-        if bundle.resolve() not in path.parents:
+        if root not in path.parents:
             raise ApplicationError(f"competition.yaml: data.{kind} points outside the bundle")
         if path.is_dir():
-            found += [
-                (kind, p.relative_to(path).as_posix(), p)
-                for p in sorted(path.rglob("*"))
-                if p.is_file() and not p.name.startswith(".")
-            ]
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or p.name.startswith("."):
+                    continue
+                # A symlink could smuggle any file of the organizer's machine into the
+                # downloadable training data.
+                if root not in p.resolve().parents:
+                    raise ApplicationError(
+                        f"competition.yaml: data.{kind}: {p.relative_to(bundle)} is a link "
+                        "to a file outside the bundle"
+                    )
+                found.append((kind, p.relative_to(path).as_posix(), p))
         elif path.is_file():
             found.append((kind, path.name, path))
         else:
@@ -121,6 +144,8 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
         spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ApplicationError(f"competition.yaml is not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise ApplicationError("competition.yaml must be a mapping of settings (key: value)")
     competition, created = Competition.objects.update_or_create(
         slug=spec.get("slug"), defaults=_fields(bundle_dir, spec)
     )
@@ -129,7 +154,19 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     for old in competition.files.all():
         if (old.kind, old.name) not in keep:
             competition_file_delete(competition_file=old)
-    for kind, name, path in files:
-        with path.open("rb") as fh:
-            competition_file_store(competition=competition, kind=kind, name=name, content=fh)
+    before = set(competition.files.values_list("pk", flat=True))
+    added: list[CompetitionFile] = []
+    try:
+        for kind, name, path in files:
+            with path.open("rb") as fh:
+                record = competition_file_store(
+                    competition=competition, kind=kind, name=name, content=fh
+                )
+            if record.pk not in before:
+                added.append(record)
+    except BaseException:
+        # The transaction forgets the new records; forget their stored files too.
+        for record in added:
+            record.file.storage.delete(record.file.name)
+        raise
     return competition, created

@@ -90,7 +90,7 @@ def submissions_for_user(*, user: User, competition: Competition) -> QuerySet[Su
     team = team_for_user(user=user, competition=competition)
     if team is None:
         return Submission.objects.none()
-    return team.submissions.select_related("user", "team").order_by("-created_at")
+    return team.submissions.select_related("user", "team", "competition").order_by("-created_at")
 
 
 def submission_get_for_user(*, user: User, pk: int) -> Submission:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -110,7 +111,7 @@ def submission_create(
     quota = submission_quota(team=team, now=now)
     if quota["remaining"] == 0:
         raise ApplicationError(
-            f"Your team has used its {quota['limit']} submissions for today (UTC). "
+            f"Your team has used all {quota['limit']} of today's submissions (UTC day). "
             f"The count resets at {quota['resets_at']:%Y-%m-%d %H:%M} UTC.",
             {"code": "daily_limit"},
         )
@@ -167,7 +168,9 @@ def _solution_with_usage(competition: Competition, source: Path) -> Path:
     out = solution.reset_index() if competition.id_column not in solution.columns else solution
     out = out.copy()
     out["Usage"] = usage.to_numpy()
-    target = Path(tempfile.mkstemp(suffix=".csv")[1])
+    handle, name = tempfile.mkstemp(suffix=".csv")
+    os.close(handle)
+    target = Path(name)
     out.to_csv(target, index=False)
     return target
 
@@ -204,8 +207,7 @@ def competition_file_store(
         for old in existing:
             if old.sha256 == sha256 and old.name == name:
                 return old
-            old.file.delete(save=False)
-            old.delete()
+            competition_file_delete(competition_file=old)
         record = CompetitionFile(
             competition=competition, kind=kind, name=name, sha256=sha256, size=size
         )
@@ -224,5 +226,8 @@ def competition_file_store(
 
 @transaction.atomic
 def competition_file_delete(*, competition_file: CompetitionFile) -> None:
-    competition_file.file.delete(save=False)
+    """Delete the record now and its stored file only once that is committed, so that a
+    rolled-back import leaves every file its records point to."""
+    storage, name = competition_file.file.storage, competition_file.file.name
     competition_file.delete()
+    transaction.on_commit(lambda: storage.delete(name))

@@ -32,7 +32,8 @@ def format_size(num_bytes: int | float | None) -> str:
         return "-"
     for unit, factor in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
         if num_bytes >= factor:
-            return f"{num_bytes / factor:.3g} {unit}"
+            value = num_bytes / factor
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
     return f"{int(num_bytes)} B"
 
 

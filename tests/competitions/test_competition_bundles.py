@@ -224,40 +224,24 @@ def test_failed_reimport_leaves_the_competition_unchanged(bundle: Path) -> None:
     assert competition.files.count() == 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-mapping competition.yaml raises AttributeError, not ApplicationError",
-)
 def test_import_rejects_a_yaml_that_is_not_a_mapping(bundle: Path) -> None:
     (bundle / "competition.yaml").write_text("- slug: digits\n")
     with pytest.raises(ApplicationError, match=r"competition\.yaml"):
         competition_import_bundle(bundle_dir=bundle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-integer submissions setting raises a bare ValueError",
-)
 def test_import_rejects_a_non_integer_daily_limit(bundle: Path) -> None:
     edit_yaml(bundle, r"daily_limit: 20", "daily_limit: many")
     with pytest.raises(ApplicationError, match="daily_limit"):
         competition_import_bundle(bundle_dir=bundle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: public_fraction outside 0..1 reaches the database and fails an IntegrityError",
-)
 def test_import_rejects_public_fraction_above_one(bundle: Path) -> None:
     edit_yaml(bundle, r"^public_fraction: 0.3$", "public_fraction: 1.5")
     with pytest.raises(ApplicationError, match="public_fraction"):
         competition_import_bundle(bundle_dir=bundle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a symlink inside a data folder imports a file from outside the bundle",
-)
 def test_import_refuses_a_symlink_out_of_the_bundle(bundle: Path) -> None:
     secret = bundle.parent / "secret.txt"
     secret.write_text("not for participants\n")
@@ -266,10 +250,6 @@ def test_import_refuses_a_symlink_out_of_the_bundle(bundle: Path) -> None:
         competition_import_bundle(bundle_dir=bundle)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failed re-import rolls back the rows but not the files it deleted from storage",
-)
 def test_failed_reimport_keeps_every_stored_file_on_disk(bundle: Path) -> None:
     competition, _ = competition_import_bundle(bundle_dir=bundle)
     train = bundle / "train" / "train.csv"
@@ -283,9 +263,6 @@ def test_failed_reimport_keeps_every_stored_file_on_disk(bundle: Path) -> None:
         assert record.file.storage.exists(record.file.name), f"{record} lost its file"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: storing a solution leaks the descriptor from tempfile.mkstemp"
-)
 def test_storing_a_solution_leaves_no_file_descriptor_open(digits: Competition) -> None:
     def open_fds() -> int:
         return len(os.listdir("/proc/self/fd"))

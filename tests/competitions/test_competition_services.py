@@ -258,7 +258,7 @@ def test_daily_limit_is_per_team_and_says_when_it_resets(set_now) -> None:
         submission_create(user=alice, competition=competition, image=image())
 
     assert exc.value.message == (
-        "Your team has used its 2 submissions for today (UTC). "
+        "Your team has used all 2 of today's submissions (UTC day). "
         "The count resets at 2030-01-11 00:00 UTC."
     )
     assert exc.value.extra == {"code": "daily_limit"}
@@ -316,7 +316,7 @@ def test_cancelled_and_platform_error_submissions_do_not_count(set_now) -> None:
     assert quota["used"] == 1
     assert quota["remaining"] == 1
     submission_create(user=membership.user, competition=competition, image=image())
-    with pytest.raises(ApplicationError, match="used its 2 submissions"):
+    with pytest.raises(ApplicationError, match="used all 2 of today's submissions"):
         submission_create(user=membership.user, competition=competition, image=image())
 
 

@@ -346,9 +346,6 @@ def test_pages_for_a_missing_competition_are_404(client: Client) -> None:
     assert client.get(reverse("competitions:leaderboard", args=["nope"])).status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: signup redirects to any ?next= URL, including other sites"
-)
 def test_sign_up_does_not_redirect_to_another_site(client: Client) -> None:
     response = client.post(
         reverse("signup") + "?next=https://evil.example/phish",

@@ -79,9 +79,6 @@ def test_format_size(num_bytes: int | None, expected: str) -> None:
     assert format_size(num_bytes) == expected
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: format_size's '.3g' prints 1000-1023 of a unit as '1e+03 MB'"
-)
 def test_format_size_never_uses_scientific_notation() -> None:
     assert "e+" not in format_size(1000 * MIB)
     assert "e+" not in format_size(1023 * GIB)
