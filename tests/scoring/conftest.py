@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import textwrap
 from collections.abc import Callable
@@ -34,8 +35,13 @@ def engine() -> docker.DockerClient:
 
 def _save(client: docker.DockerClient, tag: str, target: Path, *, compress: bool) -> Path:
     # Level 1, as `gzip -1`: the default level 9 takes a minute on a 570 MB image.
-    out = gzip.open(target, "wb", compresslevel=1) if compress else target.open("wb")
-    with out:
+    with contextlib.ExitStack() as stack:
+        raw = stack.enter_context(target.open("wb"))
+        out = (
+            stack.enter_context(gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1))
+            if compress
+            else raw
+        )
         for chunk in client.images.get(tag).save(named=True):
             out.write(chunk)
     return target
