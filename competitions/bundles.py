@@ -108,7 +108,7 @@ def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Pa
     found: list[tuple[str, str, Path]] = []
     for kind in CompetitionFile.Kind.values:
         if kind not in data:
-            if kind == CompetitionFile.Kind.TRAIN:
+            if kind in (CompetitionFile.Kind.TRAIN, CompetitionFile.Kind.DEBUG_TEST):
                 continue
             raise ApplicationError(f"competition.yaml: data.{kind} is required")
         root = bundle.resolve()

@@ -53,8 +53,33 @@ class Competition(models.Model):
     image_size_limit_bytes = models.BigIntegerField(default=10 * GIB)
 
     daily_submission_limit = models.PositiveIntegerField(default=5)
+    total_submission_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per team over the whole competition; empty = none."
+    )
+    max_concurrent_runs = models.PositiveIntegerField(
+        default=2, help_text="Per team: submissions queued or running at once."
+    )
+    failed_runs_count = models.BooleanField(
+        default=True,
+        help_text="Whether a run that failed through the team's fault counts toward the "
+        "limits (Kaggle counts them). Platform errors and cancelled runs never count.",
+    )
     max_team_size = models.PositiveIntegerField(default=4)
+    merger_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="UTC. Last moment for team merges; empty = the end."
+    )
     final_selections = models.PositiveIntegerField(default=2)
+
+    class LogVisibility(models.TextChoices):
+        HIDDEN = "hidden", "Hidden (test inputs cannot leak through logs)"
+        TAIL = "tail", "Participants see the log tail of their scored runs"
+
+    log_visibility = models.CharField(
+        max_length=16, choices=LogVisibility.choices, default=LogVisibility.HIDDEN
+    )
+    debug_sample_rows = models.PositiveIntegerField(
+        default=50, help_text="Public test rows given to debug runs (0 = no debug runs)."
+    )
 
     private_revealed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set by the organizer's reveal action."
@@ -106,6 +131,7 @@ class CompetitionFile(models.Model):
         TEST = "test", "Test inputs (hidden, /data/test)"
         SOLUTION = "solution", "Solution (hidden labels)"
         SAMPLE_SUBMISSION = "sample_submission", "Sample submission (downloadable)"
+        DEBUG_TEST = "debug_test", "Debug test inputs (optional public sample for debug runs)"
 
     competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="files")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -211,6 +237,13 @@ class Submission(models.Model):
     is_late = models.BooleanField(
         default=False, help_text="Made after the end: scored, never ranked."
     )
+    is_debug = models.BooleanField(
+        default=False,
+        help_text="Run on a small public sample with full logs: never ranked, never counted.",
+    )
+    is_selected = models.BooleanField(
+        default=False, help_text="Chosen by the team as a final submission."
+    )
 
     image = models.FileField(upload_to=submission_image_path, max_length=500)
     image_sha256 = models.CharField(max_length=64)
@@ -225,6 +258,7 @@ class Submission(models.Model):
     private_score = models.FloatField(null=True, blank=True)
 
     attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True, help_text="Host that ran it last.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     exit_code = models.IntegerField(null=True, blank=True)
@@ -265,3 +299,94 @@ class Submission(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SCORED, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class TeamInvitation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_invitations"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "invitee"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_invitee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee} to {self.team}"
+
+
+class TeamMergeRequest(models.Model):
+    """A request that `source` joins `target`; the target's members accept it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        CANCELLED = "cancelled", "Cancelled"
+
+    source = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="merge_requests_sent")
+    target = models.ForeignKey(
+        Team, on_delete=models.CASCADE, related_name="merge_requests_received"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(source=models.F("target")), name="merge_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} into {self.target}"
+
+
+class AuditRecord(models.Model):
+    """What an organizer did to a competition's results (rescore, reveal, ...), and when."""
+
+    class Action(models.TextChoices):
+        RESCORE = "rescore", "Rescore"
+        REVEAL = "reveal", "Reveal private leaderboard"
+        HIDE = "hide", "Hide private leaderboard"
+        REQUEUE = "requeue", "Requeue submissions"
+        OTHER = "other", "Other"
+
+    competition = models.ForeignKey(
+        Competition, on_delete=models.CASCADE, related_name="audit_records"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=32, choices=Action.choices)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_action_display()} of {self.competition} at {self.created_at:%Y-%m-%d %H:%M}"
+        )
