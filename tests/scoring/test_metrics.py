@@ -40,7 +40,7 @@ def test_unknown_metric_raises_a_key_error_listing_known_names():
         get_metric("acuracy")
     assert isinstance(info.value, KeyError)
     assert "'acuracy'" in str(info.value)
-    assert "accuracy, balanced_accuracy" in str(info.value)
+    assert "Known metrics: accuracy, average_precision, balanced_accuracy" in str(info.value)
     assert not str(info.value).startswith('"')
 
 
