@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "competitions",
     "scoring",
+    "uploads",
 ]
 
 MIDDLEWARE = [
@@ -195,3 +196,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("PODIUM_LOG_LEVEL", "INFO")},
 }
+
+# Resumable uploads (the uploads app). Chunks are written into a file under UPLOADS_DIR, on
+# the same file system as MEDIA_ROOT, so a finished upload is moved (not copied) into
+# storage. Unfinished or unused uploads are deleted after UPLOAD_EXPIRY_SECONDS.
+UPLOADS_DIR = PODIUM_HOME / "uploads"
+UPLOAD_CHUNK_SIZE = int(os.environ.get("PODIUM_UPLOAD_CHUNK_SIZE", str(8 * 1024 * 1024)))
+UPLOAD_MAX_CHUNK_SIZE = 64 * 1024 * 1024
+UPLOAD_EXPIRY_SECONDS = 24 * 3600
+UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
