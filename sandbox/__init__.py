@@ -6,21 +6,29 @@ it directly. Limits come in as :class:`Limits`, results go out as :class:`RunRes
 
 from sandbox.client import docker_client
 from sandbox.errors import EngineError, InvalidImage, SandboxError
+from sandbox.gpus import GpuAllocator, GpusUnavailable, detect_gpu_ids, parse_gpu_ids
 from sandbox.images import LoadedImage, load_image, remove_image
 from sandbox.limits import Limits, RunMounts
-from sandbox.runner import Failure, RunResult, run
+from sandbox.orphans import cleanup_orphans
+from sandbox.runner import Failure, RunResult, create_options, run
 
 __all__ = [
     "EngineError",
     "Failure",
+    "GpuAllocator",
+    "GpusUnavailable",
     "InvalidImage",
     "Limits",
     "LoadedImage",
     "RunMounts",
     "RunResult",
     "SandboxError",
+    "cleanup_orphans",
+    "create_options",
+    "detect_gpu_ids",
     "docker_client",
     "load_image",
+    "parse_gpu_ids",
     "remove_image",
     "run",
 ]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,20 +35,48 @@ _CHUNK = 1 << 20
 # is not kept in memory during validation.
 _METADATA_MAX_BYTES = 8 << 20
 _METADATA_TOTAL_MAX_BYTES = 64 << 20
+# `docker save` writes a handful of members per layer and an image has at most ~128 layers;
+# a bound far above that stops archives of millions of tiny members early.
+DEFAULT_MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
 class LoadedImage:
-    """An image present in the engine, untagged, known by its content-addressed id."""
+    """An image present in the engine, untagged, known by its content-addressed id.
+
+    ``archive_sha256`` is the digest of the uploaded file, for duplicate detection;
+    ``reused`` says the engine already held the image, so nothing was loaded.
+    """
 
     image_id: str
     size_bytes: int
+    archive_sha256: str = ""
+    reused: bool = False
 
 
 @dataclass(frozen=True)
 class _Checked:
     image_id: str
     manifest: list[dict[str, Any]]
+    archive_sha256: str
+
+
+class _HashingReader:
+    """A read-only file wrapper that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(_CHUNK):
+            pass
+        return self.digest.hexdigest()
 
 
 def _open_archive(path: Path) -> BinaryIO:
@@ -60,6 +89,24 @@ def _is_unsafe(name: str) -> bool:
     return name.startswith("/") or pure.is_absolute() or ".." in pure.parts
 
 
+def _link_escapes(member: tarfile.TarInfo) -> bool:
+    """Return whether a link member points outside the archive (docker save links layers
+    to one another with relative targets such as ``../<id>/layer.tar``)."""
+    target = member.linkname
+    if target.startswith("/"):
+        return True
+    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
+    depth = len([part for part in base.parts if part not in ("", ".")])
+    for part in PurePosixPath(target).parts:
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part != ".":
+            depth += 1
+    return False
+
+
 def _metadata_wanted(member: tarfile.TarInfo) -> bool:
     if not member.isreg() or member.size > _METADATA_MAX_BYTES:
         return False
@@ -68,34 +115,70 @@ def _metadata_wanted(member: tarfile.TarInfo) -> bool:
     return ("/" not in name and name.endswith(".json")) or name.startswith("blobs/")
 
 
-def _scan(path: Path) -> tuple[dict[str, bytes], set[str]]:
-    """Read the archive once as a stream: check member names, keep the small metadata files."""
+def _scan(
+    path: Path, *, max_size_bytes: int, max_entries: int
+) -> tuple[dict[str, bytes], set[str], str]:
+    """Read the archive once as a stream: check every member header, keep the metadata.
+
+    Sizes are checked from the headers before any member's data is read, so a gzip bomb
+    (a small upload that decompresses to terabytes) is rejected after its first header.
+    """
     metadata: dict[str, bytes] = {}
     names: set[str] = set()
     kept = 0
+    total = 0
+    limit = human_bytes(max_size_bytes)
     try:
-        with _open_archive(path) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-            for member in archive:
-                if _is_unsafe(member.name):
-                    raise InvalidImage(
-                        f"The image archive contains an unsafe path ({member.name!r}: absolute "
-                        f"or with '..'); {_SAVE_HINT} instead of building the archive by hand."
-                    )
-                name = member.name.removeprefix("./")
-                names.add(name.rstrip("/"))
-                if _metadata_wanted(member) and kept + member.size <= _METADATA_TOTAL_MAX_BYTES:
-                    data = archive.extractfile(member)
-                    assert data is not None
-                    metadata[name] = data.read()
-                    kept += member.size
+        with _open_archive(path) as raw:
+            reader = _HashingReader(raw)
+            with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
+                for count, member in enumerate(archive, start=1):
+                    if count > max_entries:
+                        raise InvalidImage(
+                            f"The image archive has more than {max_entries} entries (the entry "
+                            f"limit); {_SAVE_HINT} instead of building the archive by hand."
+                        )
+                    if _is_unsafe(member.name):
+                        raise InvalidImage(
+                            f"The image archive contains an unsafe path ({member.name!r}: "
+                            f"absolute or with '..'); {_SAVE_HINT} instead of building the "
+                            "archive by hand."
+                        )
+                    if (member.issym() or member.islnk()) and _link_escapes(member):
+                        raise InvalidImage(
+                            f"The image archive contains a link out of the archive "
+                            f"({member.name!r} -> {member.linkname!r}); {_SAVE_HINT}."
+                        )
+                    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+                        raise InvalidImage(
+                            f"The image archive contains a device or pipe ({member.name!r}), "
+                            f"which `docker save` never writes; {_SAVE_HINT}."
+                        )
+                    total += member.size
+                    if total > max_size_bytes:
+                        raise InvalidImage(
+                            f"The image is over the image size limit of {limit} once "
+                            f"decompressed (at {member.name!r}, {human_bytes(member.size)}, the "
+                            f"archive's contents reach {human_bytes(total)}). Make the image "
+                            "smaller (a slim base image, no build caches or datasets baked in) "
+                            "and upload it again."
+                        )
+                    name = member.name.removeprefix("./")
+                    names.add(name.rstrip("/"))
+                    if _metadata_wanted(member) and kept + member.size <= _METADATA_TOTAL_MAX_BYTES:
+                        data = archive.extractfile(member)
+                        assert data is not None
+                        metadata[name] = data.read()
+                        kept += member.size
+            archive_sha256 = reader.drain()
     except InvalidImage:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         raise InvalidImage(
             f"The upload is not a Docker image archive (it is not a readable tar or "
             f"tar.gz file: {exc}); {_SAVE_HINT}."
         ) from exc
-    return metadata, names
+    return metadata, names, archive_sha256
 
 
 def _parse_json(data: bytes, what: str) -> Any:
@@ -105,15 +188,17 @@ def _parse_json(data: bytes, what: str) -> Any:
         raise InvalidImage(f"The image archive has an unreadable {what}; {_SAVE_HINT}.") from exc
 
 
-def _check(path: Path, max_size_bytes: int) -> _Checked:
+def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
     size = path.stat().st_size
     if size > max_size_bytes:
         raise InvalidImage(
-            f"The image archive is {human_bytes(size)}, over the image size limit of "
+            f"The image archive is {human_bytes(size)} (compressed), over the image size limit of "
             f"{human_bytes(max_size_bytes)}. Make the image smaller (a slim base image, "
             f"no build caches or datasets baked in) and upload it again."
         )
-    metadata, names = _scan(path)
+    metadata, names, archive_sha256 = _scan(
+        path, max_size_bytes=max_size_bytes, max_entries=max_entries
+    )
     if "manifest.json" not in metadata:
         raise InvalidImage(
             f"The upload is not a Docker image archive (no manifest.json); {_SAVE_HINT}."
@@ -160,7 +245,7 @@ def _check(path: Path, max_size_bytes: int) -> _Checked:
     # The engine names an image by the digest of its configuration, so the id is known
     # before loading and does not depend on parsing the engine's progress messages.
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-    return _Checked(image_id=image_id, manifest=manifest)
+    return _Checked(image_id=image_id, manifest=manifest, archive_sha256=archive_sha256)
 
 
 def _pad(size: int) -> bytes:
@@ -220,15 +305,35 @@ def _load(client: docker.DockerClient, path: Path, checked: _Checked) -> None:
         raise EngineError(f"The Docker engine failed to load the image: {exc}") from exc
 
 
-def load_image(client: docker.DockerClient, path: Path, *, max_size_bytes: int) -> LoadedImage:
+def _present(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.api.inspect_image(image_id)
+    except docker.errors.ImageNotFound:
+        return False
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"The Docker engine failed to inspect the image: {exc}") from exc
+    return True
+
+
+def load_image(
+    client: docker.DockerClient,
+    path: Path,
+    *,
+    max_size_bytes: int,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+) -> LoadedImage:
     """Validate the archive at ``path``, load it untagged and return its id and size.
 
-    Raise :class:`InvalidImage` for anything the participant can fix (with what to do) and
+    An image the engine already holds (same id, which is the digest of a configuration
+    naming every layer's digest, so the same content) is not loaded again. Raise
+    :class:`InvalidImage` for anything the participant can fix (with what to do) and
     :class:`EngineError` when the engine fails.
     """
     path = Path(path)
-    checked = _check(path, max_size_bytes)
-    _load(client, path, checked)
+    checked = _check(path, max_size_bytes, max_entries)
+    reused = _present(client, checked.image_id)
+    if not reused:
+        _load(client, path, checked)
     try:
         attrs = client.api.inspect_image(checked.image_id)
     except docker.errors.ImageNotFound as exc:
@@ -239,13 +344,19 @@ def load_image(client: docker.DockerClient, path: Path, *, max_size_bytes: int) 
         raise EngineError(f"The Docker engine failed to inspect the image: {exc}") from exc
     size = int(attrs.get("Size") or 0)
     if size > max_size_bytes:
-        remove_image(client, checked.image_id)
+        if not reused:
+            remove_image(client, checked.image_id)
         raise InvalidImage(
             f"The image is {human_bytes(size)} once unpacked, over the image size limit of "
             f"{human_bytes(max_size_bytes)}. Make the image smaller (a slim base image, no "
             f"build caches or datasets baked in) and upload it again."
         )
-    return LoadedImage(image_id=checked.image_id, size_bytes=size)
+    return LoadedImage(
+        image_id=checked.image_id,
+        size_bytes=size,
+        archive_sha256=checked.archive_sha256,
+        reused=reused,
+    )
 
 
 def remove_image(client: docker.DockerClient, image_id: str) -> None:
@@ -253,7 +364,8 @@ def remove_image(client: docker.DockerClient, image_id: str) -> None:
 
     An image that carries tags is left alone: loaded images are untagged, so a tagged one
     is shared with the platform (a participant uploaded an exact copy of a base image) and
-    removing it would break other runs. Failures are logged, never raised: a leftover image
+    removing it would break other runs. An image in use by a running container is kept
+    too. Failures are logged, never raised: a leftover image
     costs disk, not correctness.
     """
     try:
@@ -261,7 +373,9 @@ def remove_image(client: docker.DockerClient, image_id: str) -> None:
         if attrs.get("RepoTags"):
             logger.info("not removing %s: it is tagged %s", image_id, attrs["RepoTags"])
             return
-        client.api.remove_image(image_id, force=True)
+        # Not forced: an image a live run of another submission still uses (same upload
+        # twice) is refused by the engine with a conflict and stays until that run ends.
+        client.api.remove_image(image_id, force=False)
     except docker.errors.NotFound:
         return
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:

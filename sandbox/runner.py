@@ -1,19 +1,20 @@
 """Run a loaded image once under limits and report what happened.
 
-The engine enforces memory, CPU, process count and the file system layout; the runner
-enforces wall-clock time, samples resource use, collects the log tail, checks the
-predictions file and classifies the outcome in words a participant can act on.
+The engine enforces memory, CPU, process count, file sizes and the file system layout; the
+runner enforces wall-clock time, samples resource use, collects the log tail, copies the
+predictions file out of the run's bounded /output and classifies the outcome in words a
+participant can act on. The container, its /output file system and its GPUs are released
+on every path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import signal
-import stat
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,24 +23,40 @@ import docker
 import docker.errors
 import requests
 from docker.models.containers import Container
-from docker.types import LogConfig, Mount, Ulimit
+from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from sandbox._units import human_bytes, human_seconds
 from sandbox.errors import EngineError
+from sandbox.gpus import GpuAllocator, detect_gpu_ids
 from sandbox.limits import Limits, RunMounts
+from sandbox.output import (
+    PREDICTIONS_NAME,
+    RUN_GID,
+    RUN_UID,
+    OutputVolume,
+    PredictionsRejected,
+    bounded_output,
+    collect_predictions,
+)
+from sandbox.owner import owner_token
 
 logger = logging.getLogger(__name__)
 
-RUN_USER = "65534:65534"
-RUN_UID = 65534
-RUN_GID = 65534
+RUN_USER = f"{RUN_UID}:{RUN_GID}"
 SANDBOX_LABEL = "podium.sandbox"
-PREDICTIONS_NAME = "predictions.csv"
-_STATS_INTERVAL_SECONDS = 1.0
-_STATS_FIRST_SAMPLE_SECONDS = 0.3
+OWNER_LABEL = "podium.sandbox.owner"
+RUN_HOSTNAME = "podium-run"
+DEFAULT_GPU_LOCK_DIR = Path("/run/lock/podium-gpus")
+# The engine's json-file driver keeps at most this much log per run on the host's disk.
+LOG_MAX_SIZE = "10m"
+LOG_MAX_FILES = "2"
+_STATS_INTERVAL_SECONDS = 0.25
+_STATS_FIRST_SAMPLE_SECONDS = 0.05
 # Exit 137 is SIGKILL; when memory use was this close to the limit the kernel's OOM killer
 # is the likely sender even if the engine missed the OOM event.
 _OOM_USAGE_RATIO = 0.95
+_DISK_FULL_MARKERS = ("No space left on device", "File too large", "Disk quota exceeded")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class RunResult:
-    """Everything observed about one run; ``failure`` is None only for a usable result."""
+    """Everything observed about one run; ``failure`` is None only for a usable result.
+
+    ``predictions_path`` is a copy inside the caller's ``output_dir``, which the caller
+    deletes when done with it.
+    """
 
     exit_code: int | None
     oom_killed: bool
@@ -63,73 +84,112 @@ class RunResult:
     log_tail: str
     predictions_path: Path | None
     failure: Failure | None
+    gpu_ids: tuple[str, ...] = ()
 
 
 class _StatsSampler(threading.Thread):
-    """Poll the stats API while the container runs.
+    """Sample CPU time and peak memory while the container runs.
 
-    cgroup v1 reports cumulative CPU time and the maximum memory usage so far, so the last
-    successful sample is the best figure; runs shorter than the first sample report None.
+    The worker shares the engine's host, so the cgroup v1 counters are read directly (cheap
+    and exact); where they are not found the stats API is used. Both report cumulative CPU
+    time and the maximum memory so far, so the last sample is the best figure.
     """
 
     def __init__(self, container: Container) -> None:
         super().__init__(name=f"sandbox-stats-{container.id[:12]}", daemon=True)
         self._container = container
         self._stop_event = threading.Event()
+        self._lock = threading.Lock()
         self.cpu_seconds: float | None = None
         self.peak_memory_bytes: int | None = None
+        parent = (container.attrs.get("HostConfig") or {}).get("CgroupParent") or "docker"
+        parent = parent.strip("/")
+        self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container.id / "cpuacct.usage"
+        self._memory_file = (
+            _CGROUP_ROOT / "memory" / parent / container.id / "memory.max_usage_in_bytes"
+        )
 
     def run(self) -> None:
         delay = _STATS_FIRST_SAMPLE_SECONDS
         while not self._stop_event.wait(delay):
-            delay = _STATS_INTERVAL_SECONDS
+            # Reading cgroup files is cheap; the stats API is not, so poll it less often.
+            delay = _STATS_INTERVAL_SECONDS if self.sample() else 1.0
+
+    def sample(self) -> bool:
+        """Take one sample; return whether it came from the cgroup files."""
+        with self._lock:
+            if self._sample_cgroup():
+                return True
             try:
                 stats = self._container.stats(stream=False, one_shot=True)
             except Exception:  # sampling is best effort; the run result matters more
                 logger.debug("stats sample failed", exc_info=True)
-                continue
-            self._record(stats)
+                return False
+            cpu = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
+            memory = stats.get("memory_stats") or {}
+            self._record(cpu, memory.get("max_usage") or memory.get("usage"))
+            return False
 
-    def _record(self, stats: Mapping[str, Any]) -> None:
-        cpu = (stats.get("cpu_stats") or {}).get("cpu_usage", {}).get("total_usage")
-        memory = stats.get("memory_stats") or {}
-        peak = memory.get("max_usage") or memory.get("usage")
-        if cpu:
-            self.cpu_seconds = max(self.cpu_seconds or 0.0, cpu / 1e9)
+    def _sample_cgroup(self) -> bool:
+        try:
+            cpu = int(self._cpu_file.read_text())
+            peak = int(self._memory_file.read_text())
+        except (OSError, ValueError):
+            return False
+        self._record(cpu, peak)
+        return True
+
+    def _record(self, cpu_nanoseconds: int | None, peak: int | None) -> None:
+        if cpu_nanoseconds:
+            self.cpu_seconds = max(self.cpu_seconds or 0.0, cpu_nanoseconds / 1e9)
         if peak:
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, int(peak))
 
     def finish(self) -> None:
         self._stop_event.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
 
 
-def _environment(limits: Limits, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _environment(
+    limits: Limits, gpu_ids: Sequence[str], extra: Mapping[str, str] | None
+) -> dict[str, str]:
     threads = str(max(1, int(limits.cpus)))
     return {
         # The run user has no home directory; libraries that cache under $HOME need one.
         "HOME": "/tmp",  # noqa: S108 - a private tmpfs inside the container
+        **(extra or {}),
+        # The contract's variables come last: an image's or caller's value cannot hide them.
         "PODIUM_TIME_LIMIT_SECONDS": f"{limits.time_seconds:g}",
         "PODIUM_MEMORY_LIMIT_BYTES": str(limits.memory_bytes),
         "PODIUM_CPUS": f"{limits.cpus:g}",
-        "PODIUM_GPUS": str(limits.gpus),
+        "PODIUM_GPUS": str(len(gpu_ids)),
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
-        **(extra or {}),
+        "NUMEXPR_NUM_THREADS": threads,
+        "VECLIB_MAXIMUM_THREADS": threads,
     }
 
 
-def _create(
-    client: docker.DockerClient,
+def create_options(
     *,
     image_id: str,
     limits: Limits,
     mounts: RunMounts,
-    output_dir: Path,
+    output_path: Path,
     labels: Mapping[str, str] | None,
     environment: Mapping[str, str] | None,
-) -> Container:
+    gpu_ids: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Return the keyword arguments of ``containers.create`` for one run.
+
+    Everything that confines the run is here, in one place, so it can be reviewed (and
+    tested) as a whole: no network, no capabilities, no privilege gain, the default seccomp
+    profile (never ``unconfined``), a fixed unprivileged user, a read-only root, bounded
+    memory (swap included), CPU, processes, files, /tmp, /dev/shm and logs, and no host path
+    but the run's data (read-only) and its own /output.
+    """
     binds = [
         Mount("/data/train", str(Path(mounts.train_dir).resolve()), type="bind", read_only=True),
         Mount("/data/test", str(Path(mounts.test_dir).resolve()), type="bind", read_only=True),
@@ -139,36 +199,60 @@ def _create(
             type="bind",
             read_only=True,
         ),
-        Mount("/output", str(output_dir.resolve()), type="bind", read_only=False),
+        Mount("/output", str(output_path), type="bind", read_only=False),
     ]
-    return client.containers.create(
-        image_id,
-        detach=True,
-        network_mode="none",
-        mem_limit=limits.memory_bytes,
-        memswap_limit=limits.memory_bytes,
-        nano_cpus=int(limits.cpus * 1e9),
-        pids_limit=limits.pids,
-        read_only=True,
-        user=RUN_USER,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        init=True,
-        ulimits=[Ulimit(name="nofile", soft=1024, hard=1024), Ulimit(name="core", soft=0, hard=0)],
-        log_config=LogConfig(type="json-file", config={"max-size": "10m", "max-file": "1"}),
-        labels={SANDBOX_LABEL: "1", **(labels or {})},
-        environment=_environment(limits, environment),
-        tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmp_bytes},mode=1777"},  # noqa: S108
-        shm_size=limits.shm_bytes,
-        mounts=binds,
-    )
+    options: dict[str, Any] = {
+        "image": image_id,
+        "detach": True,
+        "network_mode": "none",
+        "hostname": RUN_HOSTNAME,
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "pids_limit": limits.pids,
+        "read_only": True,
+        "user": RUN_USER,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "init": True,
+        "ulimits": [
+            Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+            Ulimit(name="core", soft=0, hard=0),
+            Ulimit(name="fsize", soft=limits.file_size_bytes, hard=limits.file_size_bytes),
+        ],
+        "log_config": LogConfig(
+            type="json-file", config={"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES}
+        ),
+        # The caller's labels first: they must not be able to fake the sandbox's own.
+        "labels": {**(labels or {}), SANDBOX_LABEL: "1", OWNER_LABEL: owner_token()},
+        "environment": _environment(limits, gpu_ids, environment),
+        "tmpfs": {
+            "/tmp": (  # noqa: S108 - a private tmpfs inside the container
+                f"rw,nosuid,nodev,size={limits.tmp_bytes},nr_inodes={limits.tmp_inodes},mode=1777"
+            )
+        },
+        # /dev/shm is charged to the run's memory anyway; never promise more than that.
+        "shm_size": min(limits.shm_bytes, limits.memory_bytes),
+        "mounts": binds,
+    }
+    if gpu_ids:
+        options["device_requests"] = [
+            DeviceRequest(driver="nvidia", device_ids=list(gpu_ids), capabilities=[["gpu"]])
+        ]
+    if limits.runtime:
+        options["runtime"] = limits.runtime
+    return options
 
 
-def _wait(container: Container, limits: Limits, started: float) -> tuple[int | None, bool]:
+def _wait(
+    container: Container, limits: Limits, started: float, sampler: _StatsSampler
+) -> tuple[int | None, bool]:
     """Wait for the exit within the wall-clock limit; stop the container when it runs over.
 
     The SDK reports a read timeout on the Unix socket as either ``ReadTimeout`` or
     ``ConnectionError``, so a failed wait is judged by the clock and the container state.
+    Stopping is the engine's SIGTERM, ``stop_grace_seconds``, SIGKILL; the init process
+    forwards the SIGTERM to the participant's program.
     """
     remaining = max(0.0, limits.time_seconds - (time.monotonic() - started))
     try:
@@ -180,6 +264,7 @@ def _wait(container: Container, limits: Limits, started: float) -> tuple[int | N
     container.reload()
     if not container.attrs["State"]["Running"]:
         return int(container.attrs["State"]["ExitCode"]), False
+    sampler.sample()  # the cgroup and its counters vanish with the container
     container.stop(timeout=max(0, round(limits.stop_grace_seconds)))
     return int(container.wait(timeout=limits.stop_grace_seconds + 60)["StatusCode"]), True
 
@@ -188,7 +273,7 @@ def _log_tail(container: Container, limit_bytes: int) -> str:
     """Return at most ``limit_bytes`` of the end of the log.
 
     The engine can only tail by lines, so ask for enough lines to fill the budget with
-    typical output and cut bytes here; json-file's 10 MB cap bounds the worst case.
+    typical output and cut bytes here; the json-file cap bounds the worst case.
     """
     if limit_bytes <= 0:
         return ""
@@ -210,36 +295,27 @@ def _signal_name(exit_code: int) -> str:
         return ""
 
 
-def _predictions(output_dir: Path, limits: Limits) -> tuple[Path | None, Failure | None]:
-    """Find predictions.csv without following links: a symlink could point at host files."""
-    path = output_dir / PREDICTIONS_NAME
-    what = "Write your predictions as a regular file at /output/predictions.csv, with the "
-    what += "same columns as /data/sample_submission.csv."
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None, Failure(
-            "no_predictions", f"Your run finished but wrote no /output/predictions.csv. {what}"
-        )
-    if stat.S_ISLNK(info.st_mode):
-        return None, Failure(
-            "no_predictions",
-            "Your run finished but /output/predictions.csv is a symbolic link, which is not "
-            f"accepted (it was not read). {what}",
-        )
-    if not stat.S_ISREG(info.st_mode):
-        return None, Failure(
-            "no_predictions",
-            f"Your run finished but /output/predictions.csv is not a regular file. {what}",
-        )
-    if info.st_size > limits.predictions_max_bytes:
-        return None, Failure(
+def _disk_failure(limits: Limits, volume: OutputVolume, log_tail: str) -> Failure | None:
+    """Name the file system a run filled: /output (measured) or /tmp (from its own error)."""
+    blocks_full, inodes_full = volume.usage()
+    if blocks_full or inodes_full:
+        what = "size" if blocks_full else "number of files"
+        return Failure(
             "disk_limit",
-            f"Your predictions file is {human_bytes(info.st_size)}, over the limit of "
-            f"{human_bytes(limits.predictions_max_bytes)}. Write only the columns of "
-            "/data/sample_submission.csv, without extra precision or columns.",
+            f"Your run filled /output (its {what} limit: {human_bytes(limits.output_bytes)}, "
+            f"{limits.output_inodes} files) and failed. Write only predictions.csv to /output "
+            "and keep scratch files in /tmp.",
         )
-    return path, None
+    if any(marker in log_tail for marker in _DISK_FULL_MARKERS):
+        return Failure(
+            "disk_limit",
+            'Your run ran out of disk space ("No space left on device" or "File too large" '
+            f"in its log). /tmp holds at most {human_bytes(limits.tmp_bytes)} and "
+            f"{limits.tmp_inodes} files and counts toward the memory limit; /output holds "
+            f"{human_bytes(limits.output_bytes)}; no file may exceed "
+            f"{human_bytes(limits.file_size_bytes)}. Write less, or stream instead of caching.",
+        )
+    return None
 
 
 def _classify(
@@ -249,6 +325,8 @@ def _classify(
     timed_out: bool,
     peak_memory_bytes: int | None,
     limits: Limits,
+    volume: OutputVolume,
+    log_tail: str,
     output_dir: Path,
 ) -> tuple[Path | None, Failure | None]:
     memory = human_bytes(limits.memory_bytes)
@@ -257,8 +335,9 @@ def _classify(
         return None, Failure(
             "memory_limit",
             f"Your run exceeded the memory limit ({memory}) and was killed. Reduce memory use "
-            "(read data in chunks, use smaller dtypes, models or batches); the limit in bytes "
-            "is in the PODIUM_MEMORY_LIMIT_BYTES environment variable.",
+            "(read data in chunks, use smaller dtypes, models or batches); files in /tmp and "
+            "/dev/shm count toward it. The limit in bytes is in the PODIUM_MEMORY_LIMIT_BYTES "  # noqa: S108
+            "environment variable.",
         )
     if timed_out:
         return None, Failure(
@@ -269,6 +348,9 @@ def _classify(
             "code can budget its time.",
         )
     if exit_code != 0:
+        disk = _disk_failure(limits, volume, log_tail)
+        if disk is not None:
+            return None, disk
         detail = "" if exit_code is None else f"{exit_code}{_signal_name(exit_code)}"
         return None, Failure(
             "runtime_error",
@@ -276,7 +358,23 @@ def _classify(
             "log are shown on the submission page; fix the error and test the image locally "
             "with `docker run --network none` before uploading again.",
         )
-    return _predictions(output_dir, limits)
+    try:
+        path = collect_predictions(
+            volume.path, output_dir / PREDICTIONS_NAME, max_bytes=limits.predictions_max_bytes
+        )
+    except PredictionsRejected as exc:
+        return None, Failure(exc.kind, exc.message)
+    if path is None:
+        disk = _disk_failure(limits, volume, log_tail)
+        if disk is not None:
+            return None, disk
+        return None, Failure(
+            "no_predictions",
+            "Your run finished but wrote no /output/predictions.csv. Write your predictions "
+            "as a regular file at /output/predictions.csv, with the same columns as "
+            "/data/sample_submission.csv.",
+        )
+    return path, None
 
 
 def _remove(container: Container) -> None:
@@ -288,6 +386,13 @@ def _remove(container: Container) -> None:
         logger.warning("could not remove container %s", container.id, exc_info=True)
 
 
+def _allocator(limits: Limits, gpu_allocator: GpuAllocator | None) -> GpuAllocator:
+    if gpu_allocator is not None:
+        return gpu_allocator
+    inventory = limits.gpu_ids if limits.gpu_ids is not None else detect_gpu_ids()
+    return GpuAllocator(inventory, limits.gpu_lock_dir or DEFAULT_GPU_LOCK_DIR)
+
+
 def run(
     client: docker.DockerClient,
     *,
@@ -297,40 +402,75 @@ def run(
     output_dir: Path,
     labels: dict[str, str] | None = None,
     environment: dict[str, str] | None = None,
+    scratch_dir: Path | None = None,
+    gpu_allocator: GpuAllocator | None = None,
 ) -> RunResult:
     """Run ``image_id`` once under ``limits`` and report what happened.
 
-    Raise :class:`EngineError` when the platform fails (engine unreachable, image missing);
-    everything the participant's code does is reported in the result instead.
+    The run writes to a fresh bounded file system (created under ``scratch_dir``, default
+    ``output_dir``'s parent, and deleted before returning); a usable predictions file is
+    copied to ``output_dir/predictions.csv``. Raise :class:`EngineError` when the platform
+    fails (engine unreachable, image missing, no free GPU, no /output); everything the
+    participant's code does is reported in the result instead.
     """
-    if limits.gpus > 0:
-        raise EngineError("GPU runs are not supported on this worker")
     output_dir = Path(output_dir)
-    # The run user is unprivileged; /output is the one host directory it may write.
-    os.chown(output_dir, RUN_UID, RUN_GID)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scratch_root = Path(scratch_dir) if scratch_dir is not None else output_dir.resolve().parent
+    with contextlib.ExitStack() as stack:
+        gpu_ids: list[str] = []
+        if limits.gpus > 0:
+            gpu_ids = stack.enter_context(_allocator(limits, gpu_allocator).allocate(limits.gpus))
+        volume = stack.enter_context(
+            bounded_output(
+                scratch_root, size_bytes=limits.output_bytes, inodes=limits.output_inodes
+            )
+        )
+        return _run_container(
+            client,
+            options=create_options(
+                image_id=image_id,
+                limits=limits,
+                mounts=mounts,
+                output_path=volume.path,
+                labels=labels,
+                environment=environment,
+                gpu_ids=gpu_ids,
+            ),
+            limits=limits,
+            volume=volume,
+            output_dir=output_dir,
+            gpu_ids=tuple(gpu_ids),
+        )
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+def _run_container(
+    client: docker.DockerClient,
+    *,
+    options: dict[str, Any],
+    limits: Limits,
+    volume: OutputVolume,
+    output_dir: Path,
+    gpu_ids: tuple[str, ...],
+) -> RunResult:
     container: Container | None = None
     sampler: _StatsSampler | None = None
     try:
         try:
-            container = _create(
-                client,
-                image_id=image_id,
-                limits=limits,
-                mounts=mounts,
-                output_dir=output_dir,
-                labels=labels,
-                environment=environment,
-            )
+            container = client.containers.create(**options)
             started = time.monotonic()
             container.start()
+            container.reload()
             sampler = _StatsSampler(container)
             sampler.start()
-            exit_code, timed_out = _wait(container, limits, started)
+            exit_code, timed_out = _wait(container, limits, started, sampler)
             duration = time.monotonic() - started
             sampler.finish()
             container.reload()
         except docker.errors.ImageNotFound as exc:
-            raise EngineError(f"Image {image_id} is not loaded on this worker: {exc}") from exc
+            raise EngineError(
+                f"Image {options['image']} is not loaded on this worker: {exc}"
+            ) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineError(f"The Docker engine failed during the run: {exc}") from exc
         state = container.attrs["State"]
@@ -342,6 +482,8 @@ def run(
             timed_out=timed_out,
             peak_memory_bytes=sampler.peak_memory_bytes,
             limits=limits,
+            volume=volume,
+            log_tail=log_tail,
             output_dir=output_dir,
         )
         return RunResult(
@@ -354,6 +496,7 @@ def run(
             log_tail=log_tail,
             predictions_path=predictions_path,
             failure=failure,
+            gpu_ids=gpu_ids,
         )
     finally:
         if sampler is not None:

@@ -75,6 +75,8 @@ def sleep_forever():
 
 def fail():
     print("about to fail: marker-7f3a", flush=True)
+    # stdout and stderr are copied by separate readers; keep their order unambiguous.
+    time.sleep(0.2)
     print("traceback-ish line on stderr", file=sys.stderr, flush=True)
     sys.exit(3)
 

@@ -1,0 +1,88 @@
+"""Remove what a crashed worker left behind: containers, mounted /output file systems, files.
+
+Every run's container carries the owning process's token (``podium.sandbox.owner``) and
+its scratch directory is named after it, so a starting worker removes only leftovers of
+processes that are gone, never the runs of a live worker beside it on the same host.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests
+
+from sandbox.errors import EngineError
+from sandbox.output import SCRATCH_PREFIX, remove_scratch
+from sandbox.owner import owner_alive
+from sandbox.runner import OWNER_LABEL, SANDBOX_LABEL
+
+logger = logging.getLogger(__name__)
+
+_SCRATCH_NAME = re.compile(rf"^{re.escape(SCRATCH_PREFIX)}(\d+-\d+)-")
+
+
+def _scratch_owner(path: Path) -> str | None:
+    match = _SCRATCH_NAME.match(path.name)
+    return match.group(1) if match else None
+
+
+def _mounted_scratch_dirs() -> set[Path]:
+    """Scratch directories with a file system still mounted, wherever they are."""
+    found = set()
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        mount_point = Path(fields[4].replace("\\040", " "))
+        if _scratch_owner(mount_point.parent) is not None:
+            found.add(mount_point.parent)
+    return found
+
+
+def cleanup_orphans(
+    client: docker.DockerClient, *, scratch_roots: Iterable[Path] = ()
+) -> list[str]:
+    """Remove sandbox containers and scratch files whose owning process is gone.
+
+    Return a description of each thing removed (for the worker's log). Call it when a
+    worker starts; it is safe beside live workers.
+    """
+    removed: list[str] = []
+    try:
+        containers = client.containers.list(all=True, filters={"label": f"{SANDBOX_LABEL}=1"})
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"Cannot list sandbox containers: {exc}") from exc
+    for container in containers:
+        if owner_alive(container.labels.get(OWNER_LABEL, "")):
+            continue
+        try:
+            container.remove(force=True, v=True)
+            removed.append(f"container {container.short_id}")
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            logger.warning("could not remove orphan container %s", container.id, exc_info=True)
+    candidates = _mounted_scratch_dirs()
+    for root in scratch_roots:
+        try:
+            candidates.update(p for p in Path(root).iterdir() if _scratch_owner(p) is not None)
+        except OSError:
+            continue
+    for scratch in sorted(candidates):
+        owner = _scratch_owner(scratch)
+        if owner is None or owner_alive(owner):
+            continue
+        remove_scratch(scratch)
+        removed.append(f"scratch {scratch}")
+    for item in removed:
+        logger.info("removed orphaned sandbox %s", item)
+    return removed
