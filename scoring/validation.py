@@ -9,6 +9,24 @@ run in a sandbox they cannot watch. Organizer mistakes in ``solution.csv`` raise
 The read path is one ``pd.read_csv`` with explicit dtypes followed by vectorised checks,
 so validating a file costs about what parsing it costs. Ids are always read as strings:
 "007" and "7" are different ids, and "NA" is an id, not a missing value.
+
+Pass the competition's metric (``metric=get_metric(...)``) to both readers: it decides
+what a column must hold. ``"text"`` and ``"ranking"`` columns stay strings on both sides
+(a gold answer "1905" is text, not a number) and may be empty in the predictions; a
+metric with a ``value_range`` (log_loss: probabilities in [0, 1]; rmsle: >= 0) has it
+enforced with the offending ids named; a ``"label"`` metric over integer classes refuses
+fractional predictions ("predict a class, not a probability"). Without a metric the
+checks are those that hold for every metric.
+
+Cases refused, each with its own message: too large, empty, blank lines only, a header
+without rows, binary data (NUL bytes), gzip/zip archives (an .xlsx too), UTF-16, JSON or
+HTML instead of CSV, non-UTF-8 bytes (line named), ';'/tab/'|' as delimiter, no header
+line, the id column missing (with a case hint), target columns missing, extra columns
+(the index), repeated columns, unreadable CSV (too many fields, an unclosed quote),
+empty/duplicated/unknown/missing ids, ids differing only by leading zeros, non-numeric
+values, missing/NaN values, short rows, infinities, values out of the metric's range,
+fractional class labels, empty labels, over-long values. Accepted: a UTF-8 BOM, CRLF line
+ends, quoted fields, spaces around values, rows in any order, trailing blank lines.
 """
 
 from __future__ import annotations
@@ -21,12 +39,16 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_integer_dtype, is_numeric_dtype
 
+from scoring.metrics import Metric
 from scoring.split import USAGE_COLUMN, canonical_usage
 
 __all__ = ["InvalidPredictions", "read_predictions", "read_solution"]
 
 SAMPLE = "sample_submission.csv"
 SHOW = 5  # how many offending ids a message names
+SNIFF_BYTES = 1 << 16  # the head of the file inspected for binary formats
+MAX_FIELD_CHARS = 10_000  # the longest text value accepted in a predictions cell
+FREE_TEXT = ("text", "ranking")  # prediction kinds kept as strings, empty allowed
 
 # Spellings of "no value" in a numeric column; reported as missing rather than non-numeric.
 _MISSING = frozenset(["", "nan", "na", "n/a", "null", "none", "-nan", "#n/a"])
@@ -78,17 +100,34 @@ def _first_bad_utf8_line(path: Path) -> int:
     return line
 
 
+def _shown_header(columns: list[str], limit: int = 200) -> str:
+    """Show a header in a message, shortened when someone wrote everything on one line."""
+    found = ",".join(columns)
+    if len(found) <= limit:
+        return found
+    return f"{found[:limit]}... ({len(columns)} columns)"
+
+
 # --------------------------------------------------------------------------- solution
 
 
-def read_solution(path: Path, *, id_column: str, target_columns: list[str]) -> pd.DataFrame:
+def read_solution(
+    path: Path,
+    *,
+    id_column: str,
+    target_columns: list[str],
+    metric: Metric | None = None,
+) -> pd.DataFrame:
     """Read the hidden solution, indexed by id (str), with the targets and optional Usage.
 
     A target column is numeric (int64 when every value is integral, else float64) when
     every value parses as a number, and a stripped string label otherwise, so that the
-    predictions can be coerced to the same kind. Columns other than the id, the targets
-    and Usage (matched case-insensitively) are dropped.
+    predictions can be coerced to the same kind. With a ``"text"`` or ``"ranking"``
+    metric every target stays a string, unstripped ("007" and " 1905" kept as written).
+    Columns other than the id, the targets and Usage (matched case-insensitively) are
+    dropped.
     """
+    free_text = metric is not None and metric.prediction in FREE_TEXT
     path = Path(path)
     try:
         raw = pd.read_csv(
@@ -119,6 +158,9 @@ def read_solution(path: Path, *, id_column: str, target_columns: list[str]) -> p
 
     solution = pd.DataFrame(index=pd.Index(ids.to_numpy(), name=id_column, dtype=object))
     for column in target_columns:
+        if free_text:
+            solution[column] = raw[column].to_numpy(dtype=object)
+            continue
         values = raw[column].str.strip()
         empty = (values == "").to_numpy()
         if empty.any():
@@ -145,6 +187,45 @@ def read_solution(path: Path, *, id_column: str, target_columns: list[str]) -> p
 
 
 # --------------------------------------------------------------------------- predictions
+
+
+_MAGIC = [
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x93NUMPY", "a NumPy .npy file"),
+    (b"\x80", "a Python pickle"),
+]
+
+
+def _sniff(path: Path, name: str, expected: str) -> None:
+    """Refuse files that are not CSV text at all, saying what they look like instead."""
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    advice = f"Write plain comma-separated UTF-8 text with the header {expected}"
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise InvalidPredictions(
+                f"{name} is {what}, not a CSV file. {advice}, e.g. with "
+                "DataFrame.to_csv(path, index=False)."
+            )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidPredictions(
+            f"{name} is UTF-16 text (it starts with a UTF-16 byte order mark). {advice}: "
+            "save it as UTF-8."
+        )
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        line = head.count(b"\n", 0, nul) + 1
+        raise InvalidPredictions(
+            f"{name} contains binary data (a NUL byte at offset {nul}, line {line}). {advice}."
+        )
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        raise InvalidPredictions(f"{name} looks like JSON, not CSV. {advice}.")
+    if text[:1] == b"<":
+        raise InvalidPredictions(f"{name} looks like HTML or XML, not CSV. {advice}.")
 
 
 def _read_header(path: Path, name: str, expected: str) -> list[str]:
@@ -174,7 +255,16 @@ def _read_header(path: Path, name: str, expected: str) -> list[str]:
 def _check_header(columns: list[str], name: str, id_column: str, targets: list[str]) -> None:
     expected_list = [id_column, *targets]
     expected = ",".join(expected_list)
-    found = ",".join(columns)
+    found = _shown_header(columns)
+    if len(columns) == 1:
+        for delimiter, label in ((";", "';' (semicolon)"), ("\t", "a tab"), ("|", "'|'")):
+            if delimiter in columns[0]:
+                raise InvalidPredictions(
+                    f"{name} uses {label} as its delimiter (its header is {found!r}). "
+                    f"Separate values with commas: {expected}. In pandas, "
+                    "DataFrame.to_csv(path, index=False) does; a spreadsheet set to a "
+                    "language with decimal commas may not."
+                )
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise InvalidPredictions(
@@ -184,21 +274,31 @@ def _check_header(columns: list[str], name: str, id_column: str, targets: list[s
     no_header_hint = ""
     if all(_looks_numeric(c) for c in columns):
         no_header_hint = " The first line looks like data: the file needs a header line."
+    lowered = {c.lower(): c for c in columns}
+    case_hints = [
+        f"{lowered[c.lower()]!r} to {c!r}"
+        for c in expected_list
+        if c not in columns and c.lower() in lowered
+    ]
+    case_hint = (
+        f" Column names are case-sensitive: rename {', '.join(case_hints)}." if case_hints else ""
+    )
     if id_column not in columns:
         raise InvalidPredictions(
             f"{name} has no {id_column!r} column (its header is {found}). "
-            f"Expected header: {expected}.{no_header_hint}"
+            f"Expected header: {expected}.{case_hint}{no_header_hint}"
         )
     missing = [c for c in targets if c not in columns]
     if missing:
         raise InvalidPredictions(
             f"{name} is missing the column(s) {', '.join(map(repr, missing))} "
-            f"(its header is {found}). Expected header: {expected}.{no_header_hint}"
+            f"(its header is {found}). Expected header: {expected}.{case_hint}{no_header_hint}"
         )
     extra = [c for c in columns if c not in expected_list]
     if extra:
         raise InvalidPredictions(
-            f"{name} has unexpected column(s) {', '.join(map(repr, extra))}. "
+            f"{name} has unexpected column(s) {_first(map(repr, extra))}"
+            f"{'...' if len(extra) > SHOW else ''}. "
             f"Expected header: {expected}. Remove the other columns (and the index: "
             "DataFrame.to_csv(path, index=False))."
         )
@@ -342,6 +442,8 @@ def read_predictions(
     id_column: str,
     target_columns: list[str],
     max_bytes: int = 1 << 30,
+    metric: Metric | None = None,
+    max_field_chars: int = MAX_FIELD_CHARS,
 ) -> pd.DataFrame:
     """Validate a predictions file and return it indexed by id, in the solution's order.
 
@@ -350,6 +452,7 @@ def read_predictions(
     integer dtype when every prediction is integral, so probabilities are never
     truncated and labels "3.0" still equal 3. A label column demands a non-empty string.
     Every id of the solution (Ignored rows included, as on Kaggle) must appear once.
+    ``metric`` adds the checks its prediction format needs (see the module docstring).
     A missing file raises FileNotFoundError: that is "no predictions", not invalid ones.
     """
     path = Path(path)
@@ -369,10 +472,13 @@ def read_predictions(
             f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
         )
 
+    _sniff(path, name, expected)
     columns = _read_header(path, name, expected)
     _check_header(columns, name, id_column, target_columns)
 
-    numeric = [c for c in target_columns if is_numeric_dtype(solution[c].dtype)]
+    kind = metric.prediction if metric is not None else None
+    free_text = kind in FREE_TEXT
+    numeric = [c for c in target_columns if not free_text and is_numeric_dtype(solution[c].dtype)]
     labels = [c for c in target_columns if c not in numeric]
     frame = _read_body(path, name, id_column, numeric, labels, expected)
     if len(frame) == 0:
@@ -399,17 +505,60 @@ def read_predictions(
                 f"{name} has {int(inf.sum())} infinite value(s) in column {column!r} "
                 f"(first ids: {_first(result.index[inf])}). Write finite numbers."
             )
-        if is_integer_dtype(solution[column].dtype) and (values == np.round(values)).all():
+        if metric is not None and metric.value_range is not None:
+            _check_range(values, metric, result.index, name, column)
+        integral = values == np.round(values)
+        if is_integer_dtype(solution[column].dtype) and integral.all():
             result[column] = values.astype(solution[column].dtype)
+        elif kind == "label" and is_integer_dtype(solution[column].dtype):
+            bad = ~integral
+            shown = ", ".join(
+                f"id {i}: {v:g}"
+                for i, v in zip(result.index[bad][:SHOW], values[bad][:SHOW], strict=True)
+            )
+            raise InvalidPredictions(
+                f"{name} has {int(bad.sum())} value(s) in column {column!r} that are not "
+                f"whole-number class labels (first: {shown}). The metric {metric.name} "
+                "compares classes: predict a class such as 0 or 1, not a probability."
+            )
         else:
             result[column] = values
     for column in labels:
-        text = result[column].fillna("").str.strip()
-        empty = (text == "").to_numpy()
-        if empty.any():
+        text = result[column].fillna("")
+        if not free_text:
+            text = text.str.strip()
+            empty = (text == "").to_numpy()
+            if empty.any():
+                raise InvalidPredictions(
+                    f"{name} has {int(empty.sum())} empty value(s) in column {column!r} "
+                    f"(first ids: {_first(result.index[empty])}). Write a label in every row."
+                )
+        long = (text.str.len() > max_field_chars).to_numpy()
+        if long.any():
             raise InvalidPredictions(
-                f"{name} has {int(empty.sum())} empty value(s) in column {column!r} "
-                f"(first ids: {_first(result.index[empty])}). Write a label in every row."
+                f"{name} has {int(long.sum())} value(s) longer than {max_field_chars:,} "
+                f"characters in column {column!r} (first ids: {_first(result.index[long])}). "
+                "Shorten them; check that each row ends with a line break."
             )
         result[column] = text.to_numpy(dtype=object)
     return result
+
+
+def _check_range(
+    values: np.ndarray, metric: Metric, index: pd.Index, name: str, column: str
+) -> None:
+    """Refuse values outside the metric's range, naming the ids and the values."""
+    assert metric.value_range is not None
+    low, high = metric.value_range
+    bad = (values < low) | (values > high)
+    if not bad.any():
+        return
+    shown = ", ".join(
+        f"id {i}: {v:g}" for i, v in zip(index[bad][:SHOW], values[bad][:SHOW], strict=True)
+    )
+    wanted = f"at least {low:g}" if high == np.inf else f"between {low:g} and {high:g}"
+    what = "probabilities" if (low, high) == (0.0, 1.0) else "values"
+    raise InvalidPredictions(
+        f"{name} has {int(bad.sum())} value(s) in column {column!r} outside the range the "
+        f"metric {metric.name} accepts (first: {shown}). Write {what} {wanted}."
+    )
