@@ -3,6 +3,13 @@
 Files live in Django's storage (a local folder by default, S3-compatible storage on a
 multi-host deployment). Each worker unpacks a competition's files once per version of
 its data into PODIUM_WORK_DIR and bind-mounts the folders read-only into every run.
+
+Debug runs get a second prepared version next to the first (`<version>-debug<rows>`):
+the same training data, and as test data either the organizer's DEBUG_TEST files or,
+when the test set is a single CSV, `debug_sample_rows` of its rows whose ids are Public
+in the solution (picked by a seeded hash of the id, so the sample is stable). Their
+solution holds only those rows, all Public: a debug score is a public-sample score and
+never reveals a private label.
 """
 
 from __future__ import annotations
@@ -14,9 +21,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from django.conf import settings
 
 from competitions.models import Competition, CompetitionFile
+from scoring.split import PUBLIC, _hash_keys, canonical_usage
 
 
 class CompetitionNotReady(Exception):
@@ -79,6 +89,11 @@ def competition_data_prepare(*, competition: Competition) -> CompetitionData:
             _copy(record, staging / "sample_submission.csv", 0o644)
         else:
             _copy(record, staging / record.kind / record.safe_name, 0o644)
+    _publish(staging, root)
+    return data
+
+
+def _publish(staging: Path, root: Path) -> None:
     (staging / ".complete").touch()
     # The sandbox user must traverse every folder down to the mounted ones.
     for folder in (staging, *(p for p in staging.rglob("*") if p.is_dir())):
@@ -88,4 +103,125 @@ def competition_data_prepare(*, competition: Competition) -> CompetitionData:
     except OSError:
         # Another worker finished the same version first; its copy is as good as ours.
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def _column(frame: pd.DataFrame, name: str) -> str | None:
+    return next((c for c in frame.columns if str(c).strip() == name), None)
+
+
+def _public_ids(solution_path: Path, id_column: str) -> pd.Index:
+    solution = _read_raw(solution_path)
+    ids = solution[_column(solution, id_column)].str.strip()
+    usage_name = next((c for c in solution.columns if c.strip().lower() == "usage"), None)
+    usage = canonical_usage(solution[usage_name])
+    return pd.Index(ids[(usage == PUBLIC).to_numpy()].to_numpy(), dtype=object)
+
+
+def _subset_csv(source: Path, target: Path, id_column: str, keep: pd.Index) -> bool:
+    """Write the rows of `source` whose id is in `keep`, in their order; False when the
+    file has no id column."""
+    frame = _read_raw(source)
+    column = _column(frame, id_column)
+    if column is None:
+        return False
+    frame[frame[column].str.strip().isin(keep)].to_csv(target, index=False)
+    return True
+
+
+def debug_sample_ids(ids: pd.Index, *, rows: int, seed: int) -> pd.Index:
+    """The `rows` ids of `ids` with the smallest seeded hash: stable as long as the ids
+    and the seed stay, whatever their order in the file."""
+    if rows >= len(ids):
+        return ids
+    keys = _hash_keys(ids, seed)
+    return ids[np.sort(np.argsort(keys, kind="stable")[:rows])]
+
+
+def competition_debug_data_prepare(*, competition: Competition) -> CompetitionData:
+    """Prepare (once per data version) the small public sample debug runs see."""
+    full = competition_data_prepare(competition=competition)
+    debug_files = list(
+        competition.files.filter(kind=CompetitionFile.Kind.DEBUG_TEST).order_by("name")
+    )
+    tests = list(competition.files.filter(kind=CompetitionFile.Kind.TEST))
+    if not debug_files and (
+        competition.debug_sample_rows == 0
+        or len(tests) != 1
+        or not tests[0].name.lower().endswith(".csv")
+    ):
+        raise CompetitionNotReady(
+            f"The competition {competition.slug} has no debug sample: its test data is not a "
+            "single CSV file and the organizers gave no debug test files."
+        )
+    version = full.train_dir.parent.name
+    tag = hashlib.sha256(
+        "\n".join(
+            [str(competition.debug_sample_rows), str(competition.split_seed)]
+            + [f"{f.pk}:{f.name}:{f.sha256}" for f in debug_files]
+        ).encode()
+    ).hexdigest()[:8]
+    root = full.train_dir.parent.with_name(f"{version}-debug-{tag}")
+    data = CompetitionData(
+        train_dir=full.train_dir,
+        test_dir=root / "test",
+        sample_submission=root / "sample_submission.csv",
+        solution=root / "solution.csv",
+    )
+    if (root / ".complete").exists():
+        return data
+
+    id_column = competition.id_column
+    public = _public_ids(full.solution, id_column)
+    staging = root.with_name(f"{root.name}.{uuid.uuid4().hex}.partial")
+    (staging / "test").mkdir(parents=True, mode=0o755)
+    if debug_files:
+        ids: list[str] = []
+        for record in debug_files:
+            target = staging / "test" / record.safe_name
+            _copy(record, target, 0o644)
+            if target.suffix.lower() == ".csv":
+                frame = _read_raw(target)
+                if (column := _column(frame, id_column)) is not None:
+                    ids.extend(frame[column].str.strip())
+        if not ids:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CompetitionNotReady(
+                f"The debug test files of {competition.slug} hold no CSV file with the id "
+                f"column {id_column!r}, so a debug run cannot be scored; the organizers have "
+                "to add one."
+            )
+        keep = pd.Index(pd.unique(pd.Series(ids)), dtype=object).intersection(public)
+    else:
+        test_path = full.test_dir / tests[0].safe_name
+        frame = _read_raw(test_path)
+        column = _column(frame, id_column)
+        if column is None:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise CompetitionNotReady(
+                f"The test file of {competition.slug} has no id column {id_column!r}, so no "
+                "debug sample can be cut from it."
+            )
+        candidates = pd.Index(frame[column].str.strip(), dtype=object)
+        candidates = candidates[candidates.isin(public)]
+        keep = debug_sample_ids(
+            candidates, rows=competition.debug_sample_rows, seed=competition.split_seed
+        )
+        target = staging / "test" / tests[0].safe_name
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        frame[frame[column].str.strip().isin(keep)].to_csv(target, index=False)
+        target.chmod(0o644)
+    if not _subset_csv(full.sample_submission, staging / "sample_submission.csv", id_column, keep):
+        shutil.copyfile(full.sample_submission, staging / "sample_submission.csv")
+    (staging / "sample_submission.csv").chmod(0o644)
+    solution = _read_raw(full.solution)
+    solution = solution[solution[_column(solution, id_column)].str.strip().isin(keep)].copy()
+    usage_name = next(c for c in solution.columns if c.strip().lower() == "usage")
+    solution[usage_name] = PUBLIC
+    solution.to_csv(staging / "solution.csv", index=False)
+    (staging / "solution.csv").chmod(0o600)
+    _publish(staging, root)
     return data

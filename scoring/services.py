@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,15 +13,20 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 import sandbox
-from competitions.models import Competition, Submission
-from scoring.data import CompetitionNotReady, competition_data_prepare
+from competitions.models import Competition, CompetitionFile, Submission
+from competitions.services import leaderboard_invalidate
+from scoring.data import (
+    CompetitionNotReady,
+    competition_data_prepare,
+    competition_debug_data_prepare,
+)
 from scoring.metrics import MetricError, get_metric
-from scoring.scorer import score_predictions
+from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
 
 logger = logging.getLogger(__name__)
@@ -50,17 +56,31 @@ def _claim(submission_id: int) -> bool:
             status=Submission.Status.RUNNING,
             started_at=timezone.now(),
             attempts=F("attempts") + 1,
+            worker=socket.gethostname()[:255],
         )
     )
 
 
 def _finish(submission_id: int, **fields: Any) -> bool:
     """Record the outcome unless the run was cancelled meanwhile."""
-    return bool(
+    done = bool(
         Submission.objects.filter(pk=submission_id, status=Submission.Status.RUNNING).update(
             finished_at=timezone.now(), **fields
         )
     )
+    if done:
+        _leaderboard_changed(submission_id)
+    return done
+
+
+def _leaderboard_changed(submission_id: int) -> None:
+    row = (
+        Submission.objects.filter(pk=submission_id)
+        .values("competition_id", "is_debug", "is_late")
+        .first()
+    )
+    if row and not row["is_debug"] and not row["is_late"]:
+        leaderboard_invalidate(competition_id=row["competition_id"])
 
 
 def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> None:
@@ -131,7 +151,8 @@ def submission_fail_platform(*, submission_id: int, message: str) -> None:
 
 def _evaluate(submission: Submission) -> None:
     competition = submission.competition
-    data = competition_data_prepare(competition=competition)
+    prepare = competition_debug_data_prepare if submission.is_debug else competition_data_prepare
+    data = prepare(competition=competition)
     limits = limits_for(competition)
     client = sandbox.docker_client()
     with _local_path(submission.image) as image_path:
@@ -183,9 +204,44 @@ def _score(
     submission: Submission, solution_path: Path, predictions_path: Path, usage: dict[str, Any]
 ) -> None:
     competition = submission.competition
-    solution = read_solution(
-        solution_path, id_column=competition.id_column, target_columns=competition.target_columns
+    # Keep the predictions, valid or not: a rescore after a solution fix never reruns a
+    # container, and may find that "invalid" predictions were right all along.
+    with predictions_path.open("rb") as fh:
+        submission.predictions.save("predictions.csv", File(fh), save=False)
+    usage = {**usage, "predictions": submission.predictions.name}
+    outcome = score_kept_predictions(
+        competition=competition,
+        solution=read_solution(
+            solution_path,
+            id_column=competition.id_column,
+            target_columns=competition.target_columns,
+        ),
+        predictions_path=predictions_path,
     )
+    if isinstance(outcome, str):
+        recorded = _finish(
+            submission.pk,
+            status=Submission.Status.FAILED,
+            failure_kind=Kind.INVALID_PREDICTIONS,
+            failure_message=outcome,
+            **usage,
+        )
+    else:
+        recorded = _finish(
+            submission.pk,
+            status=Submission.Status.SCORED,
+            public_score=outcome.public,
+            private_score=outcome.private,
+            **usage,
+        )
+    if not recorded:
+        submission.predictions.delete(save=False)
+
+
+def score_kept_predictions(
+    *, competition: Competition, solution: Any, predictions_path: Path
+) -> Scores | str:
+    """Validate and score one predictions file: the scores, or why they are invalid."""
     try:
         predictions = read_predictions(
             predictions_path,
@@ -194,13 +250,9 @@ def _score(
             target_columns=competition.target_columns,
         )
     except InvalidPredictions as exc:
-        _fail(submission.pk, Kind.INVALID_PREDICTIONS, exc.message, **usage)
-        return
-    # Keep the predictions: a rescore after a solution fix never reruns a container.
-    with predictions_path.open("rb") as fh:
-        submission.predictions.save("predictions.csv", File(fh), save=False)
+        return exc.message
     try:
-        scores = score_predictions(
+        return score_predictions(
             solution=solution,
             predictions=predictions,
             metric=get_metric(competition.metric),
@@ -208,15 +260,91 @@ def _score(
         )
     except MetricError as exc:
         # Values the metric cannot take (probabilities outside 0-1, ...) are the file's fault.
-        _fail(submission.pk, Kind.INVALID_PREDICTIONS, str(exc), **usage)
-        submission.predictions.delete(save=False)
-        return
-    if not _finish(
-        submission.pk,
-        status=Submission.Status.SCORED,
-        public_score=scores.public,
-        private_score=scores.private,
-        predictions=submission.predictions.name,
-        **usage,
-    ):
-        submission.predictions.delete(save=False)
+        return str(exc)
+
+
+RESCORE_REPORT_CHANGES = 500
+
+
+def competition_predictions_rescore(*, competition: Competition) -> dict[str, Any]:
+    """Rescore every scored or invalid-prediction submission (debug runs aside) from its
+    kept predictions against the competition's current solution; no container runs.
+
+    Returns a report for the audit record: counts and each change (the first
+    RESCORE_REPORT_CHANGES of them). Each update is guarded by the status it was read
+    with, so a submission that changes meanwhile (cancelled, requeued) is left alone.
+    """
+    record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
+    if record is None:
+        raise CompetitionNotReady(f"The competition {competition.slug} has no solution.")
+    with _local_path(record.file) as path:
+        solution = read_solution(
+            path, id_column=competition.id_column, target_columns=competition.target_columns
+        )
+    candidates = (
+        Submission.objects.filter(competition=competition, is_debug=False)
+        .filter(
+            Q(status=Submission.Status.SCORED)
+            | Q(status=Submission.Status.FAILED, failure_kind=Kind.INVALID_PREDICTIONS)
+        )
+        .exclude(predictions="")
+        .order_by("pk")
+    )
+    report: dict[str, Any] = {
+        "solution_sha256": record.sha256,
+        "rescored": 0,
+        "changed": 0,
+        "now_scored": 0,
+        "now_failed": 0,
+        "missing_predictions": 0,
+        "changes": [],
+    }
+    for submission in candidates.iterator(chunk_size=500):
+        try:
+            with _local_path(submission.predictions) as predictions_path:
+                outcome = score_kept_predictions(
+                    competition=competition, solution=solution, predictions_path=predictions_path
+                )
+        except FileNotFoundError:
+            report["missing_predictions"] += 1
+            continue
+        before = (submission.status, submission.public_score, submission.private_score)
+        if isinstance(outcome, str):
+            fields: dict[str, Any] = {
+                "status": Submission.Status.FAILED,
+                "failure_kind": Kind.INVALID_PREDICTIONS,
+                "failure_message": outcome,
+                "public_score": None,
+                "private_score": None,
+                "is_selected": False,
+            }
+        else:
+            fields = {
+                "status": Submission.Status.SCORED,
+                "failure_kind": Kind.NONE,
+                "failure_message": "",
+                "public_score": outcome.public,
+                "private_score": outcome.private,
+            }
+        after = (fields["status"], fields["public_score"], fields["private_score"])
+        report["rescored"] += 1
+        if after == before:
+            continue
+        if not Submission.objects.filter(pk=submission.pk, status=submission.status).update(
+            **fields
+        ):
+            continue
+        report["changed"] += 1
+        if before[0] != after[0]:
+            report["now_scored" if after[0] == Submission.Status.SCORED else "now_failed"] += 1
+        if len(report["changes"]) < RESCORE_REPORT_CHANGES:
+            report["changes"].append(
+                {
+                    "submission": submission.pk,
+                    "team": submission.team_id,
+                    "status": [before[0], after[0]],
+                    "public_score": [before[1], after[1]],
+                    "private_score": [before[2], after[2]],
+                }
+            )
+    return report

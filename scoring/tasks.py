@@ -31,3 +31,25 @@ def evaluate_submission(self, submission_id: int) -> None:
 
 def enqueue_evaluation(submission_id: int) -> None:
     evaluate_submission.apply_async(args=[submission_id], queue=SCORING_QUEUE)
+
+
+@shared_task(
+    name="scoring.rescore_competition",
+    acks_late=True,
+    soft_time_limit=6 * 3600,
+    time_limit=6 * 3600 + 300,
+)
+def rescore_competition(competition_id: int, actor_id: int | None = None) -> int:
+    """Rescore a competition from its kept predictions (no container runs)."""
+    from django.contrib.auth import get_user_model
+
+    from competitions.models import Competition
+    from competitions.services import competition_rescore
+
+    competition = Competition.objects.get(pk=competition_id)
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    return competition_rescore(actor=actor, competition=competition)
+
+
+def enqueue_rescore(competition_id: int, actor_id: int | None) -> None:
+    rescore_competition.apply_async(args=[competition_id, actor_id], queue=SCORING_QUEUE)

@@ -1,23 +1,19 @@
-"""Write actions on competitions, teams and submissions."""
+"""Competition data files: store them (fixing the solution's split once) and delete them."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import IO
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
-from competitions.models import Competition, CompetitionFile, Submission, Team, TeamMembership
+from competitions.models import Competition, CompetitionFile
 from podium.errors import ApplicationError
-from podium.units import format_size
 from scoring.metrics import get_metric
 from scoring.split import assign_usage
 from scoring.validation import read_solution
@@ -35,113 +31,6 @@ def file_sha256(fileobj: IO[bytes]) -> tuple[str, int]:
         size += len(chunk)
     fileobj.seek(0)
     return digest.hexdigest(), size
-
-
-@transaction.atomic
-def competition_join(*, user: AbstractBaseUser, competition: Competition) -> Team:
-    """Accept the rules and give the user a one-person team (idempotent)."""
-    membership = (
-        TeamMembership.objects.select_related("team")
-        .filter(competition=competition, user=user)
-        .first()
-    )
-    if membership:
-        return membership.team
-    if competition.has_ended:
-        raise ApplicationError(f"{competition.title} has ended; entry is closed.")
-    base = user.get_username()[:90]
-    name, n = base, 1
-    while Team.objects.filter(competition=competition, name=name).exists():
-        n += 1
-        name = f"{base} ({n})"
-    team = Team.objects.create(competition=competition, name=name)
-    TeamMembership.objects.create(
-        team=team, competition=competition, user=user, rules_accepted_at=timezone.now()
-    )
-    return team
-
-
-def _counted_today(team: Team, now: dt.datetime) -> int:
-    """Submissions that count toward today's (UTC) limit: not cancelled, not our fault."""
-    day_start = now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return (
-        Submission.objects.filter(team=team, created_at__gte=day_start)
-        .exclude(status=Submission.Status.CANCELLED)
-        .exclude(failure_kind=Submission.FailureKind.PLATFORM_ERROR)
-        .count()
-    )
-
-
-def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str, object]:
-    """How many submissions the team has left today and when the count resets."""
-    now = now or timezone.now()
-    used = _counted_today(team, now)
-    limit = team.competition.daily_submission_limit
-    reset = (now.astimezone(dt.UTC) + dt.timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return {"used": used, "limit": limit, "remaining": max(0, limit - used), "resets_at": reset}
-
-
-@transaction.atomic
-def submission_create(
-    *,
-    user: AbstractBaseUser,
-    competition: Competition,
-    image: IO[bytes],
-    description: str = "",
-) -> Submission:
-    """Store an uploaded image archive as a queued submission and enqueue its scoring."""
-    now = timezone.now()
-    membership = (
-        TeamMembership.objects.select_related("team")
-        .filter(competition=competition, user=user)
-        .first()
-    )
-    if membership is None:
-        raise ApplicationError(
-            f"Join {competition.title} (accept its rules) before you submit.",
-            {"code": "not_joined"},
-        )
-    if now < competition.start:
-        raise ApplicationError(
-            f"{competition.title} opens at {competition.start:%Y-%m-%d %H:%M} UTC."
-        )
-    team = Team.objects.select_for_update().get(pk=membership.team_id)
-    quota = submission_quota(team=team, now=now)
-    if quota["remaining"] == 0:
-        raise ApplicationError(
-            f"Your team has used all {quota['limit']} of today's submissions (UTC day). "
-            f"The count resets at {quota['resets_at']:%Y-%m-%d %H:%M} UTC.",
-            {"code": "daily_limit"},
-        )
-    sha256, size = file_sha256(image)
-    if size == 0:
-        raise ApplicationError("The uploaded file is empty. Upload the output of `docker save`.")
-    if size > competition.image_size_limit_bytes:
-        raise ApplicationError(
-            f"The image archive is {format_size(size)}; the limit is "
-            f"{format_size(competition.image_size_limit_bytes)}. Use a smaller base image or "
-            "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
-            {"code": "image_too_large"},
-        )
-    submission = Submission(
-        competition=competition,
-        team=team,
-        user=user,
-        created_at=now,
-        description=description[:500],
-        is_late=now >= competition.end,
-        image_sha256=sha256,
-        image_size=size,
-    )
-    name = getattr(image, "name", None) or "image.tar"
-    submission.image.save(Path(name).name, File(image), save=False)
-    submission.save()
-    from scoring.tasks import enqueue_evaluation
-
-    transaction.on_commit(lambda: enqueue_evaluation(submission.pk))
-    return submission
 
 
 def _solution_with_usage(competition: Competition, source: Path) -> Path:

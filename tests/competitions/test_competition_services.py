@@ -334,4 +334,13 @@ def test_quota_reports_used_remaining_and_next_utc_midnight(set_now) -> None:
         "limit": 5,
         "remaining": 4,
         "resets_at": dt.datetime(2030, 1, 11, tzinfo=UTC),
+        "total_used": 2,
+        "total_limit": None,
+        "running": 0,
+        "max_concurrent": 2,
+        "next_allowed_at": None,
+        "allowed": True,
+        "debug_allowed": True,
+        "reason": "",
+        "code": "",
     }

@@ -1,0 +1,336 @@
+"""Submissions: create (with the team's limits), cancel, select as final, requeue.
+
+Limits are per team, never per user (Kaggle's rule):
+- a daily limit per UTC day and an optional total limit over the competition; a
+  submission counts unless it was cancelled, failed through the platform's fault, is a
+  debug run, or failed through the team's fault while `failed_runs_count` is off;
+- at most `max_concurrent_runs` submissions queued or running at once, debug runs
+  included (0 means no limit on concurrent runs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import IO, Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from competitions.models import AuditRecord, Competition, CompetitionFile, Submission, Team
+from competitions.services.common import (
+    leaderboard_invalidate,
+    membership_for,
+    require_member,
+    require_organizer,
+)
+from competitions.services.files import file_sha256
+from podium.errors import ApplicationError
+from podium.units import format_size
+
+Status = Submission.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+
+def counted_filter(competition: Competition) -> Q:
+    """The submissions that count toward a team's limits."""
+    q = Q(is_debug=False) & ~Q(status=Status.CANCELLED)
+    q &= ~Q(failure_kind=Submission.FailureKind.PLATFORM_ERROR)
+    if not competition.failed_runs_count:
+        q &= ~Q(status=Status.FAILED)
+    return q
+
+
+def _utc_day_start(now: dt.datetime) -> dt.datetime:
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What the team may still submit, and from when.
+
+    Keys: `used`/`limit` (today, UTC), `remaining` (what the team can still submit
+    now: the smaller of today's and the total remainder), `resets_at` (next UTC
+    midnight), `total_used`/`total_limit` (None: no total limit), `running` (queued or
+    running, debug runs included), `max_concurrent` (None: no limit), `next_allowed_at`
+    (None when a submission is allowed now; otherwise when it will be, or None as well
+    when that depends on a run finishing or never comes: see `allowed` and `reason`),
+    `allowed`, `debug_allowed` (debug runs only wait for concurrency) and `reason`.
+    """
+    now = now or timezone.now()
+    competition = team.competition
+    day_start = _utc_day_start(now)
+    resets_at = day_start + dt.timedelta(days=1)
+    counted = counted_filter(competition)
+    stats = Submission.objects.filter(team=team).aggregate(
+        used=Count("pk", filter=counted & Q(created_at__gte=day_start, created_at__lt=resets_at)),
+        total_used=Count("pk", filter=counted),
+        running=Count("pk", filter=Q(status__in=ACTIVE)),
+    )
+    limit = competition.daily_submission_limit
+    total_limit = competition.total_submission_limit
+    max_concurrent = competition.max_concurrent_runs or None
+    used, total_used, running = stats["used"], stats["total_used"], stats["running"]
+    remaining = max(0, limit - used)
+    if total_limit is not None:
+        remaining = min(remaining, max(0, total_limit - total_used))
+    busy = max_concurrent is not None and running >= max_concurrent
+
+    reason, code, next_allowed_at = "", "", None
+    if total_limit is not None and total_used >= total_limit:
+        code = "total_limit"
+        failed = "count" if competition.failed_runs_count else "do not count"
+        reason = (
+            f"Your team has used all {total_limit} submissions allowed over the whole "
+            f"competition. Failed runs {failed}; cancelled runs, platform errors and debug "
+            "runs never do."
+        )
+    elif used >= limit:
+        code, next_allowed_at = "daily_limit", resets_at
+        reason = (
+            f"Your team has used all {limit} of today's submissions (UTC day). "
+            f"The count resets at {resets_at:%Y-%m-%d %H:%M} UTC."
+        )
+    elif busy:
+        code = "concurrent_limit"
+        reason = _busy_message(running, max_concurrent)
+    return {
+        "used": used,
+        "limit": limit,
+        "remaining": remaining,
+        "resets_at": resets_at,
+        "total_used": total_used,
+        "total_limit": total_limit,
+        "running": running,
+        "max_concurrent": max_concurrent,
+        "next_allowed_at": next_allowed_at,
+        "allowed": not reason,
+        "debug_allowed": not busy,
+        "reason": reason,
+        "code": code,
+    }
+
+
+def _busy_message(running: int, max_concurrent: int | None) -> str:
+    return (
+        f"Your team already has {running} submission(s) queued or running; the limit is "
+        f"{max_concurrent} at once. Wait for one to finish or cancel one."
+    )
+
+
+def debug_runs_available(*, competition: Competition) -> str:
+    """Why debug runs are impossible in this competition, or "" when they are possible."""
+    kinds = list(
+        competition.files.filter(
+            kind__in=[CompetitionFile.Kind.DEBUG_TEST, CompetitionFile.Kind.TEST]
+        ).values_list("kind", "name")
+    )
+    if any(kind == CompetitionFile.Kind.DEBUG_TEST for kind, _ in kinds):
+        return ""
+    if competition.debug_sample_rows == 0:
+        return f"Debug runs are off in {competition.title}: the organizers set no debug sample."
+    tests = [name for kind, name in kinds if kind == CompetitionFile.Kind.TEST]
+    if len(tests) != 1 or not tests[0].lower().endswith(".csv"):
+        return (
+            f"Debug runs are not available in {competition.title}: its test data is not a "
+            "single CSV file and the organizers gave no debug sample."
+        )
+    return ""
+
+
+@transaction.atomic
+def submission_create(
+    *,
+    user: AbstractBaseUser,
+    competition: Competition,
+    image: IO[bytes],
+    description: str = "",
+    debug: bool = False,
+) -> Submission:
+    """Store an uploaded image archive as a queued submission and enqueue its run.
+
+    A debug run (`debug=True`) runs on a small public sample of the test data, shows
+    its full log, is never ranked and never counts toward the limits, but it does take
+    one of the team's concurrent run slots.
+    """
+    now = timezone.now()
+    membership = membership_for(user, competition)
+    if membership is None:
+        raise ApplicationError(
+            f"Join {competition.title} (accept its rules) before you submit.",
+            {"code": "not_joined"},
+        )
+    if now < competition.start:
+        raise ApplicationError(
+            f"{competition.title} opens at {competition.start:%Y-%m-%d %H:%M} UTC."
+        )
+    if debug and (why := debug_runs_available(competition=competition)):
+        raise ApplicationError(why, {"code": "debug_unavailable"})
+    # Serialise a team's submissions so that two uploads cannot both take the last slot.
+    team = Team.objects.select_for_update().select_related("competition").get(pk=membership.team_id)
+    quota = submission_quota(team=team, now=now)
+    if debug:
+        if not quota["debug_allowed"]:
+            raise ApplicationError(
+                _busy_message(quota["running"], quota["max_concurrent"]),
+                {"code": "concurrent_limit"},
+            )
+    elif not quota["allowed"]:
+        raise ApplicationError(quota["reason"], {"code": quota["code"]})
+    sha256, size = file_sha256(image)
+    if size == 0:
+        raise ApplicationError("The uploaded file is empty. Upload the output of `docker save`.")
+    if size > competition.image_size_limit_bytes:
+        raise ApplicationError(
+            f"The image archive is {format_size(size)}; the limit is "
+            f"{format_size(competition.image_size_limit_bytes)}. Use a smaller base image or "
+            "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
+            {"code": "image_too_large"},
+        )
+    submission = Submission(
+        competition=competition,
+        team=team,
+        user=user,
+        created_at=now,
+        description=description[:500],
+        is_late=now >= competition.end,
+        is_debug=debug,
+        image_sha256=sha256,
+        image_size=size,
+    )
+    name = getattr(image, "name", None) or "image.tar"
+    submission.image.save(Path(name).name, File(image), save=False)
+    submission.save()
+    if not (debug or submission.is_late):
+        leaderboard_invalidate(competition_id=competition.pk)  # its submission count grew
+    from scoring.tasks import enqueue_evaluation
+
+    transaction.on_commit(lambda: enqueue_evaluation(submission.pk))
+    return submission
+
+
+def _locked(submission: Submission) -> Submission:
+    """The submission's current row, locked. Objects from the *_for_user selectors may
+    carry a blanked private score and must never be saved as they are."""
+    return (
+        Submission.objects.select_for_update()
+        .select_related("competition", "team")
+        .get(pk=submission.pk)
+    )
+
+
+@transaction.atomic
+def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Submission:
+    """Cancel a queued or running submission of the user's team (organizers: any).
+
+    A cancelled run never counts. If a worker is already running it, the worker's
+    result is discarded when it finishes (its state guard sees the cancellation).
+    """
+    current = _locked(submission)
+    if not (user.is_authenticated and user.is_staff):
+        require_member(user, current.team, "cancel its submissions")
+    if current.status not in ACTIVE:
+        raise ApplicationError(
+            f"Submission {current.pk} is {current.get_status_display().lower()}; only queued "
+            "or running submissions can be cancelled.",
+            {"code": "not_cancellable"},
+        )
+    Submission.objects.filter(pk=current.pk, status__in=ACTIVE).update(
+        status=Status.CANCELLED, finished_at=timezone.now()
+    )
+    leaderboard_invalidate(competition_id=current.competition_id)
+    current.refresh_from_db()
+    return current
+
+
+def selectable_filter() -> Q:
+    """Submissions a team may pick as final: scored on the public part, not late, not debug."""
+    return Q(status=Status.SCORED, is_late=False, is_debug=False, public_score__isnull=False)
+
+
+@transaction.atomic
+def submission_select(
+    *, user: AbstractBaseUser, submission: Submission, selected: bool
+) -> Submission:
+    """Choose (or drop) a final submission for the private leaderboard, before the end.
+
+    A team holds at most `final_selections`; where it selects fewer, its best public
+    submissions fill the remaining slots automatically (see selectors.leaderboard).
+    """
+    current = _locked(submission)
+    competition = current.competition
+    require_member(user, current.team, "choose its final submissions")
+    Team.objects.select_for_update().filter(pk=current.team_id).first()
+    if timezone.now() >= competition.end:
+        raise ApplicationError(
+            f"Final submissions could be chosen until the end of {competition.title} "
+            f"({competition.end:%Y-%m-%d %H:%M} UTC).",
+            {"code": "selection_closed"},
+        )
+    if current.is_selected == selected:
+        return current
+    if selected:
+        if current.is_debug:
+            raise ApplicationError(
+                "A debug run cannot be a final submission: it ran on a sample only.",
+                {"code": "not_selectable"},
+            )
+        if current.is_late:
+            raise ApplicationError(
+                "A late submission cannot be a final submission.", {"code": "not_selectable"}
+            )
+        if current.status != Status.SCORED or current.public_score is None:
+            raise ApplicationError(
+                f"Only scored submissions can be final submissions; submission {current.pk} "
+                f"is {current.get_status_display().lower()}.",
+                {"code": "not_selectable"},
+            )
+        chosen = Submission.objects.filter(team=current.team, is_selected=True).count()
+        if chosen >= competition.final_selections:
+            raise ApplicationError(
+                f"Your team has already chosen {chosen} final submission(s), the limit is "
+                f"{competition.final_selections}. Unselect one first.",
+                {"code": "selection_limit"},
+            )
+    current.is_selected = selected
+    current.save(update_fields=["is_selected"])
+    leaderboard_invalidate(competition_id=current.competition_id)
+    return current
+
+
+@transaction.atomic
+def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submission]) -> int:
+    """Run failed submissions again (an organizer's action, e.g. after a platform fix)."""
+    require_organizer(actor, "requeue submissions")
+    failed = list(
+        submissions.select_for_update()
+        .filter(status=Status.FAILED)
+        .values_list("pk", "competition_id")
+    )
+    ids = [pk for pk, _ in failed]
+    Submission.objects.filter(pk__in=ids, status=Status.FAILED).update(
+        status=Status.QUEUED,
+        failure_kind="",
+        failure_message="",
+        started_at=None,
+        finished_at=None,
+        worker="",
+    )
+    by_competition: dict[int, list[int]] = {}
+    for pk, competition_id in failed:
+        by_competition.setdefault(competition_id, []).append(pk)
+    for competition_id, pks in by_competition.items():
+        AuditRecord.objects.create(
+            competition_id=competition_id,
+            actor=actor,
+            action=AuditRecord.Action.REQUEUE,
+            details={"submissions": pks},
+        )
+        leaderboard_invalidate(competition_id=competition_id)
+    from scoring.tasks import enqueue_evaluation
+
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: enqueue_evaluation(pk))
+    return len(ids)
