@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring.metrics import get_metric
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
 
 SOLUTION_CSV = "id,label,Usage\n" + "".join(
@@ -304,3 +305,171 @@ def test_a_million_row_file_validates(tmp_path):
     assert len(result) == n
     assert result.index[0] == "0"
     assert result["label"].iloc[0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- format sniffing
+
+
+@pytest.mark.parametrize(
+    ("head", "what"),
+    [
+        (b"\x1f\x8b\x08\x00rest", "is a gzip-compressed file, not a CSV file"),
+        (b"PK\x03\x04rest", "is a ZIP archive (an Excel .xlsx workbook is one), not a CSV file"),
+        (b"\xd0\xcf\x11\xe0rest", "is an old Excel .xls workbook, not a CSV file"),
+        (b"PAR1rest", "is a Parquet file, not a CSV file"),
+    ],
+)
+def test_archives_and_binary_formats_are_named_for_what_they_are(tmp_path, solution, head, what):
+    message = _invalid(tmp_path, head, solution)
+    assert message.startswith(f"predictions.csv {what}.")
+    assert "Write plain comma-separated UTF-8 text with the header id,label" in message
+
+
+def test_utf16_text_is_rejected_asking_for_utf8(tmp_path, solution):
+    content = ("id,label\n" + _rows(range(1, 11))).encode("utf-16")
+    message = _invalid(tmp_path, content, solution)
+    assert message.startswith("predictions.csv is UTF-16 text")
+    assert "save it as UTF-8" in message
+
+
+def test_nul_bytes_are_reported_as_binary_data_with_their_line(tmp_path, solution):
+    content = b"id,label\n1,0.5\n2,0\x00\x00\n"
+    message = _invalid(tmp_path, content, solution)
+    assert message.startswith(
+        "predictions.csv contains binary data (a NUL byte at offset 18, line 3)."
+    )
+
+
+def test_json_instead_of_csv_is_named(tmp_path, solution):
+    message = _invalid(tmp_path, '[{"id": 1, "label": 0.5}]', solution)
+    assert message.startswith("predictions.csv looks like JSON, not CSV.")
+
+
+def test_html_instead_of_csv_is_named(tmp_path, solution):
+    message = _invalid(tmp_path, "<html><body>error</body></html>", solution)
+    assert message.startswith("predictions.csv looks like HTML or XML, not CSV.")
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "label"), [(";", "';' (semicolon)"), ("\t", "a tab"), ("|", "'|'")]
+)
+def test_a_wrong_delimiter_is_detected_and_named(tmp_path, solution, delimiter, label):
+    content = f"id{delimiter}label\n" + "".join(f"{i}{delimiter}0,5\n" for i in range(1, 11))
+    message = _invalid(tmp_path, content, solution)
+    assert message.startswith(f"predictions.csv uses {label} as its delimiter")
+    assert "Separate values with commas: id,label." in message
+
+
+def test_a_header_in_the_wrong_case_gets_a_rename_hint(tmp_path, solution):
+    message = _invalid(tmp_path, "ID,Label\n" + _rows(range(1, 11)), solution)
+    assert "has no 'id' column (its header is ID,Label)" in message
+    assert "Column names are case-sensitive: rename 'ID' to 'id', 'Label' to 'label'." in message
+
+
+def test_everything_on_one_line_is_shortened_in_the_message(tmp_path, solution):
+    content = "id,label," + ",".join(f"{i},{i}.5" for i in range(1, 5000)) + "\n"
+    message = _invalid(tmp_path, content, solution)
+    assert "has unexpected column(s) '1', '1.5', '2', '2.5', '3'..." in message
+    assert len(message) < 400
+    repeated = _invalid(tmp_path, "id,label," + "0.5," * 5000 + "\n", solution)
+    assert "(5003 columns)). Expected header: id,label" in repeated
+    assert len(repeated) < 400
+
+
+def test_an_unclosed_quote_is_an_unreadable_csv(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 10)) + '10,"0.5\n'
+    message = _invalid(tmp_path, content, solution)
+    assert message.startswith("predictions.csv cannot be read as CSV:")
+    assert "EOF inside string" in message
+
+
+def test_quoted_fields_and_quoted_header_are_accepted(tmp_path, solution):
+    content = '"id","label"\n' + "".join(f'"{i}","0.{i % 10}"\n' for i in range(1, 11))
+    result = _predictions(tmp_path, content, solution)
+    assert result.loc["3", "label"] == pytest.approx(0.3)
+
+
+def test_crlf_line_ends_and_trailing_blank_lines_are_accepted(tmp_path, solution):
+    content = "id,label\r\n" + _rows(range(1, 11)).replace("\n", "\r\n") + "\r\n\r\n"
+    assert len(_predictions(tmp_path, content, solution)) == 10
+
+
+def test_a_utf8_bom_before_the_header_is_accepted(tmp_path, solution):
+    content = b"\xef\xbb\xbf" + ("id,label\n" + _rows(range(1, 11))).encode()
+    assert _predictions(tmp_path, content, solution).index.tolist()[0] == "1"
+
+
+# --------------------------------------------------------------------------- metric-aware checks
+
+
+def test_probabilities_out_of_range_are_named_when_the_metric_needs_probabilities(
+    tmp_path, solution
+):
+    content = "id,label\n" + _rows(range(1, 8)) + "8,1.5\n9,-0.25\n10,0.5\n"
+    message = _invalid(tmp_path, content, solution, metric=get_metric("log_loss"))
+    assert message == (
+        "predictions.csv has 2 value(s) in column 'label' outside the range the metric "
+        "log_loss accepts (first: id 8: 1.5, id 9: -0.25). Write probabilities between 0 and 1."
+    )
+
+
+def test_scores_outside_zero_one_are_fine_for_roc_auc(tmp_path, solution):
+    content = "id,label\n" + "".join(f"{i},{i * 10 - 40}\n" for i in range(1, 11))
+    result = _predictions(tmp_path, content, solution, metric=get_metric("roc_auc"))
+    assert result["label"].min() == -30
+
+
+def test_negative_predictions_are_refused_for_rmsle(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 10), "2.5") + "10,-1\n"
+    message = _invalid(tmp_path, content, solution, metric=get_metric("rmsle"))
+    assert "1 value(s) in column 'label' outside the range the metric rmsle accepts" in message
+    assert "(first: id 10: -1). Write values at least 0." in message
+
+
+def test_fractional_predictions_are_refused_where_the_metric_compares_classes(tmp_path, solution):
+    content = "id,label\n" + _rows(range(1, 9), "1") + "9,0.7\n10,0.2\n"
+    message = _invalid(tmp_path, content, solution, metric=get_metric("accuracy"))
+    assert message == (
+        "predictions.csv has 2 value(s) in column 'label' that are not whole-number class "
+        "labels (first: id 9: 0.7, id 10: 0.2). The metric accuracy compares classes: "
+        "predict a class such as 0 or 1, not a probability."
+    )
+
+
+def test_over_long_label_values_are_refused_naming_the_ids(tmp_path, label_solution):
+    content = f"id,species\na,cat\nb,{'x' * 20_000}\nc,dog\n"
+    message = _invalid(tmp_path, content, label_solution)
+    assert message == (
+        "predictions.csv has 1 value(s) longer than 10,000 characters in column 'species' "
+        "(first ids: b). Shorten them; check that each row ends with a line break."
+    )
+
+
+@pytest.fixture
+def qa_solution(tmp_path: Path) -> pd.DataFrame:
+    path = _write(tmp_path, "solution.csv", 'id,answer\nq1,1905\nq2,"Paris|paris, France"\nq3,[]\n')
+    return read_solution(
+        path, id_column="id", target_columns=["answer"], metric=get_metric("qa_f1")
+    )
+
+
+def test_text_metrics_keep_numeric_looking_answers_as_text(qa_solution):
+    assert qa_solution["answer"].tolist() == ["1905", "Paris|paris, France", "[]"]
+
+
+def test_text_predictions_may_be_empty_and_stay_unstripped(tmp_path, qa_solution):
+    result = _predictions(
+        tmp_path,
+        'id,answer\nq1,"in 1905 "\nq2,Paris\nq3,\n',
+        qa_solution,
+        metric=get_metric("qa_f1"),
+    )
+    assert result["answer"].tolist() == ["in 1905 ", "Paris", ""]
+
+
+def test_ranking_predictions_are_read_as_text_even_when_the_gold_is_numeric(tmp_path):
+    path = _write(tmp_path, "solution.csv", "id,items\n1,3\n2,7\n")
+    metric = get_metric("map_at_k", {"k": 3})
+    sol = read_solution(path, id_column="id", target_columns=["items"], metric=metric)
+    result = _predictions(tmp_path, "id,items\n1,3 4 5\n2,\n", sol, metric=metric)
+    assert result["items"].tolist() == ["3 4 5", ""]
