@@ -7,14 +7,26 @@ through the functions here; views and API views never query those models themsel
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Max, QuerySet
+from django.core.cache import cache
+from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
+from django.db.models.query import ModelIterable
 from django.http import Http404
 
-from competitions.models import Competition, CompetitionFile, Submission, Team
+from competitions.models import (
+    Competition,
+    CompetitionFile,
+    Submission,
+    Team,
+    TeamInvitation,
+    TeamMergeRequest,
+)
 from podium.errors import ApplicationError
 from scoring.metrics import get_metric
 
@@ -35,6 +47,15 @@ class LeaderboardEntry:
     score: float
     submissions: int
     last_submission: dt.datetime | None
+    submission_id: int | None = None
+    # A bootstrap confidence interval of `score` (see competitions.confidence); None when
+    # not computed (outside the top entries, or predictions unavailable).
+    ci_low: float | None = None
+    ci_high: float | None = None
+    # The paired bootstrap finds no significant difference from the next entry.
+    not_significant_vs_next: bool = False
+    # On the private leaderboard: the team's rank on the public one (the shake-up).
+    public_rank: int | None = None
 
 
 def _is_organizer(user: User) -> bool:
@@ -85,26 +106,157 @@ def competition_file_get_for_user(
         raise Http404("No such file.") from exc
 
 
+class _PrivateHiddenIterable(ModelIterable):
+    """Yield submissions whose private score is blanked (participants before the reveal)."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for obj in super().__iter__():
+            yield _hide_private(obj)
+
+
+def _hide_private(submission: Submission) -> Submission:
+    submission.private_score = None
+    submission.private_score_hidden = True  # type: ignore[attr-defined]
+    return submission
+
+
+def _with_private_policy(
+    queryset: QuerySet[Submission], *, user: User, competition: Competition
+) -> QuerySet[Submission]:
+    """Blank private scores in every object the queryset yields unless the user may see
+    them. Such objects are for display: services reload a submission before writing."""
+    if private_scores_visible(user=user, competition=competition):
+        return queryset
+    hidden = queryset.all()
+    hidden._iterable_class = _PrivateHiddenIterable
+    return hidden
+
+
 def submissions_for_user(*, user: User, competition: Competition) -> QuerySet[Submission]:
-    """The submissions of the user's team in this competition (none for strangers)."""
+    """The submissions of the user's team in this competition (none for strangers), with
+    private scores blanked until the user may see them."""
     team = team_for_user(user=user, competition=competition)
     if team is None:
         return Submission.objects.none()
-    return team.submissions.select_related("user", "team", "competition").order_by("-created_at")
+    queryset = team.submissions.select_related("user", "team", "competition").order_by(
+        "-created_at"
+    )
+    return _with_private_policy(queryset, user=user, competition=competition)
+
+
+def submissions_for_organizer(*, user: User, competition: Competition) -> QuerySet[Submission]:
+    """Every submission of a competition, for organizers only."""
+    if not _is_organizer(user):
+        raise Http404("No such page.")
+    return competition.submissions.select_related("user", "team").order_by("-created_at")
 
 
 def submission_get_for_user(*, user: User, pk: int) -> Submission:
     """A submission of the user's own team; anyone else's is 404, not 403, so that ids
-    of other teams' runs leak nothing."""
+    of other teams' runs leak nothing. The private score is blanked until the user may
+    see it."""
     queryset = Submission.objects.select_related("competition", "team", "user")
     if not _is_organizer(user):
         if not user.is_authenticated:
             raise Http404("No such submission.")
         queryset = queryset.filter(team__memberships__user=user)
     try:
-        return queryset.get(pk=pk)
+        submission = queryset.get(pk=pk)
     except Submission.DoesNotExist as exc:
         raise Http404("No such submission.") from exc
+    if not private_scores_visible(user=user, competition=submission.competition):
+        _hide_private(submission)
+    return submission
+
+
+def _can_see_submission(user: User, submission: Submission) -> bool:
+    if _is_organizer(user):
+        return True
+    return bool(
+        user.is_authenticated and submission.team.memberships.filter(user_id=user.pk).exists()  # type: ignore[attr-defined]
+    )
+
+
+def submission_log_for_user(*, user: User, submission: Submission) -> str | None:
+    """The run's log tail, or None when the user may not read it.
+
+    Organizers read every log; a team reads its debug runs' logs, and its scored runs'
+    logs only where the organizer set log_visibility to "tail" (hidden by default: a log
+    could print the hidden test inputs).
+    """
+    if not _can_see_submission(user, submission):
+        return None
+    if _is_organizer(user) or submission.is_debug:
+        return submission.log_tail
+    if submission.competition.log_visibility == Competition.LogVisibility.TAIL:
+        return submission.log_tail
+    return None
+
+
+def submission_queue_position(*, submission: Submission) -> int | None:
+    """1-based place among all queued submissions (every team, oldest first)."""
+    if submission.status != Submission.Status.QUEUED:
+        return None
+    ahead = Submission.objects.filter(status=Submission.Status.QUEUED).filter(
+        Q(created_at__lt=submission.created_at)
+        | Q(created_at=submission.created_at, pk__lt=submission.pk)
+    )
+    return ahead.count() + 1
+
+
+def queue_overview(*, user: User) -> dict[str, list[Submission]]:
+    """What runs where (running, with worker and start) and what waits, in order."""
+    if not _is_organizer(user):
+        raise Http404("No such page.")
+    base = Submission.objects.select_related("competition", "team", "user")
+    return {
+        "running": list(base.filter(status=Submission.Status.RUNNING).order_by("started_at")),
+        "queued": list(base.filter(status=Submission.Status.QUEUED).order_by("created_at", "pk")),
+    }
+
+
+# Teams
+
+
+def team_members(*, team: Team) -> list[Any]:
+    return list(
+        get_user_model()
+        .objects.filter(team_memberships__team=team)
+        .order_by("team_memberships__joined_at", "pk")
+    )
+
+
+def invitations_for_user(
+    *, user: User, competition: Competition | None = None
+) -> QuerySet[TeamInvitation]:
+    """Pending invitations addressed to the user."""
+    if not user.is_authenticated:
+        return TeamInvitation.objects.none()
+    queryset = TeamInvitation.objects.filter(
+        invitee=user, status=TeamInvitation.Status.PENDING
+    ).select_related("team__competition", "invited_by")
+    if competition is not None:
+        queryset = queryset.filter(team__competition=competition)
+    return queryset
+
+
+def invitations_for_team(*, team: Team) -> QuerySet[TeamInvitation]:
+    """Pending invitations the team sent."""
+    return TeamInvitation.objects.filter(
+        team=team, status=TeamInvitation.Status.PENDING
+    ).select_related("invitee", "invited_by")
+
+
+def merge_requests_for_team(*, team: Team) -> QuerySet[TeamMergeRequest]:
+    """Pending merge requests the team sent or received."""
+    return (
+        TeamMergeRequest.objects.filter(Q(source=team) | Q(target=team))
+        .filter(status=TeamMergeRequest.Status.PENDING)
+        .select_related("source", "target", "requested_by")
+    )
+
+
+# Leaderboards
 
 
 def leaderboard_for_user(
@@ -122,59 +274,176 @@ def leaderboard_for_user(
     return leaderboard(competition=competition, kind=kind)
 
 
+def shakeup_for_user(*, user: User, competition: Competition) -> list[dict[str, Any]]:
+    """Each ranked team's move from its public to its private rank, after the reveal."""
+    if not competition.private_leaderboard_visible:
+        raise ApplicationError(
+            "The shake-up is shown once the private leaderboard is revealed.",
+            {"code": "private_hidden"},
+        )
+    entries = leaderboard_for_user(user=user, competition=competition, kind=LeaderboardKind.PRIVATE)
+    return [
+        {
+            "team": e.team,
+            "team_id": e.team_id,
+            "public_rank": e.public_rank,
+            "private_rank": e.rank,
+            "delta": None if e.public_rank is None else e.public_rank - e.rank,
+        }
+        for e in entries
+    ]
+
+
+def _cache_seconds() -> int:
+    return int(getattr(settings, "PODIUM_LEADERBOARD_CACHE_SECONDS", 300))
+
+
 def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
     """Rank teams by their best score; a tie goes to the earlier submission.
 
     Public: each team's best public score. Private: the best private score among the
-    team's final selections, which are (until participants can choose) its
-    `final_selections` best public submissions, as Kaggle selects automatically.
-    Late submissions are never ranked. Two queries, whatever the number of teams.
+    team's final submissions: those it selected, and its best public ones in the slots
+    it left empty, up to `final_selections` (as Kaggle selects automatically). Debug and
+    late submissions are never ranked.
+
+    One query computes the board (window functions: the best rows per team with their
+    counts), cached under the competition's `updated_at`, which every write that changes
+    a board bumps (competitions.services.leaderboard_invalidate); reading that version
+    is the second query, and the only one while the cache holds.
     """
+    version = (
+        Competition.objects.filter(pk=competition.pk).values_list("updated_at", flat=True).first()
+    )
+    seconds = _cache_seconds()
+    key = f"podium:leaderboard:v1:{competition.pk}:{kind}:{version.timestamp() if version else 0}"
+    if seconds:
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+    entries = _compute_leaderboard(competition, kind)
+    entries = _with_confidence(competition, kind, entries)
+    if seconds:
+        cache.set(key, entries, seconds)
+    return entries
+
+
+def _compute_leaderboard(competition: Competition, kind: str) -> list[LeaderboardEntry]:
+    """One query: per team, its best public row (`best`) and, for the private board, its
+    final submissions (`slot` <= final_selections: selected ones first, then the best
+    public), with the team's submission count and last submission as window aggregates."""
     higher_is_better = get_metric(competition.metric).greater_is_better
     sign = -1.0 if higher_is_better else 1.0
-    scored = (
-        Submission.objects.filter(
-            competition=competition,
-            status=Submission.Status.SCORED,
-            is_late=False,
-            public_score__isnull=False,
-        )
-        .values_list("team_id", "public_score", "private_score", "created_at")
-        .order_by("created_at")
-    )
-    by_team: dict[int, list[tuple[float, float | None, dt.datetime]]] = defaultdict(list)
-    for team_id, public, private, created in scored:
-        by_team[team_id].append((public, private, created))
-
-    best: dict[int, tuple[float, dt.datetime]] = {}
-    for team_id, runs in by_team.items():
-        ranked = sorted(runs, key=lambda r: (sign * r[0], r[2]))
-        if kind == LeaderboardKind.PUBLIC:
-            best[team_id] = (ranked[0][0], ranked[0][2])
-            continue
-        finals = [r for r in ranked[: competition.final_selections] if r[1] is not None]
-        if finals:
-            top = min(finals, key=lambda r: (sign * r[1], r[2]))
-            best[team_id] = (top[1], top[2])
-    if not best:
-        return []
-
-    stats = {
-        row["team_id"]: row
-        for row in Submission.objects.filter(competition=competition, is_late=False)
-        .exclude(status=Submission.Status.CANCELLED)
-        .values("team_id", "team__name")
-        .annotate(n=Count("id"), last=Max("created_at"))
+    public_order = F("public_score").desc() if higher_is_better else F("public_score").asc()
+    tail = [public_order, F("created_at").asc(), F("pk").asc()]
+    private = kind == LeaderboardKind.PRIVATE
+    windows: dict[str, Window] = {
+        "best": Window(RowNumber(), partition_by=[F("team_id")], order_by=[F("ok").desc(), *tail]),
+        "n": Window(Count("pk"), partition_by=[F("team_id")]),
+        "last": Window(Max("created_at"), partition_by=[F("team_id")]),
     }
-    order = sorted(best, key=lambda t: (sign * best[t][0], best[t][1]))
-    return [
-        LeaderboardEntry(
-            rank=rank,
-            team_id=team_id,
-            team=stats[team_id]["team__name"],
-            score=best[team_id][0],
-            submissions=stats[team_id]["n"],
-            last_submission=stats[team_id]["last"],
+    keep = Q(best=1)
+    if private:
+        windows["slot"] = Window(
+            RowNumber(),
+            partition_by=[F("team_id")],
+            order_by=[F("ok").desc(), F("is_selected").desc(), *tail],
         )
-        for rank, team_id in enumerate(order, start=1)
-    ]
+        keep |= Q(slot__lte=max(1, competition.final_selections))
+    rows = (
+        Submission.objects.filter(competition=competition, is_late=False, is_debug=False)
+        .exclude(status=Submission.Status.CANCELLED)
+        .annotate(
+            ok=Case(
+                When(Q(status=Submission.Status.SCORED, public_score__isnull=False), then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+        )
+        .annotate(**windows)
+        # Only windows may be filtered here: a filter on `ok` would shrink the partitions
+        # that `n` and `last` count.
+        .filter(keep)
+        .values_list(
+            "pk",
+            "team_id",
+            "team__name",
+            "ok",
+            "best",
+            "public_score",
+            "private_score",
+            "created_at",
+            "n",
+            "last",
+        )
+    )
+    Best = tuple[float, dt.datetime, int, str, int, dt.datetime]
+    best_public: dict[int, Best] = {}
+    best_private: dict[int, Best] = {}
+
+    def better(new: Best, old: Best | None) -> bool:
+        return old is None or (sign * new[0], new[1], new[2]) < (sign * old[0], old[1], old[2])
+
+    for pk, team_id, name, ok, rank_in_team, public, private_score, created, n, last in rows:
+        if not ok:
+            continue
+        if rank_in_team == 1:
+            best_public[team_id] = (public, created, pk, name, n, last)
+        if private and private_score is not None:
+            candidate = (private_score, created, pk, name, n, last)
+            if better(candidate, best_private.get(team_id)):
+                best_private[team_id] = candidate
+
+    def ranked(best: dict[int, Best]) -> list[LeaderboardEntry]:
+        ids = sorted(best, key=lambda t: (sign * best[t][0], best[t][1], best[t][2]))
+        return [
+            LeaderboardEntry(
+                rank=rank,
+                team_id=team_id,
+                team=best[team_id][3],
+                score=best[team_id][0],
+                submissions=best[team_id][4],
+                last_submission=best[team_id][5],
+                submission_id=best[team_id][2],
+            )
+            for rank, team_id in enumerate(ids, start=1)
+        ]
+
+    public_board = ranked(best_public)
+    if not private:
+        return public_board
+    public_ranks = {e.team_id: e.rank for e in public_board}
+    return [replace(e, public_rank=public_ranks.get(e.team_id)) for e in ranked(best_private)]
+
+
+def _with_confidence(
+    competition: Competition, kind: str, entries: list[LeaderboardEntry]
+) -> list[LeaderboardEntry]:
+    """Attach bootstrap intervals to the top entries (see scoring.confidence)."""
+    top = int(getattr(settings, "PODIUM_LEADERBOARD_CI_TOP", 20))
+    if not entries or top <= 0:
+        return entries
+    try:
+        from scoring.confidence import leaderboard_confidence
+    except ImportError:  # the bootstrap helper is not there yet
+        return entries
+    found = leaderboard_confidence(
+        competition=competition,
+        kind=kind,
+        submission_ids=[e.submission_id for e in entries[:top] if e.submission_id],
+    )
+    out = []
+    for i, entry in enumerate(entries):
+        info = found.get(entry.submission_id) if entry.submission_id else None
+        if info is None:
+            out.append(entry)
+            continue
+        nxt = entries[i + 1].submission_id if i + 1 < len(entries) else None
+        out.append(
+            replace(
+                entry,
+                ci_low=info["low"],
+                ci_high=info["high"],
+                not_significant_vs_next=bool(nxt and nxt in info["not_significant_vs"]),
+            )
+        )
+    return out
