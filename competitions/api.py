@@ -1,36 +1,89 @@
-"""REST API v1 (paths and field names are fixed by shared/DESIGN.md)."""
+"""REST API v1 (paths and field names are fixed by shared/DESIGN.md).
+
+Every view parses its input, calls one service or selector, and renders. What a user may
+see is decided by `competitions.selectors` alone: another team's submissions, logs,
+hidden files and private scores before the reveal answer 404 (or 400 for the private
+leaderboard), as they do in the web UI.
+"""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from typing import Any
+
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions import selectors
+from competitions import selectors, services
+from competitions.models import Competition, Submission
 from competitions.serializers import (
+    CompetitionFileSerializer,
     CompetitionSerializer,
+    InvitationCreateSerializer,
+    InvitationSerializer,
     LeaderboardSerializer,
+    MergeRequestCreateSerializer,
+    MergeRequestSerializer,
+    RespondSerializer,
     SubmissionCreatedSerializer,
     SubmissionCreateSerializer,
+    SubmissionDetailSerializer,
+    SubmissionLogSerializer,
+    SubmissionSelectSerializer,
     SubmissionSerializer,
+    TeamDetailSerializer,
+    TeamRenameSerializer,
     TeamSerializer,
+    TokenSerializer,
 )
-from competitions.services import competition_join, submission_create
+
+ERRORS = {
+    400: OpenApiResponse(description="A rule was broken: `detail` says which, `code` names it."),
+    404: OpenApiResponse(description="No such object, or not yours to see."),
+}
+
+
+class Pagination(PageNumberPagination):
+    """`?page=N&page_size=M` on the lists that grow (competitions, submissions)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def _private_visible(user: Any, competition: Competition) -> dict[int, bool]:
+    return {competition.pk: selectors.private_scores_visible(user=user, competition=competition)}
+
+
+def _my_team(user: Any, competition: Competition) -> Any:
+    team = selectors.team_for_user(user=user, competition=competition)
+    if team is None:
+        raise Http404(f"You have not joined {competition.title}.")
+    return team
+
+
+# Competitions and data
 
 
 class CompetitionListApi(generics.ListAPIView):
     serializer_class = CompetitionSerializer
+    pagination_class = Pagination
 
-    def get_queryset(self):
+    def get_queryset(self) -> Any:
         return selectors.competition_list()
 
 
 class CompetitionDetailApi(APIView):
-    @extend_schema(responses=CompetitionSerializer)
+    @extend_schema(responses={200: CompetitionSerializer, 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
         return Response(CompetitionSerializer(selectors.competition_get(slug=slug)).data)
 
@@ -38,63 +91,324 @@ class CompetitionDetailApi(APIView):
 class CompetitionJoinApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=TeamSerializer)
+    @extend_schema(request=None, responses={200: TeamSerializer, **ERRORS})
     def post(self, request: Request, slug: str) -> Response:
-        team = competition_join(user=request.user, competition=selectors.competition_get(slug=slug))
+        team = services.competition_join(
+            user=request.user, competition=selectors.competition_get(slug=slug)
+        )
         return Response({"id": team.pk, "name": team.name})
 
 
-class CompetitionSubmissionsApi(APIView):
-    permission_classes = [IsAuthenticated]
-    parser_classes = [MultiPartParser, FormParser]
+class CompetitionFilesApi(APIView):
+    @extend_schema(responses={200: CompetitionFileSerializer(many=True), 404: ERRORS[404]})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        files = selectors.competition_files_for_user(
+            user=request.user, competition=competition
+        ).select_related("competition")
+        return Response(
+            CompetitionFileSerializer(files, many=True, context={"request": request}).data
+        )
 
-    @extend_schema(responses=SubmissionSerializer(many=True))
+
+class CompetitionFileDownloadApi(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: ERRORS[404],
+        }
+    )
+    def get(self, request: Request, slug: str, pk: int) -> FileResponse:
+        competition = selectors.competition_get(slug=slug)
+        record = selectors.competition_file_get_for_user(
+            user=request.user, competition=competition, pk=pk
+        )
+        response = FileResponse(
+            record.file.open("rb"),
+            as_attachment=True,
+            filename=record.safe_name.replace("/", "_"),
+            content_type="application/octet-stream",
+        )
+        response["X-Podium-Sha256"] = record.sha256
+        return response
+
+
+# Teams
+
+
+class TeamApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def _render(self, team: Any) -> dict[str, Any]:
+        return TeamDetailSerializer(
+            {
+                "id": team.pk,
+                "name": team.name,
+                "competition": team.competition.slug,
+                "members": selectors.team_members(team=team),
+                "quota": services.submission_quota(team=team),
+            }
+        ).data
+
+    @extend_schema(responses={200: TeamDetailSerializer, 404: ERRORS[404]})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        return Response(self._render(_my_team(request.user, competition)))
+
+    @extend_schema(request=TeamRenameSerializer, responses={200: TeamDetailSerializer, **ERRORS})
+    def patch(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        team = _my_team(request.user, competition)
+        serializer = TeamRenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = services.team_rename(
+            user=request.user, team=team, name=serializer.validated_data["name"]
+        )
+        return Response(self._render(team))
+
+
+class TeamInvitationsApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=InvitationCreateSerializer, responses={201: InvitationSerializer, **ERRORS}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        team = _my_team(request.user, competition)
+        serializer = InvitationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = services.team_invite(
+            user=request.user,
+            team=team,
+            invitee_username=serializer.validated_data["username"],
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class TeamMergeRequestsApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MergeRequestSerializer(many=True), 404: ERRORS[404]})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        team = _my_team(request.user, competition)
+        return Response(
+            MergeRequestSerializer(selectors.merge_requests_for_team(team=team), many=True).data
+        )
+
+    @extend_schema(
+        request=MergeRequestCreateSerializer, responses={201: MergeRequestSerializer, **ERRORS}
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        team = _my_team(request.user, competition)
+        serializer = MergeRequestCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        merge = services.team_merge_request(
+            user=request.user,
+            team=team,
+            target_team_name=serializer.validated_data["target_team"],
+        )
+        return Response(MergeRequestSerializer(merge).data, status=status.HTTP_201_CREATED)
+
+
+def _merge_request_for(team: Any, pk: int) -> Any:
+    """A merge request sent or received by the team, found through the selector."""
+    for merge in selectors.merge_requests_for_team(team=team):
+        if merge.pk == pk:
+            return merge
+    raise Http404("No such merge request.")
+
+
+class MergeRequestRespondApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=RespondSerializer, responses={200: MergeRequestSerializer, **ERRORS})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        serializer = RespondSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = _my_team(request.user, selectors.competition_get(slug=slug))
+        merge = services.team_merge_respond(
+            user=request.user,
+            merge_request=_merge_request_for(team, pk),
+            accept=serializer.validated_data["accept"],
+        )
+        return Response(MergeRequestSerializer(merge).data)
+
+
+class InvitationListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("competition", str, description="A competition's slug.")],
+        responses={200: InvitationSerializer(many=True), 404: ERRORS[404]},
+    )
+    def get(self, request: Request) -> Response:
+        slug = request.query_params.get("competition")
+        competition = selectors.competition_get(slug=slug) if slug else None
+        invitations = selectors.invitations_for_user(user=request.user, competition=competition)
+        return Response(InvitationSerializer(invitations, many=True).data)
+
+
+def _invitation_for(user: Any, pk: int) -> Any:
+    for invitation in selectors.invitations_for_user(user=user):
+        if invitation.pk == pk:
+            return invitation
+    raise Http404("No such invitation.")
+
+
+class InvitationRespondApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=RespondSerializer, responses={200: InvitationSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = RespondSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = services.team_invitation_respond(
+            user=request.user,
+            invitation=_invitation_for(request.user, pk),
+            accept=serializer.validated_data["accept"],
+        )
+        return Response(InvitationSerializer(invitation).data)
+
+
+class InvitationCancelApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        invitation = services.team_invitation_cancel(
+            user=request.user, invitation=_invitation_for(request.user, pk)
+        )
+        return Response(InvitationSerializer(invitation).data)
+
+
+# Submissions
+
+
+class CompetitionSubmissionsApi(generics.GenericAPIView):
+    serializer_class = SubmissionSerializer
+    permission_classes = [IsAuthenticated]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    pagination_class = Pagination
+
+    @extend_schema(responses={200: SubmissionSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug)
         submissions = selectors.submissions_for_user(user=request.user, competition=competition)
-        visible = {
-            competition.pk: selectors.private_scores_visible(
-                user=request.user, competition=competition
-            )
-        }
-        data = SubmissionSerializer(
-            submissions, many=True, context={"private_visible": visible}
-        ).data
-        return Response(data)
+        context = {"private_visible": _private_visible(request.user, competition)}
+        page = self.paginate_queryset(submissions)
+        return self.get_paginated_response(
+            SubmissionSerializer(page, many=True, context=context).data
+        )
 
-    @extend_schema(request=SubmissionCreateSerializer, responses={201: SubmissionCreatedSerializer})
+    @extend_schema(
+        request={
+            "multipart/form-data": SubmissionCreateSerializer,
+            "application/json": SubmissionCreateSerializer,
+        },
+        responses={201: SubmissionCreatedSerializer, **ERRORS},
+    )
     def post(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        submission = submission_create(
-            user=request.user,
-            competition=selectors.competition_get(slug=slug),
-            image=serializer.validated_data["image"],
-            description=serializer.validated_data.get("description", ""),
-        )
+        data = serializer.validated_data
+        options = {
+            "user": request.user,
+            "competition": competition,
+            "description": data.get("description", ""),
+            "debug": data["debug"],
+        }
+        if "upload" in data:
+            from uploads.services import upload_consume
+
+            with upload_consume(
+                user=request.user, upload_id=data["upload"], competition=competition
+            ) as image:
+                submission = services.submission_create(image=image, **options)
+        else:
+            submission = services.submission_create(image=data["image"], **options)
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
         )
 
 
+def _submission_response(request: Request, submission: Submission) -> Response:
+    context = {
+        "private_visible": _private_visible(request.user, submission.competition),
+        "queue_position": selectors.submission_queue_position(submission=submission),
+    }
+    return Response(SubmissionDetailSerializer(submission, context=context).data)
+
+
 class SubmissionDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=SubmissionSerializer)
+    @extend_schema(responses={200: SubmissionDetailSerializer, 404: ERRORS[404]})
     def get(self, request: Request, pk: int) -> Response:
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
-        visible = {
-            submission.competition_id: selectors.private_scores_visible(
-                user=request.user, competition=submission.competition
-            )
+        return _submission_response(request, submission)
+
+
+class SubmissionLogApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses={
+            200: SubmissionLogSerializer,
+            403: OpenApiResponse(description="This competition hides run logs."),
+            404: ERRORS[404],
         }
-        return Response(SubmissionSerializer(submission, context={"private_visible": visible}).data)
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+        log = selectors.submission_log_for_user(user=request.user, submission=submission)
+        if log is None:
+            raise PermissionDenied(
+                "The organizers hide the logs of scored runs in this competition, so that "
+                "test inputs cannot leak through them. Make a debug run (debug=true) to see "
+                "a full log on a public sample."
+            )
+        return Response({"id": submission.pk, "log": log})
+
+
+class SubmissionCancelApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: SubmissionDetailSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+        submission = services.submission_cancel(user=request.user, submission=submission)
+        return _submission_response(request, submission)
+
+
+class SubmissionSelectApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=SubmissionSelectSerializer, responses={200: SubmissionDetailSerializer, **ERRORS}
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        serializer = SubmissionSelectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+        submission = services.submission_select(
+            user=request.user,
+            submission=submission,
+            selected=serializer.validated_data["selected"],
+        )
+        return _submission_response(request, submission)
+
+
+# Leaderboards
 
 
 class LeaderboardApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, enum=["public", "private"])],
-        responses=LeaderboardSerializer,
+        responses={200: LeaderboardSerializer, **ERRORS},
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug)
@@ -112,3 +426,28 @@ class LeaderboardApi(APIView):
                 }
             ).data
         )
+
+
+# Account
+
+
+def _token_payload(token: Token | None) -> dict[str, Any]:
+    return {"token": token.key if token else None, "created": token.created if token else None}
+
+
+class AccountTokenApi(APIView):
+    """The token the `podium` client authenticates with; a POST replaces it."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=TokenSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(_token_payload(Token.objects.filter(user=request.user).first()))
+
+    @extend_schema(request=None, responses={201: TokenSerializer})
+    def post(self, request: Request) -> Response:
+        # Rotating a credential is a one-line write on DRF's own model; it has no rule
+        # to enforce, so it lives here rather than in a domain service.
+        Token.objects.filter(user=request.user).delete()
+        token = Token.objects.create(user=request.user)
+        return Response(_token_payload(token), status=status.HTTP_201_CREATED)

@@ -1,15 +1,30 @@
-"""API representations. Private scores are blanked here from the selectors' verdict."""
+"""API representations: they only shape what the selectors already decided to show.
+
+Private scores are blanked here from the selectors' verdict (`private_visible` in the
+context, keyed by competition id), because a submission row carries both scores.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from rest_framework import serializers
 
-from competitions.models import Competition, Submission
+from competitions.models import (
+    Competition,
+    CompetitionFile,
+    Submission,
+    TeamInvitation,
+    TeamMergeRequest,
+)
 
 
 class CompetitionSerializer(serializers.ModelSerializer):
+    is_open = serializers.BooleanField(read_only=True)
+    has_ended = serializers.BooleanField(read_only=True)
+    private_leaderboard_visible = serializers.BooleanField(read_only=True)
+
     class Meta:
         model = Competition
         fields = [
@@ -19,6 +34,9 @@ class CompetitionSerializer(serializers.ModelSerializer):
             "rules",
             "start",
             "end",
+            "is_open",
+            "has_ended",
+            "private_leaderboard_visible",
             "metric",
             "id_column",
             "target_columns",
@@ -29,14 +47,36 @@ class CompetitionSerializer(serializers.ModelSerializer):
             "time_limit_seconds",
             "image_size_limit_bytes",
             "daily_submission_limit",
+            "total_submission_limit",
+            "max_concurrent_runs",
             "max_team_size",
+            "merger_deadline",
             "final_selections",
+            "log_visibility",
+            "debug_sample_rows",
         ]
+
+
+class CompetitionFileSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="safe_name", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CompetitionFile
+        fields = ["id", "kind", "name", "size", "sha256", "created_at", "download_url"]
+
+    def get_download_url(self, obj: CompetitionFile) -> str:
+        path = reverse(
+            "api-competition-file-download", kwargs={"slug": obj.competition.slug, "pk": obj.pk}
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
     competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.StringRelatedField()
+    user = serializers.StringRelatedField()
     private_score = serializers.SerializerMethodField()
 
     class Meta:
@@ -45,9 +85,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "id",
             "competition",
             "team",
+            "user",
             "created_at",
             "description",
             "is_late",
+            "is_debug",
+            "is_selected",
             "status",
             "failure_kind",
             "failure_message",
@@ -68,9 +111,46 @@ class SubmissionSerializer(serializers.ModelSerializer):
         return obj.private_score if visible.get(obj.competition_id) else None
 
 
+class SubmissionDetailSerializer(SubmissionSerializer):
+    queue_position = serializers.SerializerMethodField(
+        help_text="1 = next to run; null unless queued."
+    )
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [*SubmissionSerializer.Meta.fields, "queue_position"]
+
+    def get_queue_position(self, obj: Submission) -> int | None:
+        return self.context.get("queue_position")
+
+
 class SubmissionCreateSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="`docker save` output, optionally gzip-compressed.")
+    image = serializers.FileField(
+        required=False,
+        help_text="`docker save` output, optionally gzip-compressed. Give this or `upload`.",
+    )
+    upload = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="The id of a finished resumable upload (/api/v1/uploads/) instead of `image`.",
+    )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    debug = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Run on a small public sample with full logs; never ranked, never counted.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("image" in attrs) == ("upload" in attrs):
+            raise serializers.ValidationError(
+                {
+                    "image": [
+                        "Send the image archive as `image`, or the id of a finished upload "
+                        "as `upload` (one of the two)."
+                    ]
+                }
+            )
+        return attrs
 
 
 class SubmissionCreatedSerializer(serializers.Serializer):
@@ -78,9 +158,91 @@ class SubmissionCreatedSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+class SubmissionSelectSerializer(serializers.Serializer):
+    selected = serializers.BooleanField(
+        default=True, help_text="true: make it a final submission; false: unselect it."
+    )
+
+
+class SubmissionLogSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    log = serializers.CharField(allow_blank=True)
+
+
 class TeamSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
+
+
+class TeamMemberSerializer(serializers.Serializer):
+    username = serializers.CharField(source="user.username")
+    joined_at = serializers.DateTimeField()
+
+
+class QuotaSerializer(serializers.Serializer):
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+    total_used = serializers.IntegerField(required=False)
+    total_limit = serializers.IntegerField(required=False, allow_null=True)
+    running = serializers.IntegerField(required=False)
+    max_concurrent = serializers.IntegerField(required=False, allow_null=True)
+    next_allowed_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TeamDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    competition = serializers.CharField()
+    members = TeamMemberSerializer(many=True)
+    quota = QuotaSerializer()
+
+
+class TeamRenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    competition = serializers.CharField(source="team.competition.slug", read_only=True)
+    team = serializers.StringRelatedField()
+    invitee = serializers.StringRelatedField()
+    invited_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = TeamInvitation
+        fields = [
+            "id",
+            "competition",
+            "team",
+            "invitee",
+            "invited_by",
+            "status",
+            "created_at",
+            "responded_at",
+        ]
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class RespondSerializer(serializers.Serializer):
+    accept = serializers.BooleanField()
+
+
+class MergeRequestSerializer(serializers.ModelSerializer):
+    source = serializers.StringRelatedField()
+    target = serializers.StringRelatedField()
+    requested_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = TeamMergeRequest
+        fields = ["id", "source", "target", "requested_by", "status", "created_at", "responded_at"]
+
+
+class MergeRequestCreateSerializer(serializers.Serializer):
+    target_team = serializers.CharField(max_length=100, help_text="The name of the team to join.")
 
 
 class LeaderboardEntrySerializer(serializers.Serializer):
@@ -89,13 +251,21 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     score = serializers.FloatField()
     submissions = serializers.IntegerField()
     last_submission = serializers.DateTimeField(allow_null=True)
+    # Present once the leaderboard computes them (bootstrap interval of the score, whether
+    # the gap to the next team is significant, the team's rank on the public board).
+    ci_low = serializers.FloatField(allow_null=True, required=False)
+    ci_high = serializers.FloatField(allow_null=True, required=False)
+    not_significant_vs_next = serializers.BooleanField(required=False)
+    public_rank = serializers.IntegerField(allow_null=True, required=False)
 
 
 class LeaderboardSerializer(serializers.Serializer):
     competition = serializers.CharField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["public", "private"])
     metric = serializers.CharField()
     entries = LeaderboardEntrySerializer(many=True)
 
-    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
-        return super().to_representation(instance)
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(allow_null=True, help_text="null until one is created.")
+    created = serializers.DateTimeField(allow_null=True)

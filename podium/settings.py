@@ -148,11 +148,34 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "podium.api.exception_handler",
+    # Per client: anonymous callers by address, signed-in ones by user. Generous enough
+    # for a script that polls a run every few seconds; a flood answers 429.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("PODIUM_API_THROTTLE_ANON", "300/minute"),
+        "user": os.environ.get("PODIUM_API_THROTTLE_USER", "3000/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Podium API",
-    "DESCRIPTION": "Competitions, submissions and leaderboards.",
+    "DESCRIPTION": (
+        "Competitions, data files, teams, submissions and leaderboards. Authenticate with "
+        "`Authorization: Token KEY` (your token: GET /api/v1/account/token/ when signed in). "
+        "The `podium` command-line client (pip install ./cli) wraps this API."
+    ),
     "VERSION": "1",
+    # The docs pages load Swagger UI and Redoc from this server, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionStatusEnum": "competitions.models.Submission.Status",
+        "RequestStatusEnum": "competitions.models.TeamInvitation.Status",
+    },
 }
 
 # Celery. The default broker is kombu's filesystem transport: no server to install.
@@ -205,3 +228,6 @@ UPLOAD_CHUNK_SIZE = int(os.environ.get("PODIUM_UPLOAD_CHUNK_SIZE", str(8 * 1024 
 UPLOAD_MAX_CHUNK_SIZE = 64 * 1024 * 1024
 UPLOAD_EXPIRY_SECONDS = 24 * 3600
 UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+
+# The API docs pages (/api/docs/, /api/redoc/) serve Swagger UI and Redoc as static files.
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
