@@ -25,9 +25,14 @@ LIMIT_FIELDS = {
 }
 SUBMISSION_FIELDS = {
     "daily_limit": "daily_submission_limit",
+    "total_limit": "total_submission_limit",
+    "max_concurrent": "max_concurrent_runs",
     "final_selections": "final_selections",
     "max_team_size": "max_team_size",
+    "debug_sample_rows": "debug_sample_rows",
 }
+# submissions: settings that are not whole numbers.
+SUBMISSION_OTHER = ("failed_runs_count", "log_visibility", "merger_deadline")
 
 
 def _datetime(value: Any, key: str) -> dt.datetime:
@@ -95,12 +100,41 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
             raise ApplicationError(f"competition.yaml: limits.{key} must be above 0")
     submissions = spec.get("submissions") or {}
     for key in submissions:
+        if key in SUBMISSION_OTHER:
+            fields.update(_other_submission_setting(key, submissions[key], fields))
+            continue
         if key not in SUBMISSION_FIELDS:
             raise ApplicationError(f"competition.yaml: unknown submissions setting {key!r}")
+        if key == "total_limit" and submissions[key] is None:
+            fields["total_submission_limit"] = None
+            continue
         fields[SUBMISSION_FIELDS[key]] = _number(submissions, key, int, None)
         if fields[SUBMISSION_FIELDS[key]] < 0:
             raise ApplicationError(f"competition.yaml: submissions.{key} must not be negative")
     return fields
+
+
+def _other_submission_setting(key: str, value: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    if key == "failed_runs_count":
+        if not isinstance(value, bool):
+            raise ApplicationError(
+                f"competition.yaml: submissions.failed_runs_count must be true or false, "
+                f"not {value!r}"
+            )
+        return {"failed_runs_count": value}
+    if key == "log_visibility":
+        if value not in Competition.LogVisibility.values:
+            raise ApplicationError(
+                f"competition.yaml: submissions.log_visibility must be one of "
+                f"{', '.join(Competition.LogVisibility.values)}, not {value!r}"
+            )
+        return {"log_visibility": value}
+    deadline = None if value is None else _datetime(value, "submissions.merger_deadline")
+    if deadline is not None and not fields["start"] <= deadline <= fields["end"]:
+        raise ApplicationError(
+            "competition.yaml: submissions.merger_deadline must lie between start and end"
+        )
+    return {"merger_deadline": deadline}
 
 
 def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Path]]:
