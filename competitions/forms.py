@@ -18,8 +18,45 @@ class JoinForm(forms.Form):
 
 
 class SubmissionForm(forms.Form):
+    """An image either as a file in this request (small files, no JavaScript) or as the
+    id of a finished resumable upload (what the page's script sends for any size)."""
+
     image = forms.FileField(
         label="Image archive",
+        required=False,
         help_text="The output of `docker save IMAGE -o image.tar` (may be gzip-compressed).",
     )
+    upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
     description = forms.CharField(max_length=500, required=False)
+    debug = forms.BooleanField(
+        label="Debug run (a small public sample, full log; never ranked or counted)",
+        required=False,
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("image") and not data.get("upload"):
+            self.add_error("image", "This field is required.")
+        return data
+
+
+class SelectForm(forms.Form):
+    selected = forms.BooleanField(required=False)
+
+
+class TeamRenameForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+
+class InviteForm(forms.Form):
+    username = forms.CharField(label="Username to invite", max_length=150)
+
+
+class MergeForm(forms.Form):
+    target = forms.CharField(label="Name of the team to merge into", max_length=100)
+
+
+class RespondForm(forms.Form):
+    accept = forms.TypedChoiceField(
+        choices=[("1", "Accept"), ("0", "Decline")], coerce=lambda v: v == "1"
+    )

@@ -1,19 +1,59 @@
-"""Server-rendered pages. Each view parses input, calls one service or selector, renders."""
+"""Server-rendered pages. Each view parses input, calls one service or selector, renders.
+
+A competition's page is a set of tabs, each its own URL (overview, data, rules,
+leaderboard, submit, my submissions, team) so that every tab works without JavaScript
+and can be linked to. The only scripts are static/upload.js (resumable chunked upload
+with a progress bar) and static/status.js (polls status.json for live run status).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
 
 from competitions import selectors
-from competitions.forms import JoinForm, SignUpForm, SubmissionForm
-from competitions.services import competition_join, submission_create, submission_quota
+from competitions.forms import (
+    InviteForm,
+    JoinForm,
+    MergeForm,
+    RespondForm,
+    SelectForm,
+    SignUpForm,
+    SubmissionForm,
+    TeamRenameForm,
+)
+from competitions.models import Competition, Submission, TeamInvitation, TeamMergeRequest
+from competitions.services import (
+    competition_join,
+    debug_runs_available,
+    submission_cancel,
+    submission_create,
+    submission_quota,
+    submission_select,
+    team_invitation_cancel,
+    team_invitation_respond,
+    team_invite,
+    team_merge_request,
+    team_merge_respond,
+    team_rename,
+)
+from competitions.templatetags import charts
 from podium.errors import ApplicationError
+from podium.units import format_duration, format_size
+from scoring.metrics import get_metric
+from uploads.services import upload_consume
+
+# Accounts
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -31,16 +71,55 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-def competition_list(request: HttpRequest) -> HttpResponse:
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """The API token (for the CLI and scripts) and the invitations waiting for the user."""
+    if request.method == "POST":
+        Token.objects.filter(user=request.user).delete()
+        Token.objects.create(user=request.user)
+        messages.success(request, "A new API token was made; the old one no longer works.")
+        return redirect("competitions:account")
     return render(
         request,
-        "competitions/list.html",
-        {"competitions": selectors.competition_list()},
+        "account.html",
+        {
+            "token": Token.objects.filter(user=request.user).first(),
+            "invitations": selectors.invitations_for_user(user=request.user),
+            "respond_form": RespondForm(),
+        },
     )
 
 
-def _leaderboard_context(request: HttpRequest, competition) -> dict:
-    kind = request.GET.get("kind", selectors.LeaderboardKind.PUBLIC)
+# Browsing
+
+
+def competition_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    groups: dict[str, list[Competition]] = {"active": [], "upcoming": [], "past": []}
+    for competition in selectors.competition_list():
+        if competition.end <= now:
+            groups["past"].append(competition)
+        elif competition.start > now:
+            groups["upcoming"].append(competition)
+        else:
+            groups["active"].append(competition)
+    groups["active"].sort(key=lambda c: c.end)
+    groups["upcoming"].sort(key=lambda c: c.start)
+    return render(request, "competitions/list.html", {"groups": groups})
+
+
+def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> dict[str, Any]:
+    return {
+        "competition": competition,
+        "team": selectors.team_for_user(user=request.user, competition=competition),
+        "tab": tab,
+    }
+
+
+def _leaderboard_context(
+    request: HttpRequest, competition: Competition, kind: str | None = None
+) -> dict[str, Any]:
+    kind = kind or request.GET.get("kind", selectors.LeaderboardKind.PUBLIC)
     try:
         entries = selectors.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
@@ -51,6 +130,7 @@ def _leaderboard_context(request: HttpRequest, competition) -> dict:
     return {
         "kind": kind,
         "entries": entries,
+        "has_ci": any(getattr(e, "ci_low", None) is not None for e in entries),
         "leaderboard_error": error,
         "private_visible": selectors.private_scores_visible(
             user=request.user, competition=competition
@@ -60,20 +140,43 @@ def _leaderboard_context(request: HttpRequest, competition) -> dict:
 
 def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug)
-    team = selectors.team_for_user(user=request.user, competition=competition)
     context = {
-        "competition": competition,
-        "team": team,
+        **_tab_context(request, competition, "overview"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "join_form": JoinForm(),
-        **_leaderboard_context(request, competition),
+        **_leaderboard_context(request, competition, selectors.LeaderboardKind.PUBLIC),
     }
+    context["entries"] = context["entries"][:10]
     return render(request, "competitions/detail.html", context)
+
+
+def competition_data(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = selectors.competition_get(slug=slug)
+    context = {
+        **_tab_context(request, competition, "data"),
+        "files": selectors.competition_files_for_user(user=request.user, competition=competition),
+    }
+    return render(request, "competitions/data.html", context)
+
+
+def competition_rules(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = selectors.competition_get(slug=slug)
+    context = {**_tab_context(request, competition, "rules"), "join_form": JoinForm()}
+    return render(request, "competitions/rules.html", context)
 
 
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug)
-    context = {"competition": competition, **_leaderboard_context(request, competition)}
+    context = {
+        **_tab_context(request, competition, "leaderboard"),
+        **_leaderboard_context(request, competition),
+    }
+    if context["kind"] == selectors.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
+        try:
+            rows = selectors.shakeup_for_user(user=request.user, competition=competition)
+        except ApplicationError:
+            rows = []
+        context["shakeup_svg"] = charts.shakeup_svg(rows)
     return render(request, "competitions/leaderboard.html", context)
 
 
@@ -104,6 +207,9 @@ def download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
     )
 
 
+# Submitting
+
+
 @login_required
 def submit(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug)
@@ -113,60 +219,320 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(competition)
     form = SubmissionForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            submission = submission_create(
-                user=request.user,
-                competition=competition,
-                image=form.cleaned_data["image"],
-                description=form.cleaned_data["description"],
-            )
+            if data["upload"]:
+                with upload_consume(
+                    user=request.user, upload_id=str(data["upload"]), competition=competition
+                ) as image:
+                    submission = submission_create(
+                        user=request.user,
+                        competition=competition,
+                        image=image,
+                        description=data["description"],
+                        debug=data["debug"],
+                    )
+            else:
+                submission = submission_create(
+                    user=request.user,
+                    competition=competition,
+                    image=data["image"],
+                    description=data["description"],
+                    debug=data["debug"],
+                )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Submission {submission.pk} is queued.")
             return redirect("competitions:my_submissions", slug=slug)
+    api_base = request.build_absolute_uri("/")
     return render(
         request,
         "competitions/submit.html",
         {
-            "competition": competition,
-            "team": team,
+            **_tab_context(request, competition, "submit"),
             "form": form,
             "quota": submission_quota(team=team),
+            "debug_unavailable": debug_runs_available(competition=competition),
+            "api_base": api_base.rstrip("/"),
+            "uploads_url": reverse("api-uploads"),
         },
     )
+
+
+def _efficiency_points(submissions: list[Submission], attr: str) -> list[tuple[float, float, str]]:
+    return [
+        (float(getattr(s, attr)), s.public_score, f"#{s.pk}")
+        for s in submissions
+        if getattr(s, attr) is not None and s.public_score is not None
+    ]
 
 
 @login_required
 def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug)
-    return render(
-        request,
-        "competitions/my_submissions.html",
-        {
-            "competition": competition,
-            "team": selectors.team_for_user(user=request.user, competition=competition),
-            "submissions": selectors.submissions_for_user(
-                user=request.user, competition=competition
-            ),
-            "private_visible": selectors.private_scores_visible(
-                user=request.user, competition=competition
-            ),
-        },
-    )
+    submissions = list(selectors.submissions_for_user(user=request.user, competition=competition))
+    scored = [
+        s
+        for s in submissions
+        if s.status == Submission.Status.SCORED and s.public_score is not None and not s.is_debug
+    ]
+    higher = get_metric(competition.metric).greater_is_better
+    timeline = sorted((s.created_at, s.public_score, f"#{s.pk}") for s in scored)
+    context = {
+        **_tab_context(request, competition, "submissions"),
+        "submissions": submissions,
+        "private_visible": selectors.private_scores_visible(
+            user=request.user, competition=competition
+        ),
+        "select_form": SelectForm(),
+        "score_svg": charts.score_over_time_svg(timeline, higher_is_better=higher),
+        "runtime_svg": charts.frontier_svg(
+            _efficiency_points(scored, "duration_seconds"),
+            higher_is_better=higher,
+            x_label="run time",
+            x_format=format_duration,
+        ),
+        "memory_svg": charts.frontier_svg(
+            _efficiency_points(scored, "peak_memory_bytes"),
+            higher_is_better=higher,
+            x_label="peak memory",
+            x_format=format_size,
+        ),
+    }
+    return render(request, "competitions/my_submissions.html", context)
+
+
+def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
+    """What the status poller shows: state, queue position, time used, result."""
+    now = timezone.now()
+    competition = submission.competition
+    elapsed = None
+    if submission.started_at:
+        elapsed = ((submission.finished_at or now) - submission.started_at).total_seconds()
+    position = None
+    if submission.status == Submission.Status.QUEUED:
+        position = selectors.submission_queue_position(submission=submission)
+    visible = selectors.private_scores_visible(user=request.user, competition=competition)
+    return {
+        "id": submission.pk,
+        "status": submission.status,
+        "status_display": submission.get_status_display(),
+        "finished": submission.is_finished,
+        "queue_position": position,
+        "elapsed_seconds": elapsed,
+        "elapsed_display": format_duration(elapsed) if elapsed is not None else "",
+        "time_limit_seconds": competition.time_limit_seconds,
+        "time_limit_display": format_duration(competition.time_limit_seconds),
+        "public_score": submission.public_score,
+        "public_score_display": charts.fmt_score(submission.public_score),
+        "private_score": submission.private_score if visible else None,
+        "failure_kind": submission.failure_kind,
+        "failure_display": submission.get_failure_kind_display() if submission.failure_kind else "",
+        "failure_message": submission.failure_message,
+        "duration_display": format_duration(submission.duration_seconds),
+    }
 
 
 @login_required
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    competition = submission.competition
     return render(
         request,
         "competitions/submission.html",
         {
+            **_tab_context(request, competition, "submissions"),
             "submission": submission,
-            "competition": submission.competition,
+            "status": _status(request, submission),
+            "log": selectors.submission_log_for_user(user=request.user, submission=submission),
             "private_visible": selectors.private_scores_visible(
-                user=request.user, competition=submission.competition
+                user=request.user, competition=competition
             ),
+            "select_form": SelectForm(),
         },
     )
+
+
+@login_required
+def submission_status(request: HttpRequest, pk: int) -> JsonResponse:
+    submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    response = JsonResponse(_status(request, submission))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def submission_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    try:
+        submission_cancel(user=request.user, submission=submission)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Submission {submission.pk} is cancelled; it does not count.")
+    return redirect(submission)
+
+
+@login_required
+@require_POST
+def submission_select_view(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    form = SelectForm(request.POST)
+    selected = form.is_valid() and form.cleaned_data["selected"]
+    try:
+        submission_select(user=request.user, submission=submission, selected=selected)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        verb = "is now a final submission" if selected else "is no longer a final submission"
+        messages.success(request, f"Submission {submission.pk} {verb}.")
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(submission)
+
+
+# Teams
+
+
+@login_required
+def team_page(request: HttpRequest, slug: str) -> HttpResponse:
+    competition = selectors.competition_get(slug=slug)
+    context = _tab_context(request, competition, "team")
+    team = context["team"]
+    if team is None:
+        messages.info(request, "Join the competition (accept its rules) to have a team.")
+        return redirect("competitions:rules", slug=slug)
+    merge_requests = list(selectors.merge_requests_for_team(team=team))
+    context.update(
+        {
+            "members": selectors.team_members(team=team),
+            "sent_invitations": team.invitations.filter(
+                status=TeamInvitation.Status.PENDING
+            ).select_related("invitee"),
+            "my_invitations": selectors.invitations_for_user(
+                user=request.user, competition=competition
+            ),
+            "incoming_merges": [m for m in merge_requests if m.target_id == team.pk],
+            "outgoing_merges": [m for m in merge_requests if m.source_id == team.pk],
+            "rename_form": TeamRenameForm(initial={"name": team.name}),
+            "invite_form": InviteForm(),
+            "merge_form": MergeForm(),
+            "respond_form": RespondForm(),
+        }
+    )
+    return render(request, "competitions/team.html", context)
+
+
+def _team_action(request: HttpRequest, slug: str, action) -> HttpResponse:
+    """Run one team service with the posted form; show its message either way."""
+    competition = selectors.competition_get(slug=slug)
+    team = selectors.team_for_user(user=request.user, competition=competition)
+    try:
+        if team is None:
+            raise ApplicationError("Join the competition first.")
+        done = action(competition, team)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+    return redirect("competitions:team", slug=slug)
+
+
+def _valid(form) -> dict[str, Any]:
+    if not form.is_valid():
+        raise ApplicationError(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    return form.cleaned_data
+
+
+@login_required
+@require_POST
+def team_rename_view(request: HttpRequest, slug: str) -> HttpResponse:
+    def action(competition, team) -> str:
+        name = _valid(TeamRenameForm(request.POST))["name"]
+        team = team_rename(user=request.user, team=team, name=name)
+        return f"Your team is now called {team.name}."
+
+    return _team_action(request, slug, action)
+
+
+@login_required
+@require_POST
+def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
+    def action(competition, team) -> str:
+        username = _valid(InviteForm(request.POST))["username"]
+        team_invite(user=request.user, team=team, invitee_username=username)
+        return f"{username} is invited; they accept on their team or account page."
+
+    return _team_action(request, slug, action)
+
+
+@login_required
+@require_POST
+def team_invitation_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    def action(competition, team) -> str:
+        invitation = _invitation(pk, team=team)
+        team_invitation_cancel(user=request.user, invitation=invitation)
+        return f"The invitation of {invitation.invitee} is cancelled."
+
+    return _team_action(request, slug, action)
+
+
+@login_required
+@require_POST
+def team_merge_view(request: HttpRequest, slug: str) -> HttpResponse:
+    def action(competition, team) -> str:
+        target = _valid(MergeForm(request.POST))["target"]
+        team_merge_request(user=request.user, team=team, target_team_name=target)
+        return f"Merge request sent to {target}; its members accept or decline it."
+
+    return _team_action(request, slug, action)
+
+
+@login_required
+@require_POST
+def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    def action(competition, team) -> str:
+        accept = _valid(RespondForm(request.POST))["accept"]
+        try:
+            merge = TeamMergeRequest.objects.get(pk=pk, target=team)
+        except TeamMergeRequest.DoesNotExist as exc:
+            raise Http404("No such merge request.") from exc
+        team_merge_respond(user=request.user, merge_request=merge, accept=accept)
+        return f"{merge.source} merged into your team." if accept else "Merge declined."
+
+    return _team_action(request, slug, action)
+
+
+def _invitation(pk: int, *, team=None, invitee=None) -> TeamInvitation:
+    found = TeamInvitation.objects.select_related("team", "invitee")
+    found = found.filter(team=team) if team is not None else found.filter(invitee=invitee)
+    try:
+        return found.get(pk=pk)
+    except TeamInvitation.DoesNotExist as exc:
+        raise Http404("No such invitation.") from exc
+
+
+@login_required
+@require_POST
+def invitation_respond(request: HttpRequest, pk: int) -> HttpResponse:
+    invitation = _invitation(pk, invitee=request.user)
+    form = RespondForm(request.POST)
+    try:
+        accept = _valid(form)["accept"]
+        team_invitation_respond(user=request.user, invitation=invitation, accept=accept)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        accept = False
+    else:
+        messages.success(
+            request, f"You joined team {invitation.team}." if accept else "Invitation declined."
+        )
+    if accept:
+        return redirect("competitions:team", slug=invitation.team.competition.slug)
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("competitions:account")
