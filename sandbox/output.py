@@ -42,6 +42,7 @@ _MOUNT_NAME = "mnt"
 _COPY_CHUNK = 1 << 20
 # mkfs.ext4 refuses tiny file systems; keep a floor that holds a predictions file.
 _MIN_BYTES = 4 * 2**20
+MIB = 2**20
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class OutputVolume:
 
     path: Path
     size_bytes: int
+    inodes: int
 
     def usage(self) -> tuple[bool, bool]:
         """Return (blocks exhausted, inodes exhausted) as the run left them."""
@@ -57,10 +59,9 @@ class OutputVolume:
             info = os.statvfs(self.path)
         except OSError:
             return False, False
-        # ext4 keeps a few blocks it never hands out; "full" means less than 1 % left.
-        return info.f_bavail * info.f_frsize < max(
-            64 * 1024, self.size_bytes // 100
-        ), info.f_favail == 0
+        # ext4 holds back up to 2 % for its metadata; "full" means less than 5 % left.
+        free = info.f_bavail * info.f_frsize
+        return free < max(MIB, self.size_bytes // 20), info.f_favail == 0
 
 
 def _run(command: list[str]) -> None:
@@ -105,6 +106,8 @@ def remove_scratch(scratch: Path) -> None:
 def bounded_output(scratch_root: Path, *, size_bytes: int, inodes: int) -> Iterator[OutputVolume]:
     """Yield a fresh ext4 file system of ``size_bytes`` owned by the run user."""
     size_bytes = max(size_bytes, _MIN_BYTES)
+    # ext4 cannot hold more inodes than 4 KiB blocks at this size; small volumes get fewer.
+    inodes = max(16, min(inodes, size_bytes // 4096))
     scratch_root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{owner_token()}-", dir=scratch_root))
     try:
@@ -124,7 +127,7 @@ def bounded_output(scratch_root: Path, *, size_bytes: int, inodes: int) -> Itera
                 "-O",
                 "^has_journal",
                 "-N",
-                str(max(16, inodes)),
+                str(inodes),
                 "-E",
                 f"root_owner={RUN_UID}:{RUN_GID},lazy_itable_init=1",
                 str(image),
@@ -133,7 +136,7 @@ def bounded_output(scratch_root: Path, *, size_bytes: int, inodes: int) -> Itera
         _run(["mount", "-o", "loop,nosuid,nodev", str(image), str(mount_point)])
         with contextlib.suppress(OSError):
             (mount_point / "lost+found").rmdir()
-        yield OutputVolume(path=mount_point, size_bytes=size_bytes)
+        yield OutputVolume(path=mount_point, size_bytes=size_bytes, inodes=inodes)
     finally:
         remove_scratch(scratch)
 

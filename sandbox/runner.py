@@ -303,7 +303,7 @@ def _disk_failure(limits: Limits, volume: OutputVolume, log_tail: str) -> Failur
         return Failure(
             "disk_limit",
             f"Your run filled /output (its {what} limit: {human_bytes(limits.output_bytes)}, "
-            f"{limits.output_inodes} files) and failed. Write only predictions.csv to /output "
+            f"{volume.inodes} files) and failed. Write only predictions.csv to /output "
             "and keep scratch files in /tmp.",
         )
     if any(marker in log_tail for marker in _DISK_FULL_MARKERS):

@@ -17,6 +17,7 @@ import tarfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -208,3 +209,63 @@ def gzip_file() -> Callable[[Path, Path], Path]:
 @pytest.fixture(scope="session")
 def docker_save_cli() -> Callable[[list[str], Path], Path]:
     return _docker_save_cli
+
+
+HOSTILE_PREFIX = "podium-test/hostile-"
+
+
+@pytest.fixture(scope="session")
+def hostile_image(
+    client: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], str]]:
+    """Build one image per hostile behaviour (its CMD names the behaviour); return its id.
+
+    The images share every layer but the last, so each build costs a fraction of a second.
+    They are run by id straight from the engine; loading is covered by ``job_image``.
+    """
+    context = tmp_path_factory.mktemp("hostile-context")
+    shutil.copy(IMAGE_DIR / "hostile.py", context / "hostile.py")
+    built: dict[str, str] = {}
+
+    def _build(mode: str) -> str:
+        if mode not in built:
+            (context / "Dockerfile").write_text(
+                f"FROM {BASE_IMAGE}\nCOPY hostile.py /app/hostile.py\nUSER root\n"
+                f'CMD ["python3", "/app/hostile.py", "{mode}"]\n'
+            )
+            tag = HOSTILE_PREFIX + mode.replace("_", "-")
+            image, _ = client.images.build(path=str(context), network_mode="none", rm=True, tag=tag)
+            built[mode] = str(image.id)
+        return built[mode]
+
+    yield _build
+    for mode in built:
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(HOSTILE_PREFIX + mode.replace("_", "-"))
+
+
+@pytest.fixture
+def run_hostile(
+    client: docker.DockerClient,
+    hostile_image: Callable[[str], str],
+    dataset: RunMounts,
+    session_labels: dict[str, str],
+    tmp_path: Path,
+) -> RunJob:
+    """Run one hostile image; keyword arguments override the limits."""
+
+    def _run(mode: str, *, labels: dict[str, str] | None = None, **overrides: Any) -> RunResult:
+        limits = Limits(
+            **{"memory_bytes": 256 * 2**20, "cpus": 1.0, "time_seconds": 30, **overrides}
+        )
+        output_dir = tmp_path / f"output-{mode}"
+        return sandbox.run(
+            client,
+            image_id=hostile_image(mode),
+            limits=limits,
+            mounts=dataset,
+            output_dir=output_dir,
+            labels={**session_labels, **(labels or {})},
+        )
+
+    return _run
