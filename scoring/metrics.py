@@ -14,7 +14,8 @@ Prediction formats (``Metric.prediction``), as the predictions file holds them:
     ``target_columns``, one column per class: the solution holds the classes one-hot
     (0/1, one column per class, like Kaggle's Otto), the predictions a probability per
     class. ``roc_auc`` then averages one-vs-rest AUCs and ``log_loss`` becomes the
-    multiclass cross-entropy (rows are rescaled to sum to 1, as scikit-learn does).
+    multiclass cross-entropy (rows are rescaled to sum to 1, as Kaggle does;
+    scikit-learn only warns).
     Metrics that need true probabilities set ``value_range=(0, 1)``, which
     :func:`scoring.validation.read_predictions` enforces when given the metric.
 ``"value"``
