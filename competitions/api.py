@@ -34,6 +34,7 @@ from competitions.serializers import (
     MergeRequestCreateSerializer,
     MergeRequestSerializer,
     RespondSerializer,
+    ShakeupEntrySerializer,
     SubmissionCreatedSerializer,
     SubmissionCreateSerializer,
     SubmissionDetailSerializer,
@@ -58,10 +59,6 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-
-
-def _private_visible(user: Any, competition: Competition) -> dict[int, bool]:
-    return {competition.pk: selectors.private_scores_visible(user=user, competition=competition)}
 
 
 def _my_team(user: Any, competition: Competition) -> Any:
@@ -170,6 +167,12 @@ class TeamApi(APIView):
 class TeamInvitationsApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses={200: InvitationSerializer(many=True), 404: ERRORS[404]})
+    def get(self, request: Request, slug: str) -> Response:
+        team = _my_team(request.user, selectors.competition_get(slug=slug))
+        invitations = selectors.invitations_for_team(team=team).select_related("team__competition")
+        return Response(InvitationSerializer(invitations, many=True).data)
+
     @extend_schema(
         request=InvitationCreateSerializer, responses={201: InvitationSerializer, **ERRORS}
     )
@@ -213,14 +216,6 @@ class TeamMergeRequestsApi(APIView):
         return Response(MergeRequestSerializer(merge).data, status=status.HTTP_201_CREATED)
 
 
-def _merge_request_for(team: Any, pk: int) -> Any:
-    """A merge request sent or received by the team, found through the selector."""
-    for merge in selectors.merge_requests_for_team(team=team):
-        if merge.pk == pk:
-            return merge
-    raise Http404("No such merge request.")
-
-
 class MergeRequestRespondApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -231,7 +226,7 @@ class MergeRequestRespondApi(APIView):
         team = _my_team(request.user, selectors.competition_get(slug=slug))
         merge = services.team_merge_respond(
             user=request.user,
-            merge_request=_merge_request_for(team, pk),
+            merge_request=_found(selectors.merge_requests_for_team(team=team), pk, "merge request"),
             accept=serializer.validated_data["accept"],
         )
         return Response(MergeRequestSerializer(merge).data)
@@ -251,11 +246,12 @@ class InvitationListApi(APIView):
         return Response(InvitationSerializer(invitations, many=True).data)
 
 
-def _invitation_for(user: Any, pk: int) -> Any:
-    for invitation in selectors.invitations_for_user(user=user):
-        if invitation.pk == pk:
-            return invitation
-    raise Http404("No such invitation.")
+def _found(items: Any, pk: int, what: str) -> Any:
+    """The item with this id among those a selector returned, else 404."""
+    for item in items:
+        if item.pk == pk:
+            return item
+    raise Http404(f"No such {what}.")
 
 
 class InvitationRespondApi(APIView):
@@ -267,7 +263,7 @@ class InvitationRespondApi(APIView):
         serializer.is_valid(raise_exception=True)
         invitation = services.team_invitation_respond(
             user=request.user,
-            invitation=_invitation_for(request.user, pk),
+            invitation=_found(selectors.invitations_for_user(user=request.user), pk, "invitation"),
             accept=serializer.validated_data["accept"],
         )
         return Response(InvitationSerializer(invitation).data)
@@ -277,9 +273,11 @@ class InvitationCancelApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        team = _my_team(request.user, selectors.competition_get(slug=slug))
         invitation = services.team_invitation_cancel(
-            user=request.user, invitation=_invitation_for(request.user, pk)
+            user=request.user,
+            invitation=_found(selectors.invitations_for_team(team=team), pk, "invitation"),
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -297,11 +295,8 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug)
         submissions = selectors.submissions_for_user(user=request.user, competition=competition)
-        context = {"private_visible": _private_visible(request.user, competition)}
         page = self.paginate_queryset(submissions)
-        return self.get_paginated_response(
-            SubmissionSerializer(page, many=True, context=context).data
-        )
+        return self.get_paginated_response(SubmissionSerializer(page, many=True).data)
 
     @extend_schema(
         request={
@@ -336,10 +331,10 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
 
 
 def _submission_response(request: Request, submission: Submission) -> Response:
-    context = {
-        "private_visible": _private_visible(request.user, submission.competition),
-        "queue_position": selectors.submission_queue_position(submission=submission),
-    }
+    # Services return the row as stored; what the user may see of it (the private score
+    # before the reveal) is decided by the selector, so read it again through that.
+    submission = selectors.submission_get_for_user(user=request.user, pk=submission.pk)
+    context = {"queue_position": selectors.submission_queue_position(submission=submission)}
     return Response(SubmissionDetailSerializer(submission, context=context).data)
 
 
@@ -426,6 +421,14 @@ class LeaderboardApi(APIView):
                 }
             ).data
         )
+
+
+class ShakeupApi(APIView):
+    @extend_schema(responses={200: ShakeupEntrySerializer(many=True), **ERRORS})
+    def get(self, request: Request, slug: str) -> Response:
+        competition = selectors.competition_get(slug=slug)
+        moves = selectors.shakeup_for_user(user=request.user, competition=competition)
+        return Response(ShakeupEntrySerializer(moves, many=True).data)
 
 
 # Account

@@ -25,6 +25,11 @@ urlpatterns = [
         name="api-team-invitations",
     ),
     path(
+        "competitions/<slug:slug>/team/invitations/<int:pk>/cancel/",
+        api.InvitationCancelApi.as_view(),
+        name="api-team-invitation-cancel",
+    ),
+    path(
         "competitions/<slug:slug>/team/merge-requests/",
         api.TeamMergeRequestsApi.as_view(),
         name="api-team-merge-requests",
@@ -44,6 +49,11 @@ urlpatterns = [
         api.LeaderboardApi.as_view(),
         name="api-leaderboard",
     ),
+    path(
+        "competitions/<slug:slug>/leaderboard/shakeup/",
+        api.ShakeupApi.as_view(),
+        name="api-leaderboard-shakeup",
+    ),
     path("submissions/<int:pk>/", api.SubmissionDetailApi.as_view(), name="api-submission"),
     path("submissions/<int:pk>/log/", api.SubmissionLogApi.as_view(), name="api-submission-log"),
     path(
@@ -61,11 +71,6 @@ urlpatterns = [
         "invitations/<int:pk>/respond/",
         api.InvitationRespondApi.as_view(),
         name="api-invitation-respond",
-    ),
-    path(
-        "invitations/<int:pk>/cancel/",
-        api.InvitationCancelApi.as_view(),
-        name="api-invitation-cancel",
     ),
     path("account/token/", api.AccountTokenApi.as_view(), name="api-account-token"),
 ]

@@ -1,8 +1,5 @@
-"""API representations: they only shape what the selectors already decided to show.
-
-Private scores are blanked here from the selectors' verdict (`private_visible` in the
-context, keyed by competition id), because a submission row carries both scores.
-"""
+"""API representations: they only shape what the selectors already decided to show
+(the selectors blank private scores before the reveal, and pick the visible rows)."""
 
 from __future__ import annotations
 
@@ -77,7 +74,6 @@ class SubmissionSerializer(serializers.ModelSerializer):
     competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.StringRelatedField()
     user = serializers.StringRelatedField()
-    private_score = serializers.SerializerMethodField()
 
     class Meta:
         model = Submission
@@ -105,10 +101,6 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "peak_memory_bytes",
             "exit_code",
         ]
-
-    def get_private_score(self, obj: Submission) -> float | None:
-        visible: dict[int, bool] = self.context["private_visible"]
-        return obj.private_score if visible.get(obj.competition_id) else None
 
 
 class SubmissionDetailSerializer(SubmissionSerializer):
@@ -175,8 +167,7 @@ class TeamSerializer(serializers.Serializer):
 
 
 class TeamMemberSerializer(serializers.Serializer):
-    username = serializers.CharField(source="user.username")
-    joined_at = serializers.DateTimeField()
+    username = serializers.CharField()
 
 
 class QuotaSerializer(serializers.Serializer):
@@ -264,6 +255,15 @@ class LeaderboardSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["public", "private"])
     metric = serializers.CharField()
     entries = LeaderboardEntrySerializer(many=True)
+
+
+class ShakeupEntrySerializer(serializers.Serializer):
+    team = serializers.CharField()
+    public_rank = serializers.IntegerField(allow_null=True)
+    private_rank = serializers.IntegerField()
+    delta = serializers.IntegerField(
+        allow_null=True, help_text="Places gained from the public to the private board."
+    )
 
 
 class TokenSerializer(serializers.Serializer):
