@@ -200,7 +200,7 @@ def test_archive_over_size_limit_is_rejected(
         sandbox.load_image(client, tiny_archive, max_size_bytes=1024)
 
 
-def test_image_over_size_limit_once_unpacked_is_rejected_and_removed(
+def test_image_whose_layer_is_over_the_size_limit_is_rejected_unloaded(
     client: docker.DockerClient,
     tiny_image_factory: TinyFactory,
     tmp_path: Path,
@@ -260,3 +260,68 @@ def test_corrupt_layer_is_rejected_by_the_engine_as_invalid_image(
 
     with pytest.raises(InvalidImage, match="could not load the image"):
         sandbox.load_image(client, archive, max_size_bytes=GB)
+
+
+def test_gzip_bomb_is_rejected_from_its_first_header(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """512 MB of zeros in a 1 MB upload: refused without decompressing the lot."""
+    bomb = tmp_path / "bomb.tar.gz"
+    size = GB // 2
+    info = tarfile.TarInfo("0123abcd/layer.tar")
+    info.size = size
+    zeros = b"\0" * (16 * 2**20)
+    with gzip.open(bomb, "wb", compresslevel=1) as packed:
+        packed.write(info.tobuf(tarfile.GNU_FORMAT))
+        for _ in range(size // len(zeros)):
+            packed.write(zeros)
+        packed.write(b"\0" * (2 * tarfile.BLOCKSIZE))
+    assert bomb.stat().st_size < 4 * 2**20
+
+    with pytest.raises(InvalidImage, match="over the image size limit of 64 MB once decompressed"):
+        sandbox.load_image(client, bomb, max_size_bytes=64 * 2**20)
+
+
+def test_archive_with_too_many_entries_is_rejected(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    archive = tmp_path / "many.tar"
+    with tarfile.open(archive, "w") as target:
+        for index in range(60):
+            target.addfile(tarfile.TarInfo(f"entry-{index}"), io.BytesIO(b""))
+
+    with pytest.raises(InvalidImage, match="more than 50 entries"):
+        sandbox.load_image(client, archive, max_size_bytes=GB, max_entries=50)
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "../../etc/passwd"])
+def test_archive_with_a_link_out_of_it_is_rejected(
+    client: docker.DockerClient, tiny_archive: Path, tmp_path: Path, target: str
+) -> None:
+    link = tarfile.TarInfo("innocent/layer.tar")
+    link.type = tarfile.SYMTYPE
+    link.linkname = target
+    archive = _write(tmp_path / "link.tar", [*_members(tiny_archive), (link, None)])
+
+    with pytest.raises(InvalidImage, match="link out of the archive"):
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+
+def test_duplicate_upload_is_recognised_and_not_loaded_again(
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
+) -> None:
+    tag = tiny_image_factory("podium-test/tiny-duplicate", cmd=["/hello"])
+    archive = save_image(tag, tmp_path / "image.tar")
+    client.images.remove(tag)
+
+    first = sandbox.load_image(client, archive, max_size_bytes=GB)
+    second = sandbox.load_image(client, archive, max_size_bytes=GB)
+
+    assert not first.reused and second.reused
+    assert first.image_id == second.image_id
+    assert first.archive_sha256 == second.archive_sha256
+    assert first.archive_sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
+    sandbox.remove_image(client, first.image_id)

@@ -182,19 +182,6 @@ def test_missing_image_is_an_engine_error(
         )
 
 
-def test_gpu_run_without_gpus_is_an_engine_error(
-    client: docker.DockerClient, job_image: sandbox.LoadedImage, dataset: RunMounts, tmp_path: Path
-) -> None:
-    with pytest.raises(sandbox.GpusUnavailable, match="has 0 GPU"):
-        sandbox.run(
-            client,
-            image_id=job_image.image_id,
-            limits=Limits(memory_bytes=2**27, cpus=1, time_seconds=5, gpus=1, gpu_ids=()),
-            mounts=dataset,
-            output_dir=tmp_path,
-        )
-
-
 def test_unreachable_engine_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(sandbox.EngineError, match="Cannot reach the Docker engine"):
