@@ -3,9 +3,28 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _cleanup_sandbox_orphans(**_: object) -> None:
+    """Remove containers and /output file systems left by a crashed worker on this host."""
+    import logging
+    from pathlib import Path
+
+    from django.conf import settings
+
+    import sandbox
+
+    try:
+        sandbox.cleanup_orphans(
+            sandbox.docker_client(), scratch_roots=[Path(settings.PODIUM_WORK_DIR) / "runs"]
+        )
+    except sandbox.EngineError:
+        logging.getLogger(__name__).warning("sandbox orphan cleanup failed", exc_info=True)

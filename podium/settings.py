@@ -231,3 +231,15 @@ UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
 
 # The API docs pages (/api/docs/, /api/redoc/) serve Swagger UI and Redoc as static files.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
+
+# --- Sandbox (issue 3) -------------------------------------------------------------------
+# GPU ids this worker may hand out ("0,1"); empty: ask nvidia-smi, none if it is absent.
+PODIUM_GPU_IDS = os.environ.get("PODIUM_GPU_IDS", "")
+# Lock files that keep two runs (of any worker process on this host) off one GPU.
+PODIUM_GPU_LOCK_DIR = Path(os.environ.get("PODIUM_GPU_LOCK_DIR", "/run/lock/podium-gpus"))
+# Another OCI runtime registered with the engine for participant runs (e.g. "runsc").
+PODIUM_SANDBOX_RUNTIME = os.environ.get("PODIUM_SANDBOX_RUNTIME", "") or None
+# Size of each run's /output file system (a loop-mounted ext4 image) and of /tmp (tmpfs).
+PODIUM_SANDBOX_OUTPUT_BYTES = int(os.environ.get("PODIUM_SANDBOX_OUTPUT_BYTES", str(2 * 2**30)))
+PODIUM_SANDBOX_TMP_BYTES = int(os.environ.get("PODIUM_SANDBOX_TMP_BYTES", str(2 * 2**30)))
+# --- end sandbox ---------------------------------------------------------------------------

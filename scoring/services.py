@@ -45,6 +45,11 @@ def limits_for(competition: Competition) -> sandbox.Limits:
         gpus=competition.gpu_limit,
         time_seconds=competition.time_limit_seconds,
         image_size_bytes=competition.image_size_limit_bytes,
+        output_bytes=settings.PODIUM_SANDBOX_OUTPUT_BYTES,
+        tmp_bytes=settings.PODIUM_SANDBOX_TMP_BYTES,
+        gpu_ids=sandbox.parse_gpu_ids(settings.PODIUM_GPU_IDS),
+        gpu_lock_dir=settings.PODIUM_GPU_LOCK_DIR,
+        runtime=settings.PODIUM_SANDBOX_RUNTIME,
     )
 
 
