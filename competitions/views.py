@@ -409,9 +409,7 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
     context.update(
         {
             "members": selectors.team_members(team=team),
-            "sent_invitations": team.invitations.filter(
-                status=TeamInvitation.Status.PENDING
-            ).select_related("invitee"),
+            "sent_invitations": selectors.invitations_for_team(team=team),
             "my_invitations": selectors.invitations_for_user(
                 user=request.user, competition=competition
             ),
