@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import requests
+
 from podium_cli import __version__
 from podium_cli.client import Api, ApiError
 from podium_cli.config import ConfigError, load_config
@@ -134,12 +136,14 @@ def competition_download(api: Api, args: argparse.Namespace, out: Output) -> int
         response = api.request("GET", record["download_url"], stream=True)
         digest, done = hashlib.sha256(), 0
         with partial.open("wb") as handle:
-            for chunk in response.iter_content(1024 * 1024):
-                handle.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                progress.update(done)
-        progress.close()
+            try:
+                for chunk in response.iter_content(1024 * 1024):
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    progress.update(done)
+            finally:
+                progress.close()
         if record.get("sha256") and digest.hexdigest() != record["sha256"]:
             partial.unlink(missing_ok=True)
             raise ApiError(f"{record['name']} arrived damaged (checksum mismatch); retry.")
@@ -167,8 +171,6 @@ def competition_submit(api: Api, args: argparse.Namespace, out: Output) -> int:
         debug=args.debug,
         progress=progress,
     )
-    if progress.enabled and progress.done:
-        progress.close()
     out.say(f"Submission {created['id']} {created['status']}.")
     if args.wait:
         return _wait(api, created["id"], args.interval, out)
@@ -382,6 +384,12 @@ def main(
         api = Api(load_config())
         return int(args.handler(api, args, out))
     except (ApiError, ConfigError) as exc:
+        out.note(f"podium: error: {exc}")
+        return 1
+    except requests.RequestException as exc:
+        out.note(f"podium: error: the connection to the server broke ({exc}); try again.")
+        return 1
+    except OSError as exc:
         out.note(f"podium: error: {exc}")
         return 1
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class ProgressBar:
         self.start = time.monotonic()
         self.start_done = 0
         self._drawn = 0.0
+        self._open = False  # a line is on screen that close() must end
 
     def resume_from(self, done: int) -> None:
         self.done = self.start_done = done
@@ -48,6 +49,7 @@ class ProgressBar:
         if not force and now - self._drawn < 0.1 and self.done < self.total:
             return
         self._drawn = now
+        self._open = True
         fraction = self.done / self.total if self.total else 1.0
         filled = int(self.width * fraction)
         rate = (self.done - self.start_done) / max(now - self.start, 1e-6)
@@ -59,7 +61,9 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        """End the bar's line (once), so that what follows starts on a line of its own."""
+        if self._open:
             self.draw(force=True)
             self.stream.write("\n")
             self.stream.flush()
+            self._open = False

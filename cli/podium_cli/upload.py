@@ -139,6 +139,7 @@ def submit_multipart(
         )
     finally:
         body.close()
+        progress.close()
 
 
 def _server_offset(api: Api, upload_id: str) -> tuple[int, bool] | None:
@@ -230,8 +231,10 @@ def submit(
     limit = int(threshold) if threshold.isdigit() else RESUMABLE_THRESHOLD
     if path.stat().st_size <= limit:
         return submit_multipart(api, slug, path, fields, progress)
-    upload_id = resumable_upload(api, slug, path, progress)
-    progress.close()
+    try:
+        upload_id = resumable_upload(api, slug, path, progress)
+    finally:
+        progress.close()
     result = api.post(
         f"/api/v1/competitions/{slug}/submissions/",
         json={"upload": upload_id, "description": description, "debug": debug},

@@ -1,0 +1,346 @@
+"""Each `podium` command against a live server on 127.0.0.1, as a participant would
+run it (in-process through `main([...])`, and once through the installed script)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from apifixtures import Arena
+from conftest import Result
+from factories import SubmissionFactory
+from podium_cli import upload as upload_module
+from podium_cli.client import Api, ApiError
+
+from competitions.models import Submission
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Podium = Callable[..., Result]
+
+
+def test_competitions_list(podium: Podium) -> None:
+    result = podium("competitions", "list")
+    assert result.code == 0
+    header, _rule, row = result.out.splitlines()
+    assert header.split() == ["slug", "title", "metric", "start", "end", "state"]
+    assert row.startswith("arena  The arena  accuracy")
+    assert row.endswith("open")
+
+
+def test_competitions_list_as_csv(podium: Podium) -> None:
+    rows = list(csv.DictReader(podium("competitions", "list", "-v").out.splitlines()))
+    assert [(r["slug"], r["state"]) for r in rows] == [("arena", "open")]
+
+
+def test_competitions_files_lists_only_downloadable_files(podium: Podium) -> None:
+    result = podium("competitions", "files", "arena")
+    assert result.code == 0
+    assert "train.csv" in result.out
+    assert "sample_submission.csv" in result.out
+    assert "test.csv" not in result.out
+    assert "solution" not in result.out
+
+
+def test_competitions_download_keeps_the_container_layout(
+    podium: Podium, arena: Arena, tmp_path: Path
+) -> None:
+    target = tmp_path / "data"
+    result = podium("competitions", "download", "arena", "-p", target)
+    assert result.code == 0, result.err
+    assert (target / "train" / "train.csv").read_bytes() == arena.train.file.open("rb").read()
+    assert (target / "sample_submission.csv").exists()
+    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == [
+        "sample_submission.csv",
+        "train.csv",
+    ]
+    assert "\r" in result.err  # the progress bar
+
+    again = podium("competitions", "download", "arena", "-p", target)
+    assert again.code == 0
+    assert again.err.count("up to date, skipped") == 2
+
+
+def test_competitions_download_one_file(podium: Podium, tmp_path: Path) -> None:
+    result = podium("competitions", "download", "arena", "-p", tmp_path, "-f", "train.csv")
+    assert result.code == 0
+    assert [p.name for p in tmp_path.rglob("*.csv")] == ["train.csv"]
+    missing = podium("competitions", "download", "arena", "-p", tmp_path, "-f", "test.csv")
+    assert missing.code == 1
+    assert "no downloadable file named 'test.csv'" in missing.err
+
+
+def test_competitions_join(podium: Podium) -> None:
+    result = podium("competitions", "join", "arena")
+    assert result.code == 0
+    assert result.out.strip() == "You are in arena as team 'us'."
+
+
+def test_competitions_submit_with_a_progress_bar(
+    podium: Podium, arena: Arena, tmp_path: Path
+) -> None:
+    image = tmp_path / "image.tar.gz"
+    image.write_bytes(os.urandom(300_000))
+
+    result = podium("competitions", "submit", "arena", "-f", image, "-m", "first try")
+
+    assert result.code == 0, result.err
+    submission = Submission.objects.filter(team=arena.me.team).exclude(pk=arena.mine.pk).get()
+    assert result.out.strip() == f"Submission {submission.pk} queued."
+    assert (submission.description, submission.image_size) == ("first try", 300_000)
+    assert submission.image.name.endswith(".tar.gz")
+    assert "\rUploading image.tar.gz [" in result.err
+    assert "100%" in result.err
+
+
+def test_submit_a_large_file_resumes_after_an_interruption(
+    podium: Podium,
+    arena: Arena,
+    tmp_path: Path,
+    settings,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.UPLOAD_CHUNK_SIZE = 1000
+    monkeypatch.setenv("PODIUM_RESUMABLE_THRESHOLD", "100")
+    monkeypatch.setattr(upload_module, "RETRIES", 0)
+    image = tmp_path / "big.tar"
+    content = os.urandom(5500)
+    image.write_bytes(content)
+    sent: list[int] = []
+    real_request = Api.request
+
+    def flaky(self: Api, method: str, path: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        if method == "PATCH":
+            sent.append(int(kwargs["headers"]["Upload-Offset"]))  # type: ignore[index]
+            if len(sent) == 3 and not flaky.failed:  # type: ignore[attr-defined]
+                flaky.failed = True  # type: ignore[attr-defined]
+                raise ApiError("Connection reset.", status=None)
+        return real_request(self, method, path, **kwargs)
+
+    flaky.failed = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(Api, "request", flaky)
+
+    first = podium("competitions", "submit", "arena", "-f", image, "-m", "big one")
+
+    assert first.code == 1
+    assert "The upload stopped at 2000 of 5500 bytes" in first.err
+    assert "run the same command again to resume it" in first.err
+    assert "Traceback" not in first.err
+    state = json.loads((Path.home() / ".podium" / "uploads.json").read_text())
+    assert len(state) == 1
+
+    sent.clear()
+    second = podium("competitions", "submit", "arena", "-f", image, "-m", "big one")
+
+    assert second.code == 0, second.err
+    assert sent == [2000, 3000, 4000, 5000]  # resumed, not restarted
+    submission = Submission.objects.get(description="big one")
+    assert submission.image.open("rb").read() == content
+    assert json.loads((Path.home() / ".podium" / "uploads.json").read_text()) == {}
+
+
+def test_submit_a_missing_file_says_so(podium: Podium, tmp_path: Path) -> None:
+    result = podium("competitions", "submit", "arena", "-f", tmp_path / "nope.tar")
+    assert result.code == 1
+    assert "nope.tar is not a file" in result.err
+
+
+def test_submit_shows_the_servers_reason_for_a_refusal(
+    podium: Podium, arena: Arena, tmp_path: Path
+) -> None:
+    arena.competition.daily_submission_limit = 1
+    arena.competition.save(update_fields=["daily_submission_limit"])
+    image = tmp_path / "image.tar"
+    image.write_bytes(b"x" * 100)
+    result = podium("competitions", "submit", "arena", "-f", image)
+    assert result.code == 1
+    last = result.err.splitlines()[-1]
+    assert last.startswith("podium: error: Your team has used all 1 of today's submissions")
+    assert "Traceback" not in result.err
+
+
+def test_competitions_submissions(podium: Podium, arena: Arena) -> None:
+    result = podium("competitions", "submissions", "arena")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "created_at",
+        "description",
+        "status",
+        "public_score",
+        "private_score",
+        "selected",
+    ]
+    assert len(lines) == 3
+    assert lines[2].startswith(str(arena.mine.pk))
+    assert "scored" in lines[2]
+    assert str(arena.theirs.pk) not in [line.split()[0] for line in lines[2:]]
+
+
+def test_competitions_leaderboard_show(podium: Podium) -> None:
+    result = podium("competitions", "leaderboard", "arena", "--show")
+    assert result.code == 0
+    rows = [line.split()[:3] for line in result.out.splitlines()[2:]]
+    assert rows == [["1", "them", "0.9"], ["2", "us", "0.8"]]
+
+
+def test_competitions_leaderboard_download(podium: Podium, tmp_path: Path) -> None:
+    result = podium("competitions", "leaderboard", "arena", "--download", "-p", tmp_path)
+    assert result.code == 0
+    path = tmp_path / "arena-public-leaderboard.csv"
+    assert result.out.strip() == str(path)
+    rows = list(csv.DictReader(path.open()))
+    assert [(r["rank"], r["team"], r["score"]) for r in rows] == [
+        ("1", "them", "0.9"),
+        ("2", "us", "0.8"),
+    ]
+
+
+def test_private_leaderboard_before_the_end_shows_the_servers_message(podium: Podium) -> None:
+    result = podium("competitions", "leaderboard", "arena", "--kind", "private")
+    assert result.code == 1
+    assert result.err == (
+        "podium: error: The private leaderboard is hidden until the competition ends.\n"
+    )
+
+
+def test_submission_shows_status_and_scores(podium: Podium, arena: Arena) -> None:
+    result = podium("submission", arena.mine.pk)
+    assert result.code == 0
+    fields = dict(line.split(None, 1) for line in result.out.splitlines() if " " in line)
+    assert fields["id:"] == str(arena.mine.pk)
+    assert fields["status:"] == "scored"
+    assert fields["public_score:"] == "0.8"
+    assert "private_score:" not in fields  # null before the reveal
+
+
+def test_submission_of_another_team_is_not_found(podium: Podium, arena: Arena) -> None:
+    result = podium("submission", arena.theirs.pk)
+    assert result.code == 1
+    assert result.err == "podium: error: No such submission.\n"
+
+
+def test_submission_wait_polls_until_scored(podium: Podium, arena: Arena) -> None:
+    queued = SubmissionFactory(
+        team=arena.me.team, status="queued", public_score=None, private_score=None
+    )
+
+    def finish() -> None:
+        Submission.objects.filter(pk=queued.pk).update(status="scored", public_score=0.77)
+
+    timer = threading.Timer(0.5, finish)
+    timer.start()
+    try:
+        result = podium("submission", queued.pk, "--wait", "--interval", "0.1")
+    finally:
+        timer.join()
+
+    assert result.code == 0, result.err
+    assert f"submission {queued.pk}: queued (position 1 in the queue)" in result.err
+    assert f"submission {queued.pk}: scored" in result.err
+    assert "public_score:      0.77" in result.out
+
+
+def test_submission_wait_exits_non_zero_with_the_failure_message(
+    podium: Podium, arena: Arena
+) -> None:
+    failed = SubmissionFactory(
+        team=arena.me.team,
+        status="failed",
+        failure_kind="memory_limit",
+        failure_message="exceeded memory limit (8 GB)",
+        public_score=None,
+        private_score=None,
+    )
+    result = podium("submission", failed.pk, "--wait")
+    assert result.code == 1
+    assert result.err.endswith(
+        f"podium: submission {failed.pk} failed (memory_limit): exceeded memory limit (8 GB)\n"
+    )
+
+
+def test_submission_log_hidden_shows_the_servers_reason(podium: Podium, arena: Arena) -> None:
+    result = podium("submission", arena.mine.pk, "--log")
+    assert result.code == 1
+    assert "hide the logs of scored runs" in result.err
+
+
+def test_submission_cancel_and_select(podium: Podium, arena: Arena) -> None:
+    queued = SubmissionFactory(
+        team=arena.me.team, status="queued", public_score=None, private_score=None
+    )
+    assert podium("submission", queued.pk, "--cancel").code == 1  # cancelled: exit 1
+    assert Submission.objects.get(pk=queued.pk).status == "cancelled"
+    selected = podium("submission", arena.mine.pk, "--select")
+    assert selected.code == 0
+    assert "is_selected:       True" in selected.out
+    assert Submission.objects.get(pk=arena.mine.pk).is_selected
+
+
+def test_unknown_competition_shows_the_servers_message(podium: Podium) -> None:
+    result = podium("competitions", "files", "nope")
+    assert result.code == 1
+    assert result.err == "podium: error: No competition 'nope'.\n"
+
+
+def test_a_wrong_token_says_how_to_set_one(podium: Podium, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_TOKEN", "wrong")
+    result = podium("competitions", "submissions", "arena")
+    assert result.code == 1
+    assert "Invalid token." in result.err
+    assert "Set PODIUM_TOKEN" in result.err
+
+
+def test_an_unreachable_server_is_one_line(podium: Podium, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_URL", "http://127.0.0.1:9")
+    result = podium("competitions", "list")
+    assert result.code == 1
+    assert result.err.startswith("podium: error: Cannot reach the Podium server at")
+    assert len(result.err.splitlines()) == 1
+
+
+def test_the_config_file_is_read_and_the_environment_wins(
+    podium: Podium,
+    monkeypatch: pytest.MonkeyPatch,
+    live_server,  # type: ignore[no-untyped-def]
+) -> None:
+    token = os.environ["PODIUM_TOKEN"]
+    monkeypatch.delenv("PODIUM_URL")
+    monkeypatch.delenv("PODIUM_TOKEN")
+    folder = Path.home() / ".podium"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"url": live_server.url, "token": token}))
+    assert podium("competitions", "submissions", "arena").code == 0
+
+    monkeypatch.setenv("PODIUM_TOKEN", "from-the-environment")
+    assert "Invalid token." in podium("competitions", "submissions", "arena").err
+
+
+def test_the_installed_console_script_runs(
+    podium: Podium,
+    live_server,  # type: ignore[no-untyped-def]
+) -> None:
+    script = Path(sys.executable).with_name("podium")
+    completed = subprocess.run(
+        [str(script), "competitions", "leaderboard", "arena"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "them" in completed.stdout
+    missing = subprocess.run(
+        [str(script), "submission", "999999"], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 1
+    assert missing.stderr == "podium: error: No such submission.\n"
