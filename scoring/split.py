@@ -30,8 +30,10 @@ def canonical_usage(usage: pd.Series) -> pd.Series:
     anything else rather than silently leaving a row out of both leaderboards.
     """
     lookup = {value.lower(): value for value in USAGE_VALUES}
-    stripped = usage.astype(str).str.strip().str.lower()
-    canonical = stripped.map(lookup)
+    # Canonicalise the few distinct spellings, not a million cells.
+    codes, uniques = pd.factorize(usage.astype(object), use_na_sentinel=False)
+    mapped = np.array([lookup.get(str(u).strip().lower()) for u in uniques] + [None], dtype=object)
+    canonical = pd.Series(mapped[codes], index=usage.index, dtype=object)
     bad = canonical.isna()
     if bad.any():
         examples = ", ".join(f"{idx}: {value!r}" for idx, value in usage[bad].head(5).items())

@@ -374,6 +374,36 @@ def _read_body(
     return frame
 
 
+_HASHED: list[tuple[pd.Index, pd.Index]] = []  # (solution ids, their 64-bit hashes)
+
+
+def _positions(ids: np.ndarray, solution_ids: pd.Index) -> np.ndarray:
+    """Locate each id in the solution's index (-1 where absent), fast for large files.
+
+    Files written from the sample submission keep its order: one sequential comparison
+    settles them. Otherwise ids are matched by 64-bit hashes in an integer hash table
+    (much cheaper than a table of Python strings, whose lookups miss the cache), the
+    solution's hashes computed once and kept for the next submission; every match is
+    then checked against the real id, and any hash collision falls back to the plain
+    lookup, so a collision can cost time but never a wrong match.
+    """
+    if len(ids) == len(solution_ids) and np.array_equal(ids, solution_ids.to_numpy()):
+        return np.arange(len(ids), dtype=np.intp)
+    if len(ids) < 10_000 or not solution_ids.is_unique:
+        return solution_ids.get_indexer(ids)
+    hashed = next((h for index, h in _HASHED if index is solution_ids), None)
+    if hashed is None:
+        hashed = pd.Index(pd.util.hash_array(solution_ids.to_numpy(), categorize=False))
+        _HASHED[:] = [(solution_ids, hashed)]
+    if not hashed.is_unique:
+        return solution_ids.get_indexer(ids)
+    position = hashed.get_indexer(pd.util.hash_array(ids, categorize=False))
+    found = position >= 0
+    if not (solution_ids.to_numpy()[position[found]] == ids[found]).all():
+        return solution_ids.get_indexer(ids)
+    return position
+
+
 def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str) -> np.ndarray:
     """Return, for each solution id, the row of the predictions holding it, or raise.
 
@@ -384,7 +414,7 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
     for a Python-level string pass; messages for the error cases are built only then.
     """
     ids = raw.to_numpy(dtype=object, na_value="")
-    position = solution_ids.get_indexer(ids)
+    position = _positions(ids, solution_ids)
     unknown = position < 0
     if unknown.any():
         ids = ids.copy()

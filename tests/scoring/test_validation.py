@@ -473,3 +473,37 @@ def test_ranking_predictions_are_read_as_text_even_when_the_gold_is_numeric(tmp_
     sol = read_solution(path, id_column="id", target_columns=["items"], metric=metric)
     result = _predictions(tmp_path, "id,items\n1,3 4 5\n2,\n", sol, metric=metric)
     assert result["items"].tolist() == ["3 4 5", ""]
+
+
+def _large_case(tmp_path: Path, n: int = 20_000):
+    ids = np.array([f"r{i}" for i in range(n)], dtype=object)
+    solution = pd.DataFrame({"y": np.arange(n) % 3}, index=pd.Index(ids, dtype=object, name="id"))
+    order = np.random.default_rng(0).permutation(n)
+    return solution, ids[order], order
+
+
+def test_large_shuffled_files_match_ids_by_hash_and_still_name_unknown_ones(tmp_path):
+    solution, ids, order = _large_case(tmp_path)
+    ids = ids.copy()
+    ids[7] = "stranger"
+    frame = pd.DataFrame({"id": ids, "y": order % 3})
+    path = tmp_path / "predictions.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InvalidPredictions) as info:
+        read_predictions(path, solution=solution, id_column="id", target_columns=["y"])
+    assert f"is missing 1 of the 20000 test ids (first: r{order[7]})" in info.value.message
+    assert "(first: stranger)" in info.value.message
+    frame.loc[7, "id"] = f"r{order[7]}"
+    frame.to_csv(path, index=False)
+    result = read_predictions(path, solution=solution, id_column="id", target_columns=["y"])
+    assert (result["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+def test_hash_collisions_fall_back_to_exact_matching(tmp_path, monkeypatch):
+    solution, ids, order = _large_case(tmp_path)
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    # Every id hashing alike is the worst collision there is.
+    monkeypatch.setattr(pd.util, "hash_array", lambda values, **kw: np.zeros(len(values), "u8"))
+    result = read_predictions(path, solution=solution, id_column="id", target_columns=["y"])
+    assert (result["y"].to_numpy() == solution["y"].to_numpy()).all()
