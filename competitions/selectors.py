@@ -327,8 +327,8 @@ def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry
         if cached is not None:
             _remember(key, cached, seconds)
             return list(cached)
-    entries = _compute_leaderboard(competition, kind)
-    entries = _with_confidence(competition, kind, entries)
+    entries, predictions = _compute_leaderboard(competition, kind)
+    entries = _with_confidence(competition, kind, entries, predictions)
     if seconds:
         cache.set(key, entries, seconds)
         _remember(key, entries, seconds)
@@ -345,7 +345,9 @@ def _remember(key: str, entries: list[LeaderboardEntry], seconds: int) -> None:
     _LOCAL_BOARDS[key] = (time.monotonic() + seconds, tuple(entries))
 
 
-def _compute_leaderboard(competition: Competition, kind: str) -> list[LeaderboardEntry]:
+def _compute_leaderboard(
+    competition: Competition, kind: str
+) -> tuple[list[LeaderboardEntry], dict[int, str]]:
     """One query: per team, its best public row (`best`) and, for the private board, its
     final submissions (`slot` <= final_selections: selected ones first, then the best
     public), with the team's submission count and last submission as window aggregates."""
@@ -392,6 +394,7 @@ def _compute_leaderboard(competition: Competition, kind: str) -> list[Leaderboar
             "created_at",
             "n",
             "last",
+            "predictions",
         )
     )
     Best = tuple[float, dt.datetime, int, str, int, dt.datetime]
@@ -401,9 +404,11 @@ def _compute_leaderboard(competition: Competition, kind: str) -> list[Leaderboar
     def better(new: Best, old: Best | None) -> bool:
         return old is None or (sign * new[0], new[1], new[2]) < (sign * old[0], old[1], old[2])
 
-    for pk, team_id, name, ok, rank_in_team, public, private_score, created, n, last in rows:
+    predictions: dict[int, str] = {}
+    for pk, team_id, name, ok, rank_in_team, public, private_score, created, n, last, kept in rows:
         if not ok:
             continue
+        predictions[pk] = kept
         if rank_in_team == 1:
             best_public[team_id] = (public, created, pk, name, n, last)
         if private and private_score is not None:
@@ -428,17 +433,22 @@ def _compute_leaderboard(competition: Competition, kind: str) -> list[Leaderboar
 
     public_board = ranked(best_public)
     if not private:
-        return public_board
+        return public_board, predictions
     public_ranks = {e.team_id: e.rank for e in public_board}
-    return [replace(e, public_rank=public_ranks.get(e.team_id)) for e in ranked(best_private)]
+    board = [replace(e, public_rank=public_ranks.get(e.team_id)) for e in ranked(best_private)]
+    return board, predictions
 
 
 def _with_confidence(
-    competition: Competition, kind: str, entries: list[LeaderboardEntry]
+    competition: Competition,
+    kind: str,
+    entries: list[LeaderboardEntry],
+    predictions: dict[int, str],
 ) -> list[LeaderboardEntry]:
-    """Attach bootstrap intervals to the top entries (see scoring.confidence)."""
+    """Attach bootstrap intervals to the top entries (see scoring.confidence); no query
+    at all when none of them kept predictions."""
     top = int(getattr(settings, "PODIUM_LEADERBOARD_CI_TOP", 20))
-    if not entries or top <= 0:
+    if top <= 0 or not any(predictions.get(e.submission_id or 0) for e in entries[:top]):
         return entries
     try:
         from scoring.confidence import leaderboard_confidence
@@ -447,7 +457,9 @@ def _with_confidence(
     found = leaderboard_confidence(
         competition=competition,
         kind=kind,
-        submission_ids=[e.submission_id for e in entries[:top] if e.submission_id],
+        submission_ids=[
+            e.submission_id for e in entries[:top] if predictions.get(e.submission_id or 0)
+        ],
     )
     out = []
     for i, entry in enumerate(entries):

@@ -99,7 +99,7 @@ def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> None:
 
 
 @contextlib.contextmanager
-def _local_path(field: FieldFile) -> Iterator[Path]:
+def local_path(field: FieldFile) -> Iterator[Path]:
     """A path on this machine for a stored file (a copy when storage is remote)."""
     try:
         yield Path(field.path)
@@ -160,7 +160,7 @@ def _evaluate(submission: Submission) -> None:
     data = prepare(competition=competition)
     limits = limits_for(competition)
     client = sandbox.docker_client()
-    with _local_path(submission.image) as image_path:
+    with local_path(submission.image) as image_path:
         try:
             loaded = sandbox.load_image(
                 client, image_path, max_size_bytes=competition.image_size_limit_bytes
@@ -282,7 +282,7 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
     record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
     if record is None:
         raise CompetitionNotReady(f"The competition {competition.slug} has no solution.")
-    with _local_path(record.file) as path:
+    with local_path(record.file) as path:
         solution = read_solution(
             path, id_column=competition.id_column, target_columns=competition.target_columns
         )
@@ -306,7 +306,7 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
     }
     for submission in candidates.iterator(chunk_size=500):
         try:
-            with _local_path(submission.predictions) as predictions_path:
+            with local_path(submission.predictions) as predictions_path:
                 outcome = score_kept_predictions(
                     competition=competition, solution=solution, predictions_path=predictions_path
                 )
