@@ -95,15 +95,14 @@ class _StatsSampler(threading.Thread):
     time and the maximum memory so far, so the last sample is the best figure.
     """
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, cgroup_parent: str | None = None) -> None:
         super().__init__(name=f"sandbox-stats-{container.id[:12]}", daemon=True)
         self._container = container
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self.cpu_seconds: float | None = None
         self.peak_memory_bytes: int | None = None
-        parent = (container.attrs.get("HostConfig") or {}).get("CgroupParent") or "docker"
-        parent = parent.strip("/")
+        parent = (cgroup_parent or "docker").strip("/")
         self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container.id / "cpuacct.usage"
         self._memory_file = (
             _CGROUP_ROOT / "memory" / parent / container.id / "memory.max_usage_in_bytes"
@@ -460,8 +459,7 @@ def _run_container(
             container = client.containers.create(**options)
             started = time.monotonic()
             container.start()
-            container.reload()
-            sampler = _StatsSampler(container)
+            sampler = _StatsSampler(container, options.get("cgroup_parent"))
             sampler.start()
             exit_code, timed_out = _wait(container, limits, started, sampler)
             duration = time.monotonic() - started
