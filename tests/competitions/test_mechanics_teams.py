@@ -85,7 +85,7 @@ def test_rename_refuses_a_taken_name_and_strangers(comp: Competition) -> None:
     with pytest.raises(ApplicationError) as exc:
         team_rename(user=alice, team=team, name="BOB")
     assert exc.value.message == "Another team in Digits is already called 'BOB'."
-    with pytest.raises(ApplicationError, match="Only members of team alice can rename it."):
+    with pytest.raises(ApplicationError, match=r"Only members of team alice can rename it\."):
         team_rename(user=bob, team=team, name="x")
     with pytest.raises(ApplicationError, match="cannot be empty"):
         team_rename(user=alice, team=team, name="   ")
@@ -120,7 +120,7 @@ def test_invitee_must_have_joined(comp: Competition) -> None:
     assert exc.value.message == (
         "carol has not joined Digits. They must join (accept its rules) before they can be invited."
     )
-    with pytest.raises(ApplicationError, match="There is no user called 'nobody'."):
+    with pytest.raises(ApplicationError, match=r"There is no user called 'nobody'\."):
         team_invite(user=alice, team=team, invitee_username="nobody")
 
 
@@ -180,7 +180,7 @@ def test_only_the_invitee_answers_and_only_once(comp: Competition) -> None:
     assert team_invitation_respond(user=bob, invitation=invitation, accept=False).status == (
         "declined"
     )
-    with pytest.raises(ApplicationError, match="This invitation is already declined."):
+    with pytest.raises(ApplicationError, match=r"This invitation is already declined\."):
         team_invitation_respond(user=bob, invitation=invitation, accept=True)
 
 
@@ -283,7 +283,7 @@ def test_merge_can_be_declined_or_withdrawn(comp: Competition) -> None:
 
 def test_merge_with_unknown_or_own_team(comp: Competition) -> None:
     alice, a = joined(comp, "alice")
-    with pytest.raises(ApplicationError, match="There is no team called 'ghost' in Digits."):
+    with pytest.raises(ApplicationError, match=r"There is no team called 'ghost' in Digits\."):
         team_merge_request(user=alice, team=a, target_team_name="ghost")
     with pytest.raises(ApplicationError, match="cannot merge with itself"):
         team_merge_request(user=alice, team=a, target_team_name="alice")
