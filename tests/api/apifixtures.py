@@ -4,10 +4,13 @@ teams with runs, and token-authenticated clients."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import pytest
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.test.utils import override_settings
 from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory
 from rest_framework.authtoken.models import Token
@@ -83,3 +86,19 @@ def make_arena(slug: str = "arena", ended: bool = False) -> Arena:
         test=store(competition, "test", "test.csv", f"id,pixels\n9,{SECRET_TEST_INPUT}\n"),
         solution=store(competition, "solution", "solution.csv", f"id,label\n9,{SECRET_LABEL}\n"),
     )
+
+
+@pytest.fixture(scope="session")
+def _media_url_while_the_live_server_starts() -> Iterator[override_settings]:
+    # Django's live server wraps the site in a media-files handler built from MEDIA_URL,
+    # which Podium sets to None (media is never served) and which that handler cannot
+    # parse. A URL on another host makes the handler serve nothing, as intended.
+    override = override_settings(MEDIA_URL="http://media.invalid/")
+    override.enable()
+    yield override
+
+
+@pytest.fixture(scope="session")
+def live_server(_media_url_while_the_live_server_starts, live_server):  # type: ignore[no-untyped-def]
+    _media_url_while_the_live_server_starts.disable()
+    return live_server

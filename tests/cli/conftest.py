@@ -10,14 +10,18 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
-from django.test.utils import override_settings
 
 # The arena (a competition, two teams, hidden files) is shared with the API tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 
+import apifixtures
 from apifixtures import Arena, make_arena
 from podium_cli.main import main
 from rest_framework.authtoken.models import Token
+
+# The live server as the API tests start it (see apifixtures).
+_media_url_while_the_live_server_starts = apifixtures._media_url_while_the_live_server_starts
+live_server = apifixtures.live_server
 
 
 class Terminal(io.StringIO):
@@ -32,22 +36,6 @@ class Result:
     code: int
     out: str
     err: str
-
-
-@pytest.fixture(scope="session")
-def _media_url_while_the_live_server_starts() -> Iterator[override_settings]:
-    # Django's live server wraps the site in a media-files handler built from MEDIA_URL,
-    # which Podium sets to None (media is never served) and which that handler cannot
-    # parse. A URL on another host makes the handler serve nothing, as intended.
-    override = override_settings(MEDIA_URL="http://media.invalid/")
-    override.enable()
-    yield override
-
-
-@pytest.fixture(scope="session")
-def live_server(_media_url_while_the_live_server_starts, live_server):  # type: ignore[no-untyped-def]
-    _media_url_while_the_live_server_starts.disable()
-    return live_server
 
 
 @pytest.fixture(autouse=True)
