@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.metrics import Metric, MetricError
-from scoring.split import IGNORED, PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
+from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
 
 __all__ = ["Scores", "score_predictions"]
 
@@ -47,33 +47,33 @@ def score_predictions(
             f"The solution has no {USAGE_COLUMN} column; add one with "
             "scoring.split.assign_usage before scoring."
         )
-    usage = canonical_usage(solution[USAGE_COLUMN])
-    kept = solution[(usage != IGNORED).to_numpy()]
+    usage = canonical_usage(solution[USAGE_COLUMN]).to_numpy()
+    # Work on NumPy arrays and integer part codes: a million-row solution is scored
+    # without copying frames or comparing a million strings per part.
+    part_code = np.select([usage == PUBLIC, usage == PRIVATE], [0, 1], default=2)
     if predictions.index.equals(solution.index):
-        aligned = predictions[(usage != IGNORED).to_numpy()]
+        aligned = predictions
     else:
-        missing = kept.index.difference(predictions.index)
+        kept_index = solution.index[part_code != 2]
+        missing = kept_index.difference(predictions.index)
         if len(missing):
             raise ValueError(
                 f"The predictions lack {len(missing)} solution id(s) "
                 f"(first: {', '.join(map(str, missing[:5]))}); validate them with "
                 "scoring.validation.read_predictions first."
             )
-        aligned = predictions.loc[kept.index]
-    kept_usage = usage[(usage != IGNORED).to_numpy()].to_numpy()
+        aligned = predictions.reindex(solution.index)
+    y_true_all = _targets(solution, target_columns)
+    y_pred_all = _targets(aligned, target_columns)
 
     scores: dict[str, float | None] = {}
-    for part in (PUBLIC, PRIVATE):
-        mask = kept_usage == part
-        if not mask.any():
+    for code, part in ((0, PUBLIC), (1, PRIVATE)):
+        rows = np.flatnonzero(part_code == code)
+        if rows.size == 0:
             scores[part] = None
             continue
-        y_true = _targets(kept[mask], target_columns)
-        y_pred = _targets(aligned[mask], target_columns)
         try:
-            scores[part] = metric.func(y_true, y_pred)
+            scores[part] = metric.func(y_true_all[rows], y_pred_all[rows])
         except MetricError as exc:
-            raise MetricError(
-                f"Scoring the {part.lower()} part ({mask.sum()} rows): {exc}"
-            ) from exc
+            raise MetricError(f"Scoring the {part.lower()} part ({rows.size} rows): {exc}") from exc
     return Scores(public=scores[PUBLIC], private=scores[PRIVATE])

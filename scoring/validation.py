@@ -519,7 +519,7 @@ def read_predictions(
 
     order = _match_ids(frame[id_column], solution.index, name, id_column)
     result = frame[target_columns].take(order)
-    result.index = solution.index.copy()
+    result.index = solution.index  # shared, not copied: indexes are immutable
 
     for column in numeric:
         values = result[column].to_numpy(dtype=np.float64)
