@@ -362,6 +362,9 @@ def _compute_leaderboard(
         "last": Window(Max("created_at"), partition_by=[F("team_id")]),
     }
     keep = Q(best=1)
+    # The private board's rows carry their final-selection slot; the public one's repeat
+    # `best` there, so that the rows have one shape.
+    columns = ["slot"] if private else ["best"]
     if private:
         windows["slot"] = Window(
             RowNumber(),
@@ -389,6 +392,7 @@ def _compute_leaderboard(
             "team__name",
             "ok",
             "best",
+            *columns,
             "public_score",
             "private_score",
             "created_at",
@@ -405,13 +409,27 @@ def _compute_leaderboard(
         return old is None or (sign * new[0], new[1], new[2]) < (sign * old[0], old[1], old[2])
 
     predictions: dict[int, str] = {}
-    for pk, team_id, name, ok, rank_in_team, public, private_score, created, n, last, kept in rows:
+    final_slots = max(1, competition.final_selections)
+    for (
+        pk,
+        team_id,
+        name,
+        ok,
+        rank_in_team,
+        slot,
+        public,
+        private_score,
+        created,
+        n,
+        last,
+        kept,
+    ) in rows:
         if not ok:
             continue
         predictions[pk] = kept
         if rank_in_team == 1:
             best_public[team_id] = (public, created, pk, name, n, last)
-        if private and private_score is not None:
+        if private and slot <= final_slots and private_score is not None:
             candidate = (private_score, created, pk, name, n, last)
             if better(candidate, best_private.get(team_id)):
                 best_private[team_id] = candidate
