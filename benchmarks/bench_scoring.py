@@ -30,7 +30,7 @@ from scoring.bootstrap import bootstrap_interval, paired_difference_interval  # 
 from scoring.metrics import get_metric  # noqa: E402
 from scoring.scorer import score_predictions  # noqa: E402
 from scoring.split import assign_usage  # noqa: E402
-from scoring.validation import read_predictions  # noqa: E402
+from scoring.validation import read_predictions, read_solution  # noqa: E402
 
 TARGET_RATIO = 1.5
 
@@ -56,8 +56,12 @@ def make_case(workdir: Path, n: int, kind: str, rng: np.random.Generator):
     else:  # value, value-ordered
         truth = np.round(rng.normal(10, 3, n), 4)
         pred = np.round(truth + rng.normal(0, 1, n), 4)
-    solution = pd.DataFrame({"target": truth}, index=pd.Index(ids, name="id", dtype=object))
-    solution["Usage"] = assign_usage(solution, public_fraction=0.3, seed=1)
+    frame = pd.DataFrame({"target": truth}, index=pd.Index(ids, name="id", dtype=object))
+    frame["Usage"] = assign_usage(frame, public_fraction=0.3, seed=1)
+    solution_path = workdir / "solution.csv"
+    frame.reset_index().to_csv(solution_path, index=False)
+    # As the worker holds it: read (and typed) by read_solution, outside the timings.
+    solution = read_solution(solution_path, id_column="id", target_columns=["target"])
     # Rows shuffled, except "-ordered": in the sample submission's order, as most are.
     order = np.arange(n) if kind.endswith("-ordered") else rng.permutation(n)
     path = workdir / f"predictions-{kind}.csv"

@@ -10,11 +10,20 @@ same seed and ids give the same split whatever the row order of the solution fil
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["PRIVATE", "PUBLIC", "USAGE_COLUMN", "USAGE_VALUES", "assign_usage", "canonical_usage"]
+__all__ = [
+    "PRIVATE",
+    "PUBLIC",
+    "USAGE_COLUMN",
+    "USAGE_VALUES",
+    "assign_usage",
+    "canonical_usage",
+    "usage_codes",
+]
 
 USAGE_COLUMN = "Usage"
 PUBLIC = "Public"
@@ -23,25 +32,33 @@ IGNORED = "Ignored"
 USAGE_VALUES = (PUBLIC, PRIVATE, IGNORED)
 
 
-def canonical_usage(usage: pd.Series) -> pd.Series:
-    """Map Usage values case-insensitively to Public/Private/Ignored, or raise ValueError.
+def usage_codes(usage: pd.Series) -> np.ndarray:
+    """Return 0/1/2 for Public/Private/Ignored per row, matched case-insensitively.
 
     Organizers write "public", "PRIVATE " and the like by hand; accept those, but refuse
-    anything else rather than silently leaving a row out of both leaderboards.
+    anything else (ValueError) rather than silently leaving a row out of both
+    leaderboards. Only the distinct spellings are canonicalised, so a million-row
+    solution costs one factorisation (nothing at all for a categorical column).
     """
-    lookup = {value.lower(): value for value in USAGE_VALUES}
-    # Canonicalise the few distinct spellings, not a million cells.
-    codes, uniques = pd.factorize(usage.astype(object), use_na_sentinel=False)
-    mapped = np.array([lookup.get(str(u).strip().lower()) for u in uniques] + [None], dtype=object)
-    canonical = pd.Series(mapped[codes], index=usage.index, dtype=object)
-    bad = canonical.isna()
+    lookup = {value.lower(): code for code, value in enumerate(USAGE_VALUES)}
+    codes, uniques = pd.factorize(usage, use_na_sentinel=False)
+    mapped = np.array([lookup.get(str(u).strip().lower(), -1) for u in uniques] + [-1])
+    result = mapped[codes]
+    bad = result < 0
     if bad.any():
-        examples = ", ".join(f"{idx}: {value!r}" for idx, value in usage[bad].head(5).items())
+        shown = usage[bad].head(5)
+        examples = ", ".join(f"{idx}: {value!r}" for idx, value in shown.items())
         raise ValueError(
             f"The {USAGE_COLUMN} column has {int(bad.sum())} value(s) other than "
             f"{'/'.join(USAGE_VALUES)} (first: {examples})."
         )
-    return canonical.astype(object).rename(USAGE_COLUMN)
+    return result
+
+
+def canonical_usage(usage: pd.Series) -> pd.Series:
+    """Map Usage values case-insensitively to Public/Private/Ignored, or raise ValueError."""
+    names = np.array(USAGE_VALUES, dtype=object)[usage_codes(usage)]
+    return pd.Series(names, index=usage.index, name=USAGE_COLUMN, dtype=object)
 
 
 def _hash_keys(ids: pd.Index, seed: int) -> np.ndarray:
@@ -76,7 +93,7 @@ def assign_usage(
     *,
     public_fraction: float,
     seed: int,
-    stratify_column: str | None = None,
+    stratify_column: str | Sequence[str] | None = None,
 ) -> pd.Series:
     """Return "Public"/"Private" per row of ``solution``, aligned to its index.
 
@@ -84,7 +101,8 @@ def assign_usage(
     Otherwise ``round(n * public_fraction)`` rows are public. With ``stratify_column``,
     each class gets its proportional share of public rows (largest-remainder rounding),
     provided every class has at least two rows; otherwise the split is unstratified,
-    because a one-row class cannot be on both sides anyway.
+    because a one-row class cannot be on both sides anyway. A list of columns (a
+    one-hot multiclass target) stratifies by the combination of their values.
     """
     if USAGE_COLUMN in solution.columns:
         return canonical_usage(solution[USAGE_COLUMN])
@@ -97,12 +115,18 @@ def assign_usage(
 
     classes = None
     if stratify_column is not None:
-        if stratify_column not in solution.columns:
+        wanted = [stratify_column] if isinstance(stratify_column, str) else list(stratify_column)
+        absent = [c for c in wanted if c not in solution.columns]
+        if absent:
             raise ValueError(
-                f"Cannot stratify the split by {stratify_column!r}: the solution has no such "
-                f"column (columns: {', '.join(map(str, solution.columns))})."
+                f"Cannot stratify the split by {', '.join(map(repr, absent))}: the solution "
+                f"has no such column (columns: {', '.join(map(str, solution.columns))})."
             )
-        codes, uniques = pd.factorize(solution[stratify_column].astype(str), sort=True)
+        # Several columns (one-hot classes) stratify by their combination, i.e. the class.
+        key = solution[wanted[0]].astype(str)
+        for column in wanted[1:]:
+            key = key + "\x1f" + solution[column].astype(str)
+        codes, uniques = pd.factorize(key, sort=True)
         sizes = np.bincount(codes, minlength=len(uniques))
         if len(uniques) > 0 and sizes.min() >= 2:
             classes = (codes, sizes)

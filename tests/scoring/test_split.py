@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring.split import assign_usage
+from scoring.split import assign_usage, usage_codes
 
 
 def _solution(n: int, *, labels: list | None = None) -> pd.DataFrame:
@@ -116,3 +116,24 @@ def test_split_of_a_large_solution_is_exact_and_balanced():
     assert (usage == "Public").sum() == 4000
     rate = solution.groupby(usage)["label"].mean()
     assert abs(rate["Public"] - rate["Private"]) < 0.01
+
+
+def test_usage_codes_number_public_private_ignored_whatever_the_spelling():
+    usage = pd.Series(["public", " PRIVATE", "Ignored", "Public"] * 3)
+    assert usage_codes(usage).tolist() == [0, 1, 2, 0] * 3
+    categorical = pd.Series(pd.Categorical(["Private", "Public"], categories=["Public", "Private"]))
+    assert usage_codes(categorical).tolist() == [1, 0]
+
+
+def test_usage_codes_refuse_unknown_values_naming_rows():
+    with pytest.raises(ValueError, match="1 value\\(s\\) other than Public/Private/Ignored"):
+        usage_codes(pd.Series(["Public", "Hidden"], index=["a", "b"]))
+
+
+def test_stratified_split_of_one_hot_columns_is_stratified_by_class():
+    labels = np.array([0] * 600 + [1] * 300 + [2] * 100)
+    one_hot = pd.DataFrame(np.eye(3, dtype=int)[labels], columns=["a", "b", "c"])
+    one_hot.index = pd.Index([f"id{i}" for i in range(1000)], name="id", dtype=object)
+    usage = assign_usage(one_hot, public_fraction=0.2, seed=3, stratify_column=["a", "b", "c"])
+    public = labels[(usage == "Public").to_numpy()]
+    assert np.bincount(public).tolist() == [120, 60, 20]

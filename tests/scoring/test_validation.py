@@ -63,6 +63,7 @@ def test_solution_is_indexed_by_string_ids_with_numeric_targets_and_canonical_us
     assert solution.index.tolist() == [str(i) for i in range(1, 11)]
     assert solution["label"].dtype == np.int64
     assert solution["Usage"].tolist() == ["Public"] * 3 + ["Private"] * 7
+    assert isinstance(solution["Usage"].dtype, pd.CategoricalDtype)
 
 
 def test_solution_keeps_leading_zeros_and_text_labels(tmp_path):
