@@ -1,4 +1,34 @@
-"""URLs of the REST API v1, mounted at /api/v1/ (paths fixed by shared/DESIGN.md)."""
+"""URLs of the REST API v1, mounted at /api/v1/ (the DESIGN.md paths are stable).
+
+Token auth (`Authorization: Token KEY`) or the browser session; JSON; lists of
+competitions and submissions are paginated (`?page=`, `?page_size=`, answers
+`{count, next, previous, results}`); anonymous and per-user throttles answer 429.
+Schema: /api/schema/ · docs: /api/docs/ (Swagger UI), /api/redoc/ (served locally).
+
+GET        competitions/                                   list (anyone)
+GET        competitions/{slug}/                            one, with limits and state
+POST       competitions/{slug}/join/                       accept the rules -> {id, name}
+GET        competitions/{slug}/files/                      downloadable files (train, sample)
+GET        competitions/{slug}/files/{id}/download/        the file's bytes
+GET/PATCH  competitions/{slug}/team/                       my team, members, quota / rename
+GET/POST   competitions/{slug}/team/invitations/           sent invitations / invite {username}
+POST       competitions/{slug}/team/invitations/{id}/cancel/
+GET/POST   competitions/{slug}/team/merge-requests/        pending / ask {target_team}
+POST       competitions/{slug}/team/merge-requests/{id}/respond/   {accept}
+GET/POST   competitions/{slug}/submissions/                my team's runs / submit (multipart
+                                                           `image` or JSON `upload` id,
+                                                           `description`, `debug`)
+GET        competitions/{slug}/leaderboard/?kind=          {competition, kind, metric, entries}
+GET        competitions/{slug}/leaderboard/shakeup/        public -> private rank moves
+GET        submissions/{id}/                               status, failure, scores, usage, queue
+GET        submissions/{id}/log/                           log where visible (403 when hidden)
+POST       submissions/{id}/cancel/                        cancel a queued or running run
+POST       submissions/{id}/select/                        {selected}: final submission or not
+GET        invitations/?competition=                       invitations addressed to me
+POST       invitations/{id}/respond/                       {accept}
+GET/POST   account/token/                                  my API token / replace it
+(uploads/ is the uploads app's resumable upload protocol.)
+"""
 
 from django.urls import path
 

@@ -298,7 +298,9 @@ def submission(api: Api, args: argparse.Namespace, out: Output) -> int:
         return _wait(api, pk, args.interval, out)
     body = api.get(f"/api/v1/submissions/{pk}/")
     _print_submission(out, body)
-    return _finish(body, out) if body["status"] in FINISHED else 0
+    if args.cancel or body["status"] not in FINISHED:
+        return 0
+    return _finish(body, out)
 
 
 # Arguments

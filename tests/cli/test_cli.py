@@ -277,8 +277,13 @@ def test_submission_cancel_and_select(podium: Podium, arena: Arena) -> None:
     queued = SubmissionFactory(
         team=arena.me.team, status="queued", public_score=None, private_score=None
     )
-    assert podium("submission", queued.pk, "--cancel").code == 1  # cancelled: exit 1
+    cancelled = podium("submission", queued.pk, "--cancel")
+    assert cancelled.code == 0
+    assert "status:            cancelled" in cancelled.out
     assert Submission.objects.get(pk=queued.pk).status == "cancelled"
+    again = podium("submission", queued.pk, "--cancel")
+    assert again.code == 1
+    assert "only queued or running submissions can be cancelled" in again.err
     selected = podium("submission", arena.mine.pk, "--select")
     assert selected.code == 0
     assert "is_selected:       True" in selected.out
