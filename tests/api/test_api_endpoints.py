@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from apifixtures import Arena, make_arena, token_client
 from django.contrib.auth.models import User
@@ -287,13 +289,21 @@ def test_anonymous_requests_are_throttled(arena: Arena, monkeypatch: pytest.Monk
     assert "throttled" in client.get("/api/v1/competitions/").json()["detail"]
 
 
-def test_docs_pages_are_served_without_a_cdn(db: None) -> None:
+def test_docs_pages_are_served_without_a_cdn(db: None, settings) -> None:  # type: ignore[no-untyped-def]
+    # Whitenoise serves collected static files in production (podiumctl up runs
+    # collectstatic); here it looks them up where collectstatic would find them.
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
     for path in ("/api/docs/", "/api/redoc/"):
         response = APIClient().get(path)
         assert response.status_code == 200
         html = response.content.decode()
         assert "cdn" not in html.lower()
-        assert "/static/drf_spectacular_sidecar/" in html
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        assert assets
+        for asset in assets:
+            assert asset.startswith("/static/drf_spectacular_sidecar/"), asset
+            assert APIClient().get(asset).status_code == 200, asset
 
 
 def test_schema_documents_every_api_path(db: None) -> None:
