@@ -14,7 +14,8 @@ from competitions.models import Competition, CompetitionFile
 from competitions.services import competition_file_delete, competition_file_store
 from podium.errors import ApplicationError
 from podium.units import parse_duration, parse_size
-from scoring.metrics import UnknownMetric, get_metric
+from scoring.competition_metric import metric_lookup
+from scoring.metrics import MetricError, UnknownMetric
 
 LIMIT_FIELDS = {
     "memory": ("memory_limit_bytes", parse_size),
@@ -68,8 +69,8 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
         if key not in spec:
             raise ApplicationError(f"competition.yaml: {key} is required")
     try:
-        get_metric(spec.get("metric", "accuracy"))
-    except UnknownMetric as exc:
+        metric_lookup(spec.get("metric", "accuracy"), spec.get("metric_params") or {})
+    except (UnknownMetric, MetricError) as exc:
         raise ApplicationError(f"competition.yaml: {exc}") from exc
     fields: dict[str, Any] = {
         "title": spec["title"],

@@ -29,7 +29,7 @@ from competitions.models import (
     TeamMergeRequest,
 )
 from podium.errors import ApplicationError
-from scoring.metrics import get_metric
+from scoring.competition_metric import metric_lookup
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -351,7 +351,7 @@ def _compute_leaderboard(
     """One query: per team, its best public row (`best`) and, for the private board, its
     final submissions (`slot` <= final_selections: selected ones first, then the best
     public), with the team's submission count and last submission as window aggregates."""
-    higher_is_better = get_metric(competition.metric).greater_is_better
+    higher_is_better = metric_lookup(competition.metric).greater_is_better
     sign = -1.0 if higher_is_better else 1.0
     public_order = F("public_score").desc() if higher_is_better else F("public_score").asc()
     tail = [public_order, F("created_at").asc(), F("pk").asc()]

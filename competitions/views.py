@@ -50,7 +50,7 @@ from competitions.services import (
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
-from scoring.metrics import get_metric
+from scoring.competition_metric import metric_lookup
 from uploads.services import upload_consume
 
 # Accounts
@@ -277,7 +277,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         for s in submissions
         if s.status == Submission.Status.SCORED and s.public_score is not None and not s.is_debug
     ]
-    higher = get_metric(competition.metric).greater_is_better
+    higher = metric_lookup(competition.metric).greater_is_better
     timeline = sorted((s.created_at, s.public_score, f"#{s.pk}") for s in scored)
     context = {
         **_tab_context(request, competition, "submissions"),

@@ -5,6 +5,7 @@ transport under PODIUM_HOME. With DJANGO_DEBUG=0 (production), DJANGO_SECRET_KEY
 DJANGO_ALLOWED_HOSTS have no default and the process refuses to start without them.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -243,3 +244,7 @@ PODIUM_SANDBOX_RUNTIME = os.environ.get("PODIUM_SANDBOX_RUNTIME", "") or None
 PODIUM_SANDBOX_OUTPUT_BYTES = int(os.environ.get("PODIUM_SANDBOX_OUTPUT_BYTES", str(2 * 2**30)))
 PODIUM_SANDBOX_TMP_BYTES = int(os.environ.get("PODIUM_SANDBOX_TMP_BYTES", str(2 * 2**30)))
 # --- end sandbox ---------------------------------------------------------------------------
+
+# Custom metrics beside the built-in registry: a JSON object of name -> "module:function"
+# (entry points in the group "podium.metrics" are found as well). See scoring/metrics.py.
+PODIUM_METRICS = json.loads(os.environ.get("PODIUM_METRICS", "{}"))

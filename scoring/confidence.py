@@ -24,7 +24,7 @@ from django.core.cache import cache
 
 from competitions.models import Competition, CompetitionFile, Submission
 from scoring.bootstrap import bootstrap_interval, significantly_different
-from scoring.metrics import get_metric
+from scoring.competition_metric import competition_metric
 from scoring.services import local_path
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
 from scoring.validation import read_predictions, read_solution
@@ -51,7 +51,7 @@ def leaderboard_confidence(
     if record is None or not submission_ids:
         return {}
     part = PUBLIC if kind == "public" else PRIVATE
-    metric = get_metric(competition.metric)
+    metric = competition_metric(competition)
     submissions = {
         s.pk: s for s in Submission.objects.filter(pk__in=submission_ids).exclude(predictions="")
     }
@@ -64,6 +64,7 @@ def leaderboard_confidence(
                     path,
                     id_column=competition.id_column,
                     target_columns=competition.target_columns,
+                    metric=metric,
                 )
             mask = (canonical_usage(frame[USAGE_COLUMN]) == part).to_numpy()
             state["solution"] = (frame, mask)
@@ -80,6 +81,7 @@ def leaderboard_confidence(
                         solution=frame,
                         id_column=competition.id_column,
                         target_columns=competition.target_columns,
+                        metric=metric,
                     )
                 rows = predictions.loc[frame.index[mask]]
                 state[key] = _targets(rows, competition.target_columns)

@@ -20,12 +20,13 @@ from django.utils import timezone
 import sandbox
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services import leaderboard_invalidate
+from scoring.competition_metric import competition_metric
 from scoring.data import (
     CompetitionNotReady,
     competition_data_prepare,
     competition_debug_data_prepare,
 )
-from scoring.metrics import MetricError, get_metric
+from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
 
@@ -187,7 +188,15 @@ def _evaluate(submission: Submission) -> None:
                 "podium.submission": str(submission.pk),
                 "podium.competition": competition.slug,
             },
+            # Asked about once a second while the container runs (in this thread): a
+            # cancelled submission's container is stopped instead of running to its limit.
+            should_stop=lambda: Submission.objects.filter(
+                pk=submission.pk, status=Submission.Status.CANCELLED
+            ).exists(),
         )
+        if result.cancelled:
+            logger.info("submission %s was cancelled; its run was stopped", submission.pk)
+            return
         usage = {
             "exit_code": result.exit_code,
             "duration_seconds": result.duration_seconds,
@@ -214,14 +223,17 @@ def _score(
     with predictions_path.open("rb") as fh:
         submission.predictions.save("predictions.csv", File(fh), save=False)
     usage = {**usage, "predictions": submission.predictions.name}
+    metric = competition_metric(competition)
     outcome = score_kept_predictions(
         competition=competition,
         solution=read_solution(
             solution_path,
             id_column=competition.id_column,
             target_columns=competition.target_columns,
+            metric=metric,
         ),
         predictions_path=predictions_path,
+        metric=metric,
     )
     if isinstance(outcome, str):
         recorded = _finish(
@@ -244,15 +256,17 @@ def _score(
 
 
 def score_kept_predictions(
-    *, competition: Competition, solution: Any, predictions_path: Path
+    *, competition: Competition, solution: Any, predictions_path: Path, metric: Metric | None = None
 ) -> Scores | str:
     """Validate and score one predictions file: the scores, or why they are invalid."""
+    metric = metric or competition_metric(competition)
     try:
         predictions = read_predictions(
             predictions_path,
             solution=solution,
             id_column=competition.id_column,
             target_columns=competition.target_columns,
+            metric=metric,
         )
     except InvalidPredictions as exc:
         return exc.message
@@ -260,7 +274,7 @@ def score_kept_predictions(
         return score_predictions(
             solution=solution,
             predictions=predictions,
-            metric=get_metric(competition.metric),
+            metric=metric,
             target_columns=competition.target_columns,
         )
     except MetricError as exc:
@@ -282,9 +296,13 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
     record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
     if record is None:
         raise CompetitionNotReady(f"The competition {competition.slug} has no solution.")
+    metric = competition_metric(competition)
     with local_path(record.file) as path:
         solution = read_solution(
-            path, id_column=competition.id_column, target_columns=competition.target_columns
+            path,
+            id_column=competition.id_column,
+            target_columns=competition.target_columns,
+            metric=metric,
         )
     candidates = (
         Submission.objects.filter(competition=competition, is_debug=False)
@@ -308,7 +326,10 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
         try:
             with local_path(submission.predictions) as predictions_path:
                 outcome = score_kept_predictions(
-                    competition=competition, solution=solution, predictions_path=predictions_path
+                    competition=competition,
+                    solution=solution,
+                    predictions_path=predictions_path,
+                    metric=metric,
                 )
         except FileNotFoundError:
             report["missing_predictions"] += 1

@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from competitions.models import Competition, CompetitionFile
 from podium.errors import ApplicationError
-from scoring.metrics import get_metric
+from scoring.competition_metric import metric_lookup
 from scoring.split import assign_usage
 from scoring.validation import read_solution
 
@@ -39,20 +39,20 @@ def _solution_with_usage(competition: Competition, source: Path) -> Path:
     A rescore or a re-import of the same solution then never moves a row between the
     public and the private part.
     """
+    metric = metric_lookup(competition.metric, competition.metric_params)
     solution = read_solution(
-        source, id_column=competition.id_column, target_columns=competition.target_columns
-    )
-    metric = get_metric(competition.metric)
-    stratify = (
-        competition.target_columns[0]
-        if metric.prediction in ("label", "probability") and len(competition.target_columns) == 1
-        else None
+        source,
+        id_column=competition.id_column,
+        target_columns=competition.target_columns,
+        metric=metric,
     )
     usage = assign_usage(
         solution,
         public_fraction=competition.public_fraction,
         seed=competition.split_seed,
-        stratify_column=stratify,
+        # Classification splits keep each class's share in both parts (one-hot class
+        # columns included); regression and ranking splits are plain.
+        stratify_column=competition.target_columns if metric.stratify else None,
     )
     out = solution.reset_index() if competition.id_column not in solution.columns else solution
     out = out.copy()
