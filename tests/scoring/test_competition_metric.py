@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from factories import CompetitionFactory
 
 from scoring.competition_metric import competition_metric, metric_lookup
 from scoring.data import CompetitionNotReady
-from factories import CompetitionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ def mean_absolute_miss(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 mean_absolute_miss.greater_is_better = False  # type: ignore[attr-defined]
 
 
-def test_custom_metric_from_the_podium_metrics_setting(settings) -> None:  # noqa: ANN001
+def test_custom_metric_from_the_podium_metrics_setting(settings) -> None:
     settings.PODIUM_METRICS = {"miss": f"{__name__}:mean_absolute_miss"}
     competition = CompetitionFactory(metric="miss")
 
@@ -29,7 +29,7 @@ def test_custom_metric_from_the_podium_metrics_setting(settings) -> None:  # noq
     assert metric.func(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == pytest.approx(1.5)
 
 
-def test_metric_params_are_bound(settings) -> None:  # noqa: ANN001
+def test_metric_params_are_bound(settings) -> None:
     competition = CompetitionFactory(metric="map_at_k", metric_params={"k": 1})
     metric = competition_metric(competition)
     # Only the first ranked item counts with k=1.
