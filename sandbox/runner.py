@@ -14,7 +14,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ _STATS_FIRST_SAMPLE_SECONDS = 0.05
 _OOM_USAGE_RATIO = 0.95
 _DISK_FULL_MARKERS = ("No space left on device", "File too large", "Disk quota exceeded")
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
+# How often a run with a ``should_stop`` callback asks it whether to stop early.
+_STOP_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ class RunResult:
     """Everything observed about one run; ``failure`` is None only for a usable result.
 
     ``predictions_path`` is a copy inside the caller's ``output_dir``, which the caller
-    deletes when done with it.
+    deletes when done with it. ``cancelled`` means the caller's ``should_stop`` asked for
+    the run to end: the container was stopped, nothing was judged (``failure`` and
+    ``predictions_path`` are None) and the result is not the participant's.
     """
 
     exit_code: int | None
@@ -85,6 +89,7 @@ class RunResult:
     predictions_path: Path | None
     failure: Failure | None
     gpu_ids: tuple[str, ...] = ()
+    cancelled: bool = False
 
 
 class _StatsSampler(threading.Thread):
@@ -243,29 +248,59 @@ def create_options(
     return options
 
 
-def _wait(
-    container: Container, limits: Limits, started: float, sampler: _StatsSampler
-) -> tuple[int | None, bool]:
-    """Wait for the exit within the wall-clock limit; stop the container when it runs over.
-
-    The SDK reports a read timeout on the Unix socket as either ``ReadTimeout`` or
-    ``ConnectionError``, so a failed wait is judged by the clock and the container state.
-    Stopping is the engine's SIGTERM, ``stop_grace_seconds``, SIGKILL; the init process
-    forwards the SIGTERM to the participant's program.
-    """
-    remaining = max(0.0, limits.time_seconds - (time.monotonic() - started))
+def _asked_to_stop(should_stop: Callable[[], bool] | None) -> bool:
+    """Ask the caller's callback; an error in it is logged and means "keep running"."""
+    if should_stop is None:
+        return False
     try:
-        return int(container.wait(timeout=remaining)["StatusCode"]), False
-    except requests.exceptions.RequestException as exc:
-        over_time = time.monotonic() - started >= limits.time_seconds - 0.05
-        if not over_time:
-            raise EngineError(f"Lost the Docker engine while waiting for the run: {exc}") from exc
+        return bool(should_stop())
+    except Exception:
+        logger.warning("should_stop raised; the run goes on", exc_info=True)
+        return False
+
+
+def _wait(
+    container: Container,
+    limits: Limits,
+    started: float,
+    sampler: _StatsSampler,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[int | None, bool, bool]:
+    """Wait for the exit; stop the container when it runs over time or the caller asks.
+
+    Return (exit code, timed out, cancelled). Without ``should_stop`` this is one wait for
+    the remaining time; with it, waits of ``_STOP_POLL_SECONDS`` between which the callback
+    is asked. The SDK reports a read timeout on the Unix socket as either ``ReadTimeout`` or
+    ``ConnectionError``, so a failed wait is judged by the clock (did it last its timeout?)
+    and the container state. Stopping is the engine's SIGTERM, ``stop_grace_seconds``,
+    SIGKILL; the init process forwards the SIGTERM to the participant's program.
+    """
+    cancelled = False
+    while True:
+        remaining = max(0.0, limits.time_seconds - (time.monotonic() - started))
+        timeout = remaining if should_stop is None else min(remaining, _STOP_POLL_SECONDS)
+        asked = time.monotonic()
+        try:
+            return int(container.wait(timeout=timeout)["StatusCode"]), False, False
+        except requests.exceptions.RequestException as exc:
+            now = time.monotonic()
+            over_time = now - started >= limits.time_seconds - 0.05
+            if not over_time and now - asked < timeout - 0.05:
+                raise EngineError(
+                    f"Lost the Docker engine while waiting for the run: {exc}"
+                ) from exc
+            if over_time:
+                break
+        if _asked_to_stop(should_stop):
+            cancelled = True
+            break
     container.reload()
     if not container.attrs["State"]["Running"]:
-        return int(container.attrs["State"]["ExitCode"]), False
+        return int(container.attrs["State"]["ExitCode"]), False, cancelled
     sampler.sample()  # the cgroup and its counters vanish with the container
     container.stop(timeout=max(0, round(limits.stop_grace_seconds)))
-    return int(container.wait(timeout=limits.stop_grace_seconds + 60)["StatusCode"]), True
+    exit_code = int(container.wait(timeout=limits.stop_grace_seconds + 60)["StatusCode"])
+    return exit_code, not cancelled, cancelled
 
 
 def _log_tail(container: Container, limit_bytes: int) -> str:
@@ -403,6 +438,7 @@ def run(
     environment: dict[str, str] | None = None,
     scratch_dir: Path | None = None,
     gpu_allocator: GpuAllocator | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run ``image_id`` once under ``limits`` and report what happened.
 
@@ -411,6 +447,11 @@ def run(
     copied to ``output_dir/predictions.csv``. Raise :class:`EngineError` when the platform
     fails (engine unreachable, image missing, no free GPU, no /output); everything the
     participant's code does is reported in the result instead.
+
+    ``should_stop`` (optional) is called about every second while the run waits, in the
+    caller's thread; once it returns true the container is stopped like a run over time
+    (SIGTERM, ``stop_grace_seconds``, SIGKILL) and the result has ``cancelled=True`` and
+    no failure. An exception from it is logged and ignored.
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -439,6 +480,7 @@ def run(
             volume=volume,
             output_dir=output_dir,
             gpu_ids=tuple(gpu_ids),
+            should_stop=should_stop,
         )
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
@@ -451,6 +493,7 @@ def _run_container(
     volume: OutputVolume,
     output_dir: Path,
     gpu_ids: tuple[str, ...],
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     container: Container | None = None
     sampler: _StatsSampler | None = None
@@ -461,7 +504,9 @@ def _run_container(
             container.start()
             sampler = _StatsSampler(container, options.get("cgroup_parent"))
             sampler.start()
-            exit_code, timed_out = _wait(container, limits, started, sampler)
+            exit_code, timed_out, cancelled = _wait(
+                container, limits, started, sampler, should_stop
+            )
             duration = time.monotonic() - started
             sampler.finish()
             container.reload()
@@ -474,6 +519,20 @@ def _run_container(
         state = container.attrs["State"]
         oom_killed = bool(state.get("OOMKilled"))
         log_tail = _log_tail(container, limits.log_tail_bytes)
+        if cancelled:
+            return RunResult(
+                exit_code=exit_code,
+                oom_killed=oom_killed,
+                timed_out=False,
+                duration_seconds=duration,
+                cpu_seconds=sampler.cpu_seconds,
+                peak_memory_bytes=sampler.peak_memory_bytes,
+                log_tail=log_tail,
+                predictions_path=None,
+                failure=None,
+                gpu_ids=gpu_ids,
+                cancelled=True,
+            )
         predictions_path, failure = _classify(
             exit_code=exit_code,
             oom_killed=oom_killed,

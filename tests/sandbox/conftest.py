@@ -127,7 +127,13 @@ def run_job(
 ) -> RunJob:
     """Run the test image in one of its modes; keyword arguments override the limits."""
 
-    def _run(mode: str, **limit_overrides: float) -> RunResult:
+    def _run(
+        mode: str,
+        *,
+        labels: dict[str, str] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        **limit_overrides: float,
+    ) -> RunResult:
         limits = Limits(
             **{"memory_bytes": 512 * 2**20, "cpus": 1.0, "time_seconds": 60, **limit_overrides}
         )
@@ -139,8 +145,9 @@ def run_job(
             limits=limits,
             mounts=dataset,
             output_dir=output_dir,
-            labels=session_labels,
+            labels={**session_labels, **(labels or {})},
             environment={"PODIUM_TEST_MODE": mode},
+            should_stop=should_stop,
         )
 
     return _run

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import json
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,46 @@ def test_endless_run_is_stopped_at_time_limit(run_job: RunJob) -> None:
     assert "time limit (3 s)" in result.failure.message
     assert "sleeping" in result.log_tail
     assert 3 <= result.duration_seconds < 30
+
+
+def test_should_stop_stops_the_run_early(run_job: RunJob, client: docker.DockerClient) -> None:
+    # The job ignores SIGTERM, so this also checks the SIGKILL after the grace period.
+    started = time.monotonic()
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(time.monotonic())
+        return time.monotonic() - started > 2
+
+    marker = {"podium.test-cancel": uuid.uuid4().hex}
+    result = run_job(
+        "sleep_forever",
+        time_seconds=60,
+        stop_grace_seconds=1,
+        should_stop=should_stop,
+        labels=marker,
+    )
+
+    assert result.cancelled
+    assert result.failure is None
+    assert result.predictions_path is None
+    assert not result.timed_out
+    assert 2 <= result.duration_seconds < 10
+    assert "sleeping" in result.log_tail
+    assert len(calls) >= 2  # polled while the run waited, not once
+    label = next(iter(marker.items()))
+    assert client.containers.list(all=True, filters={"label": "=".join(label)}) == []
+
+
+def test_should_stop_errors_are_ignored(run_job: RunJob) -> None:
+    def should_stop() -> bool:
+        raise RuntimeError("database unreachable")
+
+    result = run_job("fail", should_stop=should_stop)
+
+    assert not result.cancelled
+    assert result.failure is not None
+    assert result.failure.kind == "runtime_error"
 
 
 def test_nonzero_exit_is_runtime_error_with_log_tail(run_job: RunJob) -> None:
