@@ -1,12 +1,17 @@
 """Compare the cost of a run through ``sandbox.run`` with a raw ``docker run``.
 
-Run with ``python benchmarks/bench_sandbox.py [N]``. The target is a median ratio of at
-most 1.15: the sandbox's extra work (stats sampling, inspect, log tail, predictions
-check) must stay small next to the engine's own container start-up.
+Run with ``python benchmarks/bench_sandbox.py [N] [--spans]``. The target is a median
+ratio of at most 1.15: the sandbox's extra work (its /output file system, stats sampling,
+inspect, log tail, predictions check) must stay small next to the engine's own container
+start-up. The machine's load average is printed too: the figures swing with it. With
+``--spans`` the median time of each phase of ``sandbox.run`` (its DEBUG log) is shown.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -83,8 +88,28 @@ def time_raw(image_id: str, workdir: Path, runs: int) -> list[float]:
     return timings
 
 
+class SpanCollector(logging.Handler):
+    """Collect the phase timings that ``sandbox.run`` logs at DEBUG."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.spans: dict[str, list[float]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("sandbox run spans:"):
+            for name, value in re.findall(r"(\w+)=([\d.]+)ms", message):
+                self.spans.setdefault(name, []).append(float(value))
+
+
 def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    args = [arg for arg in sys.argv[1:] if not arg.startswith("--")]
+    runs = int(args[0]) if args else 10
+    collector = SpanCollector()
+    if "--spans" in sys.argv:
+        runner_log = logging.getLogger("sandbox.runner")
+        runner_log.setLevel(logging.DEBUG)
+        runner_log.addHandler(collector)
     client = sandbox.docker_client()
     with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
         workdir = Path(tmp)
@@ -103,7 +128,9 @@ def main() -> None:
     raw_median = statistics.median(raw)
     boxed_median = statistics.median(boxed)
     ratio = boxed_median / raw_median
+    paired = statistics.median(b - r for b, r in zip(boxed, raw, strict=True))
     print(f"runs per variant:          {runs}")
+    print("load average (1/5/15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"raw docker run (median):   {raw_median:.3f} s  (min {min(raw):.3f}, max {max(raw):.3f})"
     )
@@ -111,8 +138,14 @@ def main() -> None:
         f"sandbox.run (median):      {boxed_median:.3f} s  "
         f"(min {min(boxed):.3f}, max {max(boxed):.3f})"
     )
+    print(f"sandbox - raw, per round:  {paired * 1000:+.0f} ms (median)")
     verdict = "OK" if ratio <= TARGET_RATIO else "OVER TARGET"
     print(f"ratio sandbox/raw:         {ratio:.2f}  (target <= {TARGET_RATIO}) {verdict}")
+    if collector.spans:
+        phases = ", ".join(
+            f"{name} {statistics.median(values):.1f}" for name, values in collector.spans.items()
+        )
+        print(f"sandbox.run phases (median ms): {phases}")
 
 
 if __name__ == "__main__":

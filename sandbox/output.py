@@ -16,6 +16,7 @@ worker's runs. Needs root and ``mkfs.ext4`` (Debian package ``e2fsprogs``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import os
@@ -23,9 +24,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sandbox._units import human_bytes
 from sandbox.errors import EngineError
@@ -43,6 +45,22 @@ _COPY_CHUNK = 1 << 20
 # mkfs.ext4 refuses tiny file systems; keep a floor that holds a predictions file.
 _MIN_BYTES = 4 * 2**20
 MIB = 2**20
+_MNT_DETACH = 2
+
+
+def _libc_umount2() -> Callable[[bytes, int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).umount2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    function.restype = ctypes.c_int
+    return cast(Callable[[bytes, int], int], function)
+
+
+# umount(2) straight from libc: the umount program costs ~10 ms of start-up and libmount
+# work per run; the kernel's part is under 1 ms. None where libc has no umount2.
+_UMOUNT2 = _libc_umount2()
 
 
 @dataclass(frozen=True)
@@ -82,9 +100,22 @@ def _run(command: list[str]) -> None:
 
 
 def _unmount(mount_point: Path) -> None:
-    """Unmount lazily if busy, so a stuck reader never leaks the loop device for good."""
+    """Unmount lazily if busy, so a stuck reader never leaks the loop device for good.
+
+    The loop device was attached with autoclear (``mount -o loop``), so the kernel detaches
+    it when the file system goes; no mtab or utab needs updating (/etc/mtab is the kernel's).
+    """
     if not os.path.ismount(mount_point):
         return
+    if _UMOUNT2 is not None:
+        if _UMOUNT2(os.fsencode(mount_point), 0) == 0:
+            return
+        code = ctypes.get_errno()
+        if code == errno.EBUSY:
+            logger.warning("umount %s: busy; detaching lazily", mount_point)
+            if _UMOUNT2(os.fsencode(mount_point), _MNT_DETACH) == 0:
+                return
+        logger.warning("umount2 %s failed (%s); trying umount", mount_point, os.strerror(code))
     result = subprocess.run(
         ["umount", str(mount_point)], capture_output=True, text=True, timeout=60, check=False
     )
@@ -123,9 +154,10 @@ def bounded_output(scratch_root: Path, *, size_bytes: int, inodes: int) -> Itera
                 "-F",
                 "-m",
                 "0",
-                # No journal: scratch data need not survive a crash, and mkfs is faster.
+                # No journal: scratch data need not survive a crash, and mkfs is faster. No
+                # reserved blocks for online growth either (resize_inode): it never grows.
                 "-O",
-                "^has_journal",
+                "^has_journal,^resize_inode",
                 "-N",
                 str(inodes),
                 "-E",
@@ -133,7 +165,8 @@ def bounded_output(scratch_root: Path, *, size_bytes: int, inodes: int) -> Itera
                 str(image),
             ]
         )
-        _run(["mount", "-o", "loop,nosuid,nodev", str(image), str(mount_point)])
+        # -t ext4: without it mount probes the image's type (libblkid), ~10 ms per run.
+        _run(["mount", "-t", "ext4", "-o", "loop,nosuid,nodev", str(image), str(mount_point)])
         with contextlib.suppress(OSError):
             (mount_point / "lost+found").rmdir()
         yield OutputVolume(path=mount_point, size_bytes=size_bytes, inodes=inodes)

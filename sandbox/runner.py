@@ -92,6 +92,26 @@ class RunResult:
     cancelled: bool = False
 
 
+class _Spans:
+    """Wall-clock time of a run's phases, logged at DEBUG as one line per run.
+
+    ``python benchmarks/bench_sandbox.py --spans`` sums them to show where the sandbox's
+    time goes next to a raw ``docker run``.
+    """
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.items: list[tuple[str, float]] = []
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.items.append((name, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name}={seconds * 1000:.1f}ms" for name, seconds in self.items)
+
+
 class _StatsSampler(threading.Thread):
     """Sample CPU time and peak memory while the container runs.
 
@@ -456,6 +476,7 @@ def run(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     scratch_root = Path(scratch_dir) if scratch_dir is not None else output_dir.resolve().parent
+    spans = _Spans()
     with contextlib.ExitStack() as stack:
         gpu_ids: list[str] = []
         if limits.gpus > 0:
@@ -465,7 +486,8 @@ def run(
                 scratch_root, size_bytes=limits.output_bytes, inodes=limits.output_inodes
             )
         )
-        return _run_container(
+        spans.mark("output")
+        result = _run_container(
             client,
             options=create_options(
                 image_id=image_id,
@@ -481,8 +503,11 @@ def run(
             output_dir=output_dir,
             gpu_ids=tuple(gpu_ids),
             should_stop=should_stop,
+            spans=spans,
         )
-    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+    spans.mark("teardown")
+    logger.debug("sandbox run spans: %s", spans)
+    return result
 
 
 def _run_container(
@@ -494,22 +519,28 @@ def _run_container(
     output_dir: Path,
     gpu_ids: tuple[str, ...],
     should_stop: Callable[[], bool] | None = None,
+    spans: _Spans | None = None,
 ) -> RunResult:
+    spans = spans or _Spans()
     container: Container | None = None
     sampler: _StatsSampler | None = None
     try:
         try:
             container = client.containers.create(**options)
+            spans.mark("create")
             started = time.monotonic()
             container.start()
+            spans.mark("start")
             sampler = _StatsSampler(container, options.get("cgroup_parent"))
             sampler.start()
             exit_code, timed_out, cancelled = _wait(
                 container, limits, started, sampler, should_stop
             )
             duration = time.monotonic() - started
+            spans.mark("wait")
             sampler.finish()
             container.reload()
+            spans.mark("inspect")
         except docker.errors.ImageNotFound as exc:
             raise EngineError(
                 f"Image {options['image']} is not loaded on this worker: {exc}"
@@ -519,6 +550,7 @@ def _run_container(
         state = container.attrs["State"]
         oom_killed = bool(state.get("OOMKilled"))
         log_tail = _log_tail(container, limits.log_tail_bytes)
+        spans.mark("logs")
         if cancelled:
             return RunResult(
                 exit_code=exit_code,
@@ -543,6 +575,7 @@ def _run_container(
             log_tail=log_tail,
             output_dir=output_dir,
         )
+        spans.mark("collect")
         return RunResult(
             exit_code=exit_code,
             oom_killed=oom_killed,
@@ -560,3 +593,4 @@ def _run_container(
             sampler.finish()
         if container is not None:
             _remove(container)
+            spans.mark("remove")
