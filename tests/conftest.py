@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from processes import process_env
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition
@@ -34,3 +38,32 @@ def digits_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits(db: None, digits_bundle: Path) -> Competition:
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     return competition
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
+    """`celery -A podium worker` in its own process, on the test database; yields its log."""
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "podium", "worker", "-Q", "scoring",
+             "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat",
+             "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=process_env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while b"ready." not in log.read_bytes():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"worker not ready:\n{log.read_text()}"
+                time.sleep(0.2)
+            yield log
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -3,17 +3,12 @@ filesystem transport, a real container, the public leaderboard."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -22,39 +17,6 @@ from scoring.tasks import enqueue_evaluation
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
-    """`celery -A podium worker` in its own process, on the test database."""
-    log = tmp_path / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "podium.settings",
-        "PODIUM_HOME": str(settings.PODIUM_HOME),
-        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
-        "CELERY_BROKER_URL": "filesystem://",
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "podium", "worker", "-Q", "scoring",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat",
-             "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while b"ready." not in log.read_bytes():
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"worker not ready:\n{log.read_text()}"
-                time.sleep(0.2)
-            yield log
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _wait_until_finished(submission: Submission, log: Path, timeout: float = 300) -> Submission:

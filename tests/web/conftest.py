@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from django.conf import settings
+from processes import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,49 +76,10 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
-@pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
-    """`celery -A podium worker` in its own process, on the test database."""
-    log = tmp_path / "worker.log"
-    env = _test_env()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "podium", "worker", "-Q", "scoring",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat",
-             "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while b"ready." not in log.read_bytes():
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"worker not ready:\n{log.read_text()}"
-                time.sleep(0.2)
-            yield log
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _test_env() -> dict[str, str]:
-    """The environment of a server or worker process that shares the test database."""
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "podium.settings",
-        "DJANGO_DEBUG": "1",
-        "PODIUM_HOME": str(settings.PODIUM_HOME),
-        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
-        "CELERY_BROKER_URL": "filesystem://",
-    }
 
 
 @dataclass
@@ -145,7 +106,7 @@ def serve(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Serv
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "podium.wsgi", "--bind", f"127.0.0.1:{port}",
              "--timeout", "120", *args],
-            cwd=ROOT, env={**_test_env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=process_env(**(env or {})), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         server = Server(f"http://127.0.0.1:{port}", process, log)
         started.append(server)
