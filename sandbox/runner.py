@@ -297,7 +297,8 @@ def _wait(
     """
     cancelled = False
     while True:
-        remaining = max(0.0, limits.time_seconds - (time.monotonic() - started))
+        # urllib3 refuses a read timeout of 0; a slow should_stop can use up the rest.
+        remaining = max(0.01, limits.time_seconds - (time.monotonic() - started))
         timeout = remaining if should_stop is None else min(remaining, _STOP_POLL_SECONDS)
         asked = time.monotonic()
         try:

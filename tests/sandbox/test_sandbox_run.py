@@ -109,6 +109,18 @@ def test_should_stop_stops_the_run_early(run_job: RunJob, client: docker.DockerC
     assert client.containers.list(all=True, filters={"label": "=".join(label)}) == []
 
 
+def test_slow_should_stop_near_the_time_limit_still_times_out(run_job: RunJob) -> None:
+    # The callback eats the last of the time: the next wait must not ask for a 0 s timeout.
+    def should_stop() -> bool:
+        time.sleep(1.5)
+        return False
+
+    result = run_job("sleep_forever", time_seconds=2, stop_grace_seconds=1, should_stop=should_stop)
+
+    assert result.timed_out and not result.cancelled
+    assert result.failure is not None and result.failure.kind == "time_limit"
+
+
 def test_should_stop_errors_are_ignored(run_job: RunJob) -> None:
     def should_stop() -> bool:
         raise RuntimeError("database unreachable")
