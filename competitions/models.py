@@ -301,12 +301,17 @@ class Submission(models.Model):
         return self.status in (self.Status.SCORED, self.Status.FAILED, self.Status.CANCELLED)
 
 
+class RequestStatus(models.TextChoices):
+    """The life of an invitation or a merge request."""
+
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class TeamInvitation(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        DECLINED = "declined", "Declined"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = RequestStatus
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
     invitee = models.ForeignKey(
@@ -336,11 +341,7 @@ class TeamInvitation(models.Model):
 class TeamMergeRequest(models.Model):
     """A request that `source` joins `target`; the target's members accept it."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        ACCEPTED = "accepted", "Accepted"
-        DECLINED = "declined", "Declined"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = RequestStatus
 
     source = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="merge_requests_sent")
     target = models.ForeignKey(
