@@ -7,8 +7,12 @@ run in a sandbox they cannot watch. Organizer mistakes in ``solution.csv`` raise
 ``ValueError`` instead: those are ours to fix, not the participant's.
 
 The read path is one ``pd.read_csv`` with explicit dtypes followed by vectorised checks,
-so validating a file costs about what parsing it costs. Ids are always read as strings:
-"007" and "7" are different ids, and "NA" is an id, not a missing value.
+so validating a file costs about what parsing it costs. Ids are compared as text: "007"
+and "7" are different ids, and "NA" is an id, not a missing value. A valid file has its
+ids read as fixed-width UTF-8 bytes and matched to the solution's on 64-bit words, byte
+for byte (no Python string per row, which is most of what ``read_csv`` costs); any file
+short of a perfect match is re-read with its ids as strings, so every message is built
+from the ids as written.
 
 Pass the competition's metric (``metric=get_metric(...)``) to both readers: it decides
 what a column must hold. ``"text"`` and ``"ranking"`` columns stay strings on both sides
@@ -32,6 +36,7 @@ ends, quoted fields, spaces around values, rows in any order, trailing blank lin
 from __future__ import annotations
 
 import codecs
+import mmap
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -316,13 +321,23 @@ def _looks_numeric(text: str) -> bool:
 
 
 def _read_body(
-    path: Path, name: str, id_column: str, numeric: list[str], labels: list[str], expected: str
+    path: Path,
+    name: str,
+    id_column: str,
+    numeric: list[str],
+    labels: list[str],
+    expected: str,
+    id_dtype: object = str,
 ) -> pd.DataFrame:
     """Parse the rows with explicit dtypes: numbers straight to float64 on the fast path.
 
     The C parser refuses some spellings (" 2 ", "-Infinity", "abc") with a message that
     names neither the row nor the id; only then re-read those columns as strings so the
     offending rows can be named. Valid files never pay for the second read.
+
+    ``id_dtype`` may be a fixed-width bytes dtype (see :class:`_SolutionKeys`): the ids
+    then come back as raw bytes without a Python object per row. The second read, which
+    names offending rows, always reads the ids as strings.
     """
     str_dtypes = {id_column: str, **dict.fromkeys(labels, str)}
 
@@ -350,13 +365,13 @@ def _read_body(
 
     try:
         return read(
-            {**str_dtypes, **dict.fromkeys(numeric, np.float64)},
+            {**str_dtypes, id_column: id_dtype, **dict.fromkeys(numeric, np.float64)},
             dict.fromkeys(numeric, _MISSING_NA_VALUES),
         )
     except ValueError:
         # Parser and decoding errors became InvalidPredictions inside read(); what is left
         # is a value the float parser refused.
-        if not numeric:
+        if not numeric and id_dtype is str:
             raise
     frame = read({**str_dtypes, **dict.fromkeys(numeric, str)}, {})
     for column in numeric:
@@ -375,6 +390,112 @@ def _read_body(
             )
         frame[column] = numbers.to_numpy(dtype=np.float64)
     return frame
+
+
+MAX_KEY_BYTES = 128  # longer solution ids are matched as strings only (bounds the memory)
+
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX3 = np.uint64(0x94D049BB133111EB)
+
+
+def _hash_words(words: np.ndarray) -> np.ndarray:
+    """Mix each row of 64-bit words into one 64-bit hash (vectorised, wrapping)."""
+    h = words[:, 0] * _MIX1
+    for j in range(1, words.shape[1]):
+        h ^= words[:, j]
+        h *= _MIX1
+    h ^= h >> np.uint64(30)
+    h *= _MIX2
+    h ^= h >> np.uint64(27)
+    h *= _MIX3
+    h ^= h >> np.uint64(31)
+    return h
+
+
+class _SolutionKeys:
+    """The solution's ids as fixed-width UTF-8 bytes, for matching without Python strings.
+
+    Every id is encoded and NUL-padded to ``width`` bytes, one more than the longest id
+    (rounded up to whole 64-bit words), so a longer prediction id, which the parser cuts
+    to ``width`` bytes, can never equal a solution id. Two ids are equal as text exactly
+    when their padded bytes are equal, provided neither holds a NUL byte: the solution's
+    are checked here, a predictions file holding one never takes this path. With
+    ``width`` 8 the padded bytes themselves are the key; wider ids are looked up by a
+    64-bit hash of their words and every match is then compared word by word.
+    """
+
+    def __init__(self, index: pd.Index, words: np.ndarray, width: int) -> None:
+        self.index = index
+        self.words = words  # (n, width // 8) uint64
+        self.width = width
+        self.dtype = np.dtype(f"S{width}")
+        keys = words[:, 0] if words.shape[1] == 1 else _hash_words(words)
+        self.exact = words.shape[1] == 1
+        self.lookup = pd.Index(keys, dtype=np.uint64)
+        self.usable = self.lookup.is_unique  # a hash collision: match as strings
+
+    @classmethod
+    def build(cls, index: pd.Index) -> _SolutionKeys | None:
+        values = index.to_numpy(dtype=object)
+        if len(values) == 0 or not index.is_unique:
+            return None
+        try:
+            encoded = [v.encode("utf-8") for v in values]
+        except (AttributeError, UnicodeEncodeError):  # not all str, or lone surrogates
+            return None
+        longest = max(map(len, encoded))
+        if longest >= MAX_KEY_BYTES or b"\x00" in b"".join(encoded):
+            return None
+        width = (longest // 8 + 1) * 8
+        packed = np.array(encoded, dtype=f"S{width}")
+        return cls(index, packed.view(np.uint64).reshape(len(packed), width // 8), width)
+
+    def order(self, ids: np.ndarray) -> np.ndarray | None:
+        """Return, for each solution id, the row holding it, or None unless every id of
+        the solution appears exactly once and no other id appears (then the caller
+        matches the ids as strings and names what is wrong)."""
+        n = len(self.words)
+        if len(ids) != n or ids.dtype != self.dtype:
+            return None
+        words = np.ascontiguousarray(ids).view(np.uint64).reshape(n, self.width // 8)
+        if np.array_equal(words, self.words):  # in the sample submission's order
+            return np.arange(n, dtype=np.intp)
+        keys = words[:, 0] if self.exact else _hash_words(words)
+        position = self.lookup.get_indexer(keys)
+        if (position < 0).any():
+            return None
+        # np.take, not words[position]: fancy indexing of a 2-d array is ten times slower.
+        if not self.exact and not np.array_equal(np.take(self.words, position, axis=0), words):
+            return None
+        hit = np.zeros(n, dtype=bool)
+        hit[position] = True
+        if not hit.all():  # n ids all found, some twice: duplicates
+            return None
+        order = np.empty(n, dtype=np.intp)
+        order[position] = np.arange(n)
+        return order
+
+
+_KEYS: list[tuple[pd.Index, _SolutionKeys | None]] = []  # the last solution's keys
+
+
+def _solution_keys(index: pd.Index) -> _SolutionKeys | None:
+    """The solution's byte keys, built once per solution and kept for the next file."""
+    for cached, keys in _KEYS:
+        if cached is index:
+            return keys
+    keys = _SolutionKeys.build(index)
+    if keys is not None and not keys.usable:
+        keys = None
+    _KEYS[:] = [(index, keys)]
+    return keys
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte anywhere (one memchr over the mapped file)."""
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        return mm.find(b"\x00") >= 0
 
 
 _HASHED: list[tuple[pd.Index, pd.Index]] = []  # (solution ids, their 64-bit hashes)
@@ -520,14 +641,29 @@ def read_predictions(
     free_text = kind in FREE_TEXT
     numeric = [c for c in target_columns if not free_text and is_numeric_dtype(solution[c].dtype)]
     labels = [c for c in target_columns if c not in numeric]
-    frame = _read_body(path, name, id_column, numeric, labels, expected)
+    # Ids read as raw bytes when the solution allows it: no Python string per row, and a
+    # match on 64-bit words. Anything short of a perfect match (an unknown, duplicated,
+    # missing or space-padded id) re-reads the ids as strings, to be named.
+    keys = _solution_keys(solution.index)
+    if keys is not None and _has_nul(path):
+        keys = None
+    order = None
+    if keys is not None:
+        frame = _read_body(path, name, id_column, numeric, labels, expected, keys.dtype)
+        ids = frame[id_column].to_numpy()
+        order = keys.order(ids) if ids.dtype == keys.dtype else None
+        if order is None and not isinstance(frame[id_column].dtype, pd.StringDtype):
+            frame = _read_body(path, name, id_column, numeric, labels, expected)
+    else:
+        frame = _read_body(path, name, id_column, numeric, labels, expected)
     if len(frame) == 0:
         raise InvalidPredictions(
             f"{name} has a header but no rows. Write one row for every one of the {n_test} "
             f"ids in {SAMPLE}."
         )
 
-    order = _match_ids(frame[id_column], solution.index, name, id_column)
+    if order is None:
+        order = _match_ids(frame[id_column], solution.index, name, id_column)
     result = frame[target_columns].take(order)
     result.index = solution.index  # shared, not copied: indexes are immutable
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scoring import validation
 from scoring.metrics import get_metric
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
 
@@ -508,3 +509,200 @@ def test_hash_collisions_fall_back_to_exact_matching(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.util, "hash_array", lambda values, **kw: np.zeros(len(values), "u8"))
     result = read_predictions(path, solution=solution, id_column="id", target_columns=["y"])
     assert (result["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+# --------------------------------------------------------------------------- ids as bytes
+# Large valid files have their ids read as fixed-width bytes and matched on 64-bit words:
+# the padded bytes themselves when every solution id fits in 7 bytes, else a hash of the
+# words checked word by word. Anything else falls back to matching strings.
+
+PREFIXES = {"exact keys": "r", "hashed keys": "participant-row-"}
+
+
+def _bytes_case(n: int = 20_000, prefix: str = "r"):
+    ids = np.array([f"{prefix}{i}" for i in range(n)], dtype=object)
+    solution = pd.DataFrame({"y": np.arange(n) % 3}, index=pd.Index(ids, dtype=object, name="id"))
+    order = np.random.default_rng(1).permutation(n)
+    return solution, ids[order].copy(), order
+
+
+def _no_string_matching(monkeypatch) -> None:
+    def fail(*args, **kwargs):
+        raise AssertionError("the ids were matched as strings")
+
+    monkeypatch.setattr(validation, "_match_ids", fail)
+
+
+def _read_y(path: Path, solution: pd.DataFrame) -> pd.DataFrame:
+    return read_predictions(path, solution=solution, id_column="id", target_columns=["y"])
+
+
+def _invalid_y(path: Path, solution: pd.DataFrame) -> str:
+    with pytest.raises(InvalidPredictions) as info:
+        _read_y(path, solution)
+    return info.value.message
+
+
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+def test_valid_shuffled_files_are_matched_as_bytes(tmp_path, monkeypatch, prefix):
+    solution, ids, order = _bytes_case(prefix=prefix)
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    _no_string_matching(monkeypatch)
+    result = _read_y(path, solution)
+    assert result.index is solution.index
+    assert (result["y"].to_numpy() == solution["y"].to_numpy()).all()
+    assert result["y"].dtype == np.int64
+
+
+def test_bom_crlf_and_quoted_ids_are_matched_as_bytes(tmp_path, monkeypatch):
+    solution, ids, order = _bytes_case(prefix=PREFIXES["hashed keys"])
+    body = "".join(f'"{i}",{y}\r\n' for i, y in zip(ids, order % 3, strict=True))
+    path = _write(tmp_path, "predictions.csv", '\ufeff"id",y\r\n' + body)
+    _no_string_matching(monkeypatch)
+    result = _read_y(path, solution)
+    assert (result["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+def test_files_in_solution_order_are_matched_as_bytes(tmp_path, monkeypatch):
+    solution, _, _ = _bytes_case()
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": solution.index, "y": solution["y"]}).to_csv(path, index=False)
+    _no_string_matching(monkeypatch)
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+def test_non_ascii_ids_are_matched_as_utf8_bytes(tmp_path, monkeypatch):
+    solution, ids, order = _bytes_case(prefix="é-ü-")
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    _no_string_matching(monkeypatch)
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+def test_leading_zeros_still_differ_when_ids_are_bytes(tmp_path, prefix):
+    solution, ids, order = _bytes_case(prefix=prefix)
+    row = int(np.flatnonzero(ids == f"{prefix}123")[0])
+    ids[row] = f"{prefix}0123"
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    message = _invalid_y(path, solution)
+    assert f"is missing 1 of the 20000 test ids (first: {prefix}123)" in message
+    assert f"It also has 1 id(s) that are not test ids (first: {prefix}0123)" in message
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [*PREFIXES.values(), "abc", "participan-"],
+    ids=[*PREFIXES.keys(), "longest id 8 bytes", "longest id 16 bytes"],
+)
+def test_over_long_ids_starting_like_a_test_id_are_named_in_full(tmp_path, prefix):
+    # The byte read cuts ids at the key width: a cut id must never pass for a test id,
+    # also when the longest test id ("abc19999", "participan-19999") fills whole words.
+    solution, ids, order = _bytes_case(prefix=prefix)
+    row = int(np.flatnonzero(ids == f"{prefix}19999")[0])
+    ids[row] = f"{prefix}19999" + "x" * 40
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    message = _invalid_y(path, solution)
+    assert f"is missing 1 of the 20000 test ids (first: {prefix}19999)" in message
+    assert f"(first: {prefix}19999{'x' * 40}); ids are compared as text" in message
+
+
+def test_space_padded_ids_are_still_accepted_on_large_files(tmp_path):
+    solution, ids, order = _bytes_case()
+    ids[3] = f"  {ids[3]} "
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("prefix", PREFIXES.values(), ids=PREFIXES.keys())
+def test_duplicated_ids_are_named_when_ids_are_bytes(tmp_path, prefix):
+    solution, ids, order = _bytes_case(prefix=prefix)
+    ids[-1] = ids[0]
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    message = _invalid_y(path, solution)
+    assert message == (
+        f"predictions.csv has 1 duplicated id(s) (first: {ids[0]}). Write exactly one row per id."
+    )
+
+
+def test_non_numeric_values_name_the_id_as_text_when_ids_are_bytes(tmp_path):
+    solution, ids, order = _bytes_case()
+    values = (order % 3).astype(object)
+    values[5] = "maybe"
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": values}).to_csv(path, index=False)
+    message = _invalid_y(path, solution)
+    assert f"(first: id {ids[5]}: 'maybe')" in message
+
+
+@pytest.mark.parametrize("suffix", ["\x00", "\x00x"])
+def test_a_nul_byte_past_the_sniffed_head_never_merges_ids(tmp_path, suffix):
+    # Padded bytes cannot tell "r5\0" from "r5": a file holding a NUL is matched as text.
+    solution, ids, order = _bytes_case()
+    row = int(np.flatnonzero(ids == "r5")[0])
+    ids[row], ids[-1] = ids[-1], "r5" + suffix
+    values = order % 3
+    values[row], values[-1] = values[-1], values[row]
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": values}).to_csv(path, index=False)
+    assert path.read_bytes().index(b"\x00") > validation.SNIFF_BYTES
+    message = _invalid_y(path, solution)
+    assert "is missing 1 of the 20000 test ids (first: r5)" in message
+    assert "It also has 1 id(s) that are not test ids" in message
+
+
+def test_byte_key_hash_collisions_fall_back_to_matching_strings(tmp_path, monkeypatch):
+    solution, ids, order = _bytes_case(prefix=PREFIXES["hashed keys"])
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    monkeypatch.setattr(validation, "_KEYS", [])
+    monkeypatch.setattr(validation, "_hash_words", lambda words: np.zeros(len(words), "u8"))
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+def test_a_hash_match_is_checked_word_by_word(tmp_path, monkeypatch):
+    # A hash of the last word only: "bbbbbbbb0000007" collides with "aaaaaaaa0000007".
+    n = 20_000
+    ids = np.array([f"aaaaaaaa{i:07d}" for i in range(n)], dtype=object)
+    solution = pd.DataFrame({"y": np.arange(n) % 3}, index=pd.Index(ids, dtype=object, name="id"))
+    written = ids[::-1].copy()
+    written[written == "aaaaaaaa0000007"] = "bbbbbbbb0000007"
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": written, "y": np.arange(n) % 3}).to_csv(path, index=False)
+    monkeypatch.setattr(validation, "_KEYS", [])
+    monkeypatch.setattr(validation, "_hash_words", lambda words: words[:, -1].copy())
+    message = _invalid_y(path, solution)
+    assert "is missing 1 of the 20000 test ids (first: aaaaaaaa0000007)" in message
+    assert "not test ids (first: bbbbbbbb0000007)" in message
+
+
+def test_solution_keys_are_built_once_per_solution(tmp_path, monkeypatch):
+    solution, ids, order = _bytes_case()
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    monkeypatch.setattr(validation, "_KEYS", [])
+    built = []
+    real_build = validation._SolutionKeys.build
+
+    def build(index):
+        built.append(index)
+        return real_build(index)
+
+    monkeypatch.setattr(validation._SolutionKeys, "build", staticmethod(build))
+    _read_y(path, solution)
+    _read_y(path, solution)
+    assert len(built) == 1
+    assert built[0] is solution.index
+
+
+def test_ids_too_long_for_byte_keys_are_matched_as_strings(tmp_path):
+    solution, ids, order = _bytes_case(prefix="x" * validation.MAX_KEY_BYTES)
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    assert validation._SolutionKeys.build(solution.index) is None
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
