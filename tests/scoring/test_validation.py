@@ -698,6 +698,27 @@ def test_solution_keys_are_built_once_per_solution(tmp_path, monkeypatch):
     _read_y(path, solution)
     assert len(built) == 1
     assert built[0] is solution.index
+    # The worker reads the solution again for each submission: equal ids, same keys.
+    again = solution.copy(deep=True)
+    again.index = pd.Index(list(solution.index), dtype=object, name="id")
+    assert (_read_y(path, again)["y"].to_numpy() == solution["y"].to_numpy()).all()
+    assert len(built) == 1
+
+
+def test_a_different_solution_of_the_same_size_gets_its_own_keys(tmp_path, monkeypatch):
+    solution, ids, order = _bytes_case()
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
+    _read_y(path, solution)
+    other = solution.copy()
+    other.index = pd.Index([f"s{i}" for i in range(len(solution))], dtype=object, name="id")
+    message = _invalid_y(path, other)
+    assert "is missing 20000 of the 20000 test ids (first: s0, s1, s2, s3, s4)" in message
+    shifted = solution.copy()
+    shifted.index = pd.Index(np.roll(solution.index.to_numpy(), 1), dtype=object, name="id")
+    result = _read_y(path, shifted)
+    assert (result["y"].to_numpy() == np.roll(solution["y"].to_numpy(), 1)).all()
+    assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
 
 
 def test_ids_too_long_for_byte_keys_are_matched_as_strings(tmp_path):
