@@ -487,23 +487,26 @@ def _solution_keys(index: pd.Index) -> _SolutionKeys | None:
     one (one sequential comparison, ~10 ms for a million ids) reuses its keys, so only
     the first file scored against a solution pays for building them (~0.2 s).
     """
-    found = next((i for i, (kept, _) in enumerate(_KEYS) if kept is index), None)
+    kept = list(_KEYS)  # a snapshot: threads replace the list, never edit it in place
+    found = next((i for i, (cached, _) in enumerate(kept) if cached is index), None)
     if found is None:
         found = next(
             (
                 i
-                for i, (kept, _) in enumerate(_KEYS)
-                if len(kept) == len(index) and kept.dtype == index.dtype and kept.equals(index)
+                for i, (cached, _) in enumerate(kept)
+                if len(cached) == len(index)
+                and cached.dtype == index.dtype
+                and cached.equals(index)
             ),
             None,
         )
     if found is not None:
-        keys = _KEYS.pop(found)[1]
+        keys = kept.pop(found)[1]
     else:
         keys = _SolutionKeys.build(index)
         if keys is not None and not keys.usable:
             keys = None
-    _KEYS[:] = [(index, keys), *_KEYS[: KEPT_SOLUTIONS - 1]]
+    _KEYS[:] = [(index, keys), *kept[: KEPT_SOLUTIONS - 1]]
     return keys
 
 

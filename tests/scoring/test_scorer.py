@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from scoring.metrics import MetricError, get_metric
 from scoring.scorer import Scores, score_predictions
 from scoring.split import assign_usage
+from scoring.validation import read_predictions, read_solution
 
 
 def _index(n: int) -> pd.Index:
@@ -164,3 +165,30 @@ def test_predictions_lacking_solution_ids_are_refused():
             metric=get_metric("accuracy"),
             target_columns=["label"],
         )
+
+
+@pytest.mark.parametrize("prefix", ["", "participant-row-"])
+def test_a_shuffled_file_read_as_bytes_scores_as_scikit_learn_on_aligned_rows(tmp_path, prefix):
+    n = 20_000
+    rng = np.random.default_rng(3)
+    ids = np.array([f"{prefix}{i}" for i in range(n)], dtype=object)
+    truth = rng.normal(10, 3, n).round(4)
+    frame = pd.DataFrame({"target": truth}, index=pd.Index(ids, name="id", dtype=object))
+    frame["Usage"] = assign_usage(frame, public_fraction=0.3, seed=3)
+    frame.reset_index().to_csv(tmp_path / "solution.csv", index=False)
+    solution = read_solution(tmp_path / "solution.csv", id_column="id", target_columns=["target"])
+    pred = (truth + rng.normal(0, 1, n)).round(4)
+    order = rng.permutation(n)
+    path = tmp_path / "predictions.csv"
+    pd.DataFrame({"id": ids[order], "target": pred[order]}).to_csv(path, index=False)
+    metric = get_metric("rmse")
+    predictions = read_predictions(
+        path, solution=solution, id_column="id", target_columns=["target"], metric=metric
+    )
+    scores = score_predictions(
+        solution=solution, predictions=predictions, metric=metric, target_columns=["target"]
+    )
+    usage = solution["Usage"].to_numpy()
+    for part, value in (("Public", scores.public), ("Private", scores.private)):
+        rows = usage == part
+        assert value == pytest.approx(skm.root_mean_squared_error(truth[rows], pred[rows]))
