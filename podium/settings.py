@@ -180,7 +180,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery. The default broker is kombu's filesystem transport: no server to install.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

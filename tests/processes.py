@@ -13,6 +13,6 @@ def process_env(**extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "1",
         "PODIUM_HOME": str(settings.PODIUM_HOME),
         "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
-        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_URL": "filesystem://localhost//",
         **extra,
     }
