@@ -103,10 +103,12 @@ def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> None:
 def local_path(field: FieldFile) -> Iterator[Path]:
     """A path on this machine for a stored file (a copy when storage is remote)."""
     try:
-        yield Path(field.path)
-        return
+        path = Path(field.path)
     except NotImplementedError:
-        pass
+        path = None  # remote storage: no path of its own
+    if path is not None:
+        yield path
+        return
     with tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix) as tmp:
         with field.open("rb") as src:
             shutil.copyfileobj(src, tmp, 1024 * 1024)
