@@ -465,8 +465,5 @@ class AccountTokenApi(APIView):
 
     @extend_schema(request=None, responses={201: TokenSerializer})
     def post(self, request: Request) -> Response:
-        # Rotating a credential is a one-line write on DRF's own model; it has no rule
-        # to enforce, so it lives here rather than in a domain service.
-        Token.objects.filter(user=request.user).delete()
-        token = Token.objects.create(user=request.user)
+        token = services.account_token_rotate(user=request.user)
         return Response(_token_payload(token), status=status.HTTP_201_CREATED)

@@ -34,6 +34,7 @@ from competitions.forms import (
 )
 from competitions.models import Competition, Submission, TeamInvitation, TeamMergeRequest
 from competitions.services import (
+    account_token_rotate,
     competition_join,
     debug_runs_available,
     submission_cancel,
@@ -75,8 +76,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     """The API token (for the CLI and scripts) and the invitations waiting for the user."""
     if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-        Token.objects.create(user=request.user)
+        account_token_rotate(user=request.user)
         messages.success(request, "A new API token was made; the old one no longer works.")
         return redirect("competitions:account")
     return render(
@@ -495,7 +495,7 @@ def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpRes
     def action(competition, team) -> str:
         accept = _valid(RespondForm(request.POST))["accept"]
         try:
-            merge = TeamMergeRequest.objects.get(pk=pk, target=team)
+            merge = selectors.merge_requests_for_team(team=team).get(pk=pk, target=team)
         except TeamMergeRequest.DoesNotExist as exc:
             raise Http404("No such merge request.") from exc
         team_merge_respond(user=request.user, merge_request=merge, accept=accept)
@@ -505,8 +505,12 @@ def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpRes
 
 
 def _invitation(pk: int, *, team=None, invitee=None) -> TeamInvitation:
-    found = TeamInvitation.objects.select_related("team", "invitee")
-    found = found.filter(team=team) if team is not None else found.filter(invitee=invitee)
+    """A pending invitation the team sent, or one addressed to the invitee; else 404."""
+    found = (
+        selectors.invitations_for_team(team=team)
+        if team is not None
+        else selectors.invitations_for_user(user=invitee)
+    )
     try:
         return found.get(pk=pk)
     except TeamInvitation.DoesNotExist as exc:

@@ -1,5 +1,6 @@
 """Write actions on competitions, teams and submissions (one module per subject)."""
 
+from competitions.services.accounts import account_token_rotate
 from competitions.services.common import leaderboard_invalidate
 from competitions.services.files import (
     CHUNK,
@@ -34,6 +35,7 @@ from competitions.services.teams import (
 
 __all__ = [
     "CHUNK",
+    "account_token_rotate",
     "competition_file_delete",
     "competition_file_store",
     "competition_hide_private",
