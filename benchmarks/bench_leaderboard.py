@@ -4,7 +4,8 @@ Creates a competition in a temporary SQLite database and grows it to 100, 1,000 
 10,000 teams with 20 scored submissions each (200,000 in the end). At each size it
 prints the median latency of `GET /api/v1/competitions/{slug}/leaderboard/` through
 django.test.Client, cold (the leaderboard cache off: every request computes the board)
-and warm (cached until a submission is scored), and the number of queries per request.
+and warm (cached until a submission is scored), and the number of queries per request;
+then the selector alone (ms, without the API's serialization), cold and warm.
 
     .venv/bin/python benchmarks/bench_leaderboard.py [--repeat 7]
 """
@@ -130,7 +131,7 @@ def main() -> None:
     print(f"database: {settings.DATABASES['default']['NAME']}")
     print(
         f"{'teams':>7} {'submissions':>11} {'entries':>7} {'cold ms':>8} {'queries':>7} "
-        f"{'warm ms':>8} {'queries':>7}"
+        f"{'warm ms':>8} {'queries':>7} {'selector cold':>13} {'selector warm':>13}"
     )
     done = 0
     for size in SIZES:

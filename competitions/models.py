@@ -275,6 +275,31 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["competition", "status"]),
             models.Index(fields=["team", "created_at"]),
+            # The public leaderboard (competitions.selectors._public_board): per team, its
+            # best ranked public score and the earliest submission with it are seeks here...
+            models.Index(
+                fields=[
+                    "competition",
+                    "team",
+                    "public_score",
+                    "created_at",
+                    # Implied by the condition, but SQLite reads the table for them when
+                    # the query binds the status as a parameter (as Django does).
+                    "status",
+                    "is_late",
+                    "is_debug",
+                ],
+                condition=Q(
+                    status="scored", is_late=False, is_debug=False, public_score__isnull=False
+                ),
+                name="submission_lb_best",
+            ),
+            # ...and its submission count and last submission a range of this one.
+            models.Index(
+                fields=["competition", "team", "created_at", "status", "is_late", "is_debug"],
+                condition=Q(is_late=False, is_debug=False) & ~Q(status="cancelled"),
+                name="submission_lb_count",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

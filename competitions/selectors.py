@@ -15,7 +15,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.db.models.query import ModelIterable
 from django.http import Http404
@@ -345,6 +358,69 @@ def _remember(key: str, entries: list[LeaderboardEntry], seconds: int) -> None:
     _LOCAL_BOARDS[key] = (time.monotonic() + seconds, tuple(entries))
 
 
+def _public_board(
+    competition: Competition, higher_is_better: bool
+) -> tuple[list[LeaderboardEntry], dict[int, str]]:
+    """The public board in one query without window functions, so that it reads a few
+    index entries per team instead of numbering every submission of the competition.
+
+    Per team: its best public submission (scored, neither late nor debug; a tie goes to
+    the earlier submission, then the lower id) is a short range of the partial index
+    `submission_lb_best`; its submission count and last submission (neither late, debug
+    nor cancelled) a range of `submission_lb_count`. Teams with no such best submission
+    are not ranked. The rows come out ranked.
+    """
+    scored = Submission.objects.filter(
+        competition=competition,
+        status=Submission.Status.SCORED,
+        is_late=False,
+        is_debug=False,
+        public_score__isnull=False,
+    )
+    order = F("public_score").desc() if higher_is_better else F("public_score").asc()
+    best = (
+        scored.filter(team_id=OuterRef("pk")).order_by(order, "created_at", "pk").values("pk")[:1]
+    )
+    counted = (
+        Submission.objects.filter(
+            competition=competition, team_id=OuterRef("team_id"), is_late=False, is_debug=False
+        )
+        .exclude(status=Submission.Status.CANCELLED)
+        .order_by()
+        .values("team_id")
+    )
+    rows = (
+        Submission.objects.filter(
+            pk__in=Team.objects.filter(competition=competition)
+            .annotate(best=Subquery(best))
+            .values("best")
+        )
+        .annotate(
+            n=Subquery(counted.annotate(n=Count("pk")).values("n")),
+            last=Subquery(counted.annotate(last=Max("created_at")).values("last")),
+        )
+        # Ranked here: a tie between teams goes to the earlier submission.
+        .order_by(order, "created_at", "pk")
+        .values_list("pk", "team_id", "team__name", "public_score", "n", "last", "predictions")
+    )
+    entries: list[LeaderboardEntry] = []
+    predictions: dict[int, str] = {}
+    for rank, (pk, team_id, name, score, n, last, kept) in enumerate(rows, start=1):
+        entries.append(
+            LeaderboardEntry(
+                rank=rank,
+                team_id=team_id,
+                team=name,
+                score=score,
+                submissions=n,
+                last_submission=last,
+                submission_id=pk,
+            )
+        )
+        predictions[pk] = kept
+    return entries, predictions
+
+
 def _compute_leaderboard(
     competition: Competition, kind: str
 ) -> tuple[list[LeaderboardEntry], dict[int, str]]:
@@ -356,6 +432,8 @@ def _compute_leaderboard(
     public_order = F("public_score").desc() if higher_is_better else F("public_score").asc()
     tail = [public_order, F("created_at").asc(), F("pk").asc()]
     private = kind == LeaderboardKind.PRIVATE
+    if not private:
+        return _public_board(competition, higher_is_better)
     windows: dict[str, Window] = {
         "best": Window(RowNumber(), partition_by=[F("team_id")], order_by=[F("ok").desc(), *tail]),
         "n": Window(Count("pk"), partition_by=[F("team_id")]),
@@ -450,8 +528,6 @@ def _compute_leaderboard(
         ]
 
     public_board = ranked(best_public)
-    if not private:
-        return public_board, predictions
     public_ranks = {e.team_id: e.rank for e in public_board}
     board = [replace(e, public_rank=public_ranks.get(e.team_id)) for e in ranked(best_private)]
     return board, predictions
