@@ -397,7 +397,8 @@ def _public_board(
         )
         .annotate(
             n=Subquery(counted.annotate(n=Count("pk")).values("n")),
-            last=Subquery(counted.annotate(last=Max("created_at")).values("last")),
+            # The newest entry of the range, not an aggregate over it.
+            last=Subquery(counted.order_by("-created_at").values("created_at")[:1]),
         )
         # Ranked here: a tie between teams goes to the earlier submission.
         .order_by(order, "created_at", "pk")
