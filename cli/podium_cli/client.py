@@ -93,6 +93,9 @@ class Api:
     def post(self, path: str, **kwargs: Any) -> Any:
         return self.request("POST", path, **kwargs).json()
 
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs).json()
+
     def paged(self, path: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, following `next` links."""
         url: str | None = path

@@ -3,7 +3,10 @@
 podium competitions list | files COMP | download COMP [-p PATH] | join COMP
 podium competitions submit COMP -f image.tar -m MSG [--debug] [--wait]
 podium competitions submissions COMP | leaderboard COMP [--show | --download]
+podium competitions shakeup COMP
+podium competitions team COMP [--rename NAME] | invite COMP USERNAME | invitations COMP
 podium submission ID [--wait] [--log] [--cancel] [--select | --unselect]
+podium invitation ID --accept | --decline
 """
 
 from __future__ import annotations
@@ -218,6 +221,90 @@ def competition_leaderboard(api: Api, args: argparse.Namespace, out: Output) -> 
     return 0
 
 
+def competition_shakeup(api: Api, args: argparse.Namespace, out: Output) -> int:
+    moves = api.get(f"/api/v1/competitions/{args.competition}/leaderboard/shakeup/")
+    if not args.csv:
+        for move in moves:
+            delta = move.get("delta")
+            move["delta"] = "" if delta is None else f"{delta:+d}" if delta else "0"
+    table(out, moves, ["private_rank", "public_rank", "team", "delta"], args.csv)
+    return 0
+
+
+# Teams
+
+
+def _print_team(out: Output, team: dict[str, Any]) -> None:
+    quota = team.get("quota") or {}
+    lines = [
+        ("team", team["name"]),
+        ("competition", team.get("competition")),
+        ("members", ", ".join(m["username"] for m in team.get("members", []))),
+        (
+            "today",
+            f"{quota.get('used')} of {quota.get('limit')} submissions used, "
+            f"{quota.get('remaining')} left; resets at {quota.get('resets_at')}",
+        ),
+    ]
+    if quota.get("total_limit") is not None:
+        lines.append(("total", f"{quota.get('total_used')} of {quota['total_limit']} used"))
+    if quota.get("max_concurrent") is not None:
+        lines.append(("running", f"{quota.get('running')} of {quota['max_concurrent']} at once"))
+    if quota.get("next_allowed_at"):
+        lines.append(("next_allowed_at", quota["next_allowed_at"]))
+    for label, value in lines:
+        out.say(f"{label + ':':<18} {_cell(value)}")
+
+
+def competition_team(api: Api, args: argparse.Namespace, out: Output) -> int:
+    path = f"/api/v1/competitions/{args.competition}/team/"
+    if args.rename is not None:
+        team = api.patch(path, json={"name": args.rename})
+        out.note(f"Team renamed to {team['name']!r}.")
+    else:
+        team = api.get(path)
+    _print_team(out, team)
+    return 0
+
+
+def competition_invite(api: Api, args: argparse.Namespace, out: Output) -> int:
+    invitation = api.post(
+        f"/api/v1/competitions/{args.competition}/team/invitations/",
+        json={"username": args.username},
+    )
+    out.say(
+        f"Invitation {invitation['id']} sent to {invitation['invitee']} "
+        f"to join team {invitation['team']!r}."
+    )
+    return 0
+
+
+INVITATION_COLUMNS = ["id", "direction", "team", "invitee", "invited_by", "status", "created_at"]
+
+
+def competition_invitations(api: Api, args: argparse.Namespace, out: Output) -> int:
+    sent = api.get(f"/api/v1/competitions/{args.competition}/team/invitations/")
+    received = api.get("/api/v1/invitations/", params={"competition": args.competition})
+    for row in sent:
+        row["direction"] = "sent"
+    for row in received:
+        row["direction"] = "received"
+    table(out, sent + received, INVITATION_COLUMNS, args.csv)
+    return 0
+
+
+def invitation(api: Api, args: argparse.Namespace, out: Output) -> int:
+    answer = api.post(f"/api/v1/invitations/{args.id}/respond/", json={"accept": args.accept})
+    if answer["status"] == "accepted":
+        out.say(
+            f"Invitation {args.id} accepted: you are now in team {answer['team']!r} "
+            f"of {answer['competition']}."
+        )
+    else:
+        out.say(f"Invitation {args.id} {answer['status']}.")
+    return 0
+
+
 SUBMISSION_FIELDS = [
     "id",
     "competition",
@@ -359,6 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--kind", choices=["public", "private"], default="public")
     board.add_argument("-v", "--csv", action="store_true", help="print CSV")
 
+    add(
+        "shakeup", competition_shakeup, "public -> private rank moves, after the reveal"
+    ).add_argument("-v", "--csv", action="store_true", help="print CSV")
+
+    team = add("team", competition_team, "your team: name, members, submission quota")
+    team.add_argument("--rename", metavar="NAME", help="give your team this name")
+
+    invite = add("invite", competition_invite, "invite a participant into your team")
+    invite.add_argument("username", metavar="USERNAME", help="who (they must have joined)")
+
+    add(
+        "invitations", competition_invitations, "pending invitations your team sent or you got"
+    ).add_argument("-v", "--csv", action="store_true", help="print CSV")
+
     one = groups.add_parser("submission", aliases=["s"], help="one submission: status, log, …")
     one.add_argument("id", type=int, metavar="ID")
     one.add_argument("--wait", action="store_true", help="poll until it finishes; exit 1 if failed")
@@ -373,6 +474,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--unselect", dest="select", action="store_const", const=False, help="drop it as final"
     )
     one.set_defaults(handler=submission)
+
+    invited = groups.add_parser("invitation", help="answer an invitation into a team")
+    invited.add_argument("id", type=int, metavar="ID", help="its id (see `invitations COMP`)")
+    answer = invited.add_mutually_exclusive_group(required=True)
+    answer.add_argument(
+        "--accept", dest="accept", action="store_const", const=True, help="join the team"
+    )
+    answer.add_argument(
+        "--decline", dest="accept", action="store_const", const=False, help="say no"
+    )
+    invited.set_defaults(handler=invitation)
     return parser
 
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from apifixtures import Arena
 from conftest import Result
-from factories import SubmissionFactory
+from django.utils import timezone
+from factories import MembershipFactory, SubmissionFactory
 from podium_cli import upload as upload_module
 from podium_cli.client import Api, ApiError
 
-from competitions.models import Submission
+from competitions.models import Submission, Team, TeamInvitation, TeamMembership
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -210,6 +211,143 @@ def test_private_leaderboard_before_the_end_shows_the_servers_message(podium: Po
     assert result.err == (
         "podium: error: The private leaderboard is hidden until the competition ends.\n"
     )
+
+
+def test_competitions_shakeup(podium: Podium, arena: Arena) -> None:
+    hidden = podium("competitions", "shakeup", "arena")
+    assert hidden.code == 1
+    assert hidden.err == (
+        "podium: error: The shake-up is shown once the private leaderboard is revealed.\n"
+    )
+
+    Submission.objects.filter(pk=arena.theirs.pk).update(private_score=0.5)
+    arena.competition.private_revealed_at = timezone.now()
+    arena.competition.save(update_fields=["private_revealed_at"])
+    result = podium("competitions", "shakeup", "arena")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["private_rank", "public_rank", "team", "delta"]
+    assert [line.split() for line in lines[2:]] == [
+        ["1", "2", "us", "+1"],
+        ["2", "1", "them", "-1"],
+    ]
+    rows = list(csv.DictReader(podium("competitions", "shakeup", "arena", "-v").out.splitlines()))
+    assert [(r["team"], r["delta"]) for r in rows] == [("us", "1"), ("them", "-1")]
+
+
+def _participant(arena: Arena, username: str, team: str) -> TeamMembership:
+    """Another participant of the arena, alone in a team of their own, with no runs."""
+    return MembershipFactory(
+        team__competition=arena.competition, team__name=team, user__username=username
+    )
+
+
+def test_competitions_team_shows_and_renames(podium: Podium, arena: Arena) -> None:
+    result = podium("competitions", "team", "arena")
+    assert result.code == 0, result.err
+    fields = dict(line.split(":", 1) for line in result.out.splitlines())
+    assert fields["team"].strip() == "us"
+    assert fields["competition"].strip() == "arena"
+    assert fields["members"].strip() == "alice"
+    assert fields["today"].strip().startswith("1 of 3 submissions used, 2 left; resets at ")
+
+    renamed = podium("competitions", "team", "arena", "--rename", "Us two")
+    assert renamed.code == 0, renamed.err
+    assert "Team renamed to 'Us two'." in renamed.err
+    assert renamed.out.splitlines()[0] == "team:              Us two"
+    assert Team.objects.get(pk=arena.me.team.pk).name == "Us two"
+
+    taken = podium("competitions", "team", "arena", "--rename", "them")
+    assert taken.code == 1
+    assert taken.err == "podium: error: Another team in The arena is already called 'them'.\n"
+
+
+def test_competitions_invite(podium: Podium, arena: Arena) -> None:
+    _participant(arena, "bob", "bobs")
+    result = podium("competitions", "invite", "arena", "bob")
+    assert result.code == 0, result.err
+    sent = TeamInvitation.objects.get(team=arena.me.team)
+    assert result.out == f"Invitation {sent.pk} sent to bob to join team 'us'.\n"
+
+    again = podium("competitions", "invite", "arena", "bob")
+    assert again.code == 1
+    assert again.err == "podium: error: bob already has a pending invitation to us.\n"
+    ghost = podium("competitions", "invite", "arena", "ghost")
+    assert ghost.code == 1
+    assert ghost.err == "podium: error: There is no user called 'ghost'.\n"
+
+
+def test_competitions_invitations_sent_and_received(podium: Podium, arena: Arena) -> None:
+    assert podium("competitions", "invitations", "arena").out == "No results.\n"
+    bob = _participant(arena, "bob", "bobs")
+    carol = _participant(arena, "carol", "carols")
+    sent = TeamInvitation.objects.create(
+        team=arena.me.team, invitee=bob.user, invited_by=arena.me.user
+    )
+    received = TeamInvitation.objects.create(
+        team=carol.team, invitee=arena.me.user, invited_by=carol.user
+    )
+    TeamInvitation.objects.create(team=carol.team, invitee=bob.user, invited_by=carol.user)
+
+    result = podium("competitions", "invitations", "arena")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "direction",
+        "team",
+        "invitee",
+        "invited_by",
+        "status",
+        "created_at",
+    ]
+    assert [line.split()[:6] for line in lines[2:]] == [
+        [str(sent.pk), "sent", "us", "bob", "alice", "pending"],
+        [str(received.pk), "received", "carols", "alice", "carol", "pending"],
+    ]
+
+    missing = podium("competitions", "invitations", "nope")
+    assert missing.code == 1
+    assert missing.err == "podium: error: No competition 'nope'.\n"
+
+
+def test_invitation_accept_and_decline(podium: Podium, arena: Arena) -> None:
+    carol = _participant(arena, "carol", "carols")
+    dave = _participant(arena, "dave", "daves")
+    first = TeamInvitation.objects.create(
+        team=carol.team, invitee=arena.me.user, invited_by=carol.user
+    )
+    second = TeamInvitation.objects.create(
+        team=dave.team, invitee=arena.me.user, invited_by=dave.user
+    )
+
+    refused = podium("invitation", first.pk, "--accept")  # alice has runs in team us
+    assert refused.code == 1
+    assert refused.err.startswith("podium: error: alice has already made submissions in team us;")
+    assert "Traceback" not in refused.err
+
+    declined = podium("invitation", first.pk, "--decline")
+    assert declined.code == 0, declined.err
+    assert declined.out == f"Invitation {first.pk} declined.\n"
+    assert TeamInvitation.objects.get(pk=first.pk).status == "declined"
+    gone = podium("invitation", first.pk, "--accept")  # no longer pending: not addressed to me
+    assert gone.code == 1
+    assert gone.err == "podium: error: No such invitation.\n"
+
+    arena.mine.delete()
+    accepted = podium("invitation", second.pk, "--accept")
+    assert accepted.code == 0, accepted.err
+    assert (
+        accepted.out == f"Invitation {second.pk} accepted: you are now in team 'daves' of arena.\n"
+    )
+    assert TeamMembership.objects.get(user=arena.me.user).team == dave.team
+
+
+def test_invitation_needs_an_answer(podium: Podium, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        podium("invitation", "1")
+    assert exit_info.value.code == 2
+    assert "one of the arguments --accept --decline is required" in capsys.readouterr().err
 
 
 def test_submission_shows_status_and_scores(podium: Podium, arena: Arena) -> None:
