@@ -1,7 +1,9 @@
 """Settings for the test run: the project's own, with a PODIUM_HOME of its own.
 
 Uploaded images, the test database and the filesystem broker live under var/test (or
-$PODIUM_TEST_HOME), so tests never touch a running platform's data.
+$PODIUM_TEST_HOME), so tests never touch a running platform's data. DATABASE_URL is
+ignored; PODIUM_TEST_DATABASE_URL (e.g. postgres://user@host/podium) runs the tests on
+that server instead of SQLite, Django creating and dropping its test_ database there.
 """
 
 import os
@@ -12,6 +14,8 @@ os.environ["PODIUM_HOME"] = os.environ.get(
 )
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.pop("DATABASE_URL", None)
+if os.environ.get("PODIUM_TEST_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ["PODIUM_TEST_DATABASE_URL"]
 os.environ.pop("CELERY_BROKER_URL", None)
 
 from podium.settings import *  # noqa: F403
