@@ -91,6 +91,14 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _not_utf8(name: str, path: Path) -> InvalidPredictions:
+    return InvalidPredictions(
+        f"{name} is not UTF-8 text (first invalid byte on line "
+        f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
+        "pandas' DataFrame.to_csv(path, index=False)."
+    )
+
+
 def _first_bad_utf8_line(path: Path) -> int:
     """Return the 1-based line holding the first invalid UTF-8 byte (error path only)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -247,11 +255,7 @@ def _read_header(path: Path, name: str, expected: str) -> list[str]:
             f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
         ) from None
     except UnicodeDecodeError:
-        raise InvalidPredictions(
-            f"{name} is not UTF-8 text (first invalid byte on line "
-            f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
-            "pandas' DataFrame.to_csv(path, index=False)."
-        ) from None
+        raise _not_utf8(name, path) from None
     except pd.errors.ParserError as exc:
         raise InvalidPredictions(
             f"{name} cannot be read as CSV: {exc}. Write a comma-separated file with the "
@@ -357,11 +361,7 @@ def _read_body(
                 f"the header {expected} and quote values that contain commas."
             ) from None
         except UnicodeDecodeError:
-            raise InvalidPredictions(
-                f"{name} is not UTF-8 text (first invalid byte on line "
-                f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
-                "pandas' DataFrame.to_csv(path, index=False)."
-            ) from None
+            raise _not_utf8(name, path) from None
 
     try:
         return read(

@@ -30,6 +30,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from competitions.models import Competition, TeamMembership
+from competitions.services.submissions import image_size_check
 from podium.errors import ApplicationError
 from podium.units import format_size
 from uploads.models import Upload
@@ -89,13 +90,7 @@ def upload_create(
         )
     if size <= 0:
         raise ApplicationError("The file is empty. Upload the output of `docker save`.")
-    if size > competition.image_size_limit_bytes:
-        raise ApplicationError(
-            f"The image archive is {format_size(size)}; the limit is "
-            f"{format_size(competition.image_size_limit_bytes)}. Use a smaller base image or "
-            "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
-            {"code": "image_too_large"},
-        )
+    image_size_check(competition=competition, size=size)
     upload_purge_expired()
     name = Path(filename.replace("\\", "/")).name[:255] or "image.tar"
     upload = Upload.objects.create(user=user, competition=competition, filename=name, size=size)

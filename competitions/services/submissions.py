@@ -140,6 +140,17 @@ def debug_runs_available(*, competition: Competition) -> str:
     return ""
 
 
+def image_size_check(*, competition: Competition, size: int) -> None:
+    """Refuse an image archive over the competition's limit (direct or chunked upload)."""
+    if size > competition.image_size_limit_bytes:
+        raise ApplicationError(
+            f"The image archive is {format_size(size)}; the limit is "
+            f"{format_size(competition.image_size_limit_bytes)}. Use a smaller base image or "
+            "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
+            {"code": "image_too_large"},
+        )
+
+
 @transaction.atomic
 def submission_create(
     *,
@@ -182,13 +193,7 @@ def submission_create(
     sha256, size = file_sha256(image)
     if size == 0:
         raise ApplicationError("The uploaded file is empty. Upload the output of `docker save`.")
-    if size > competition.image_size_limit_bytes:
-        raise ApplicationError(
-            f"The image archive is {format_size(size)}; the limit is "
-            f"{format_size(competition.image_size_limit_bytes)}. Use a smaller base image or "
-            "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
-            {"code": "image_too_large"},
-        )
+    image_size_check(competition=competition, size=size)
     submission = Submission(
         competition=competition,
         team=team,
