@@ -202,6 +202,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"scoring.*": {"queue": "scoring"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic housekeeping (celery beat, embedded in the worker with -B by `podiumctl up`).
+# Each entry: "name": {"task": "<task name>", "schedule": seconds, "options": {"queue": ...}}.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE_FILENAME = str(PODIUM_HOME / "celerybeat-schedule")
 
 # Where the scoring worker keeps unpacked competition data and per-run output folders.
 PODIUM_WORK_DIR = PODIUM_HOME / "work"
