@@ -76,13 +76,13 @@ class CompetitionListApi(generics.ListAPIView):
     pagination_class = Pagination
 
     def get_queryset(self) -> Any:
-        return selectors.competition_list()
+        return selectors.competition_list(user=self.request.user)
 
 
 class CompetitionDetailApi(APIView):
     @extend_schema(responses={200: CompetitionSerializer, 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        return Response(CompetitionSerializer(selectors.competition_get(slug=slug)).data)
+        return Response(CompetitionSerializer(selectors.competition_get(slug=slug, user=request.user)).data)
 
 
 class CompetitionJoinApi(APIView):
@@ -91,7 +91,7 @@ class CompetitionJoinApi(APIView):
     @extend_schema(request=None, responses={200: TeamSerializer, **ERRORS})
     def post(self, request: Request, slug: str) -> Response:
         team = services.competition_join(
-            user=request.user, competition=selectors.competition_get(slug=slug)
+            user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
         )
         return Response({"id": team.pk, "name": team.name})
 
@@ -99,7 +99,7 @@ class CompetitionJoinApi(APIView):
 class CompetitionFilesApi(APIView):
     @extend_schema(responses={200: CompetitionFileSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         files = selectors.competition_files_for_user(
             user=request.user, competition=competition
         ).select_related("competition")
@@ -116,7 +116,7 @@ class CompetitionFileDownloadApi(APIView):
         }
     )
     def get(self, request: Request, slug: str, pk: int) -> FileResponse:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         record = selectors.competition_file_get_for_user(
             user=request.user, competition=competition, pk=pk
         )
@@ -149,12 +149,12 @@ class TeamApi(APIView):
 
     @extend_schema(responses={200: TeamDetailSerializer, 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         return Response(self._render(_my_team(request.user, competition)))
 
     @extend_schema(request=TeamRenameSerializer, responses={200: TeamDetailSerializer, **ERRORS})
     def patch(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         team = _my_team(request.user, competition)
         serializer = TeamRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -169,7 +169,7 @@ class TeamInvitationsApi(APIView):
 
     @extend_schema(responses={200: InvitationSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        team = _my_team(request.user, selectors.competition_get(slug=slug))
+        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
         invitations = selectors.invitations_for_team(team=team).select_related("team__competition")
         return Response(InvitationSerializer(invitations, many=True).data)
 
@@ -177,7 +177,7 @@ class TeamInvitationsApi(APIView):
         request=InvitationCreateSerializer, responses={201: InvitationSerializer, **ERRORS}
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         team = _my_team(request.user, competition)
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -194,7 +194,7 @@ class TeamMergeRequestsApi(APIView):
 
     @extend_schema(responses={200: MergeRequestSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         team = _my_team(request.user, competition)
         return Response(
             MergeRequestSerializer(selectors.merge_requests_for_team(team=team), many=True).data
@@ -204,7 +204,7 @@ class TeamMergeRequestsApi(APIView):
         request=MergeRequestCreateSerializer, responses={201: MergeRequestSerializer, **ERRORS}
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         team = _my_team(request.user, competition)
         serializer = MergeRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -223,7 +223,7 @@ class MergeRequestRespondApi(APIView):
     def post(self, request: Request, slug: str, pk: int) -> Response:
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = _my_team(request.user, selectors.competition_get(slug=slug))
+        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
         merge = services.team_merge_respond(
             user=request.user,
             merge_request=_found(selectors.merge_requests_for_team(team=team), pk, "merge request"),
@@ -241,7 +241,7 @@ class InvitationListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("competition")
-        competition = selectors.competition_get(slug=slug) if slug else None
+        competition = selectors.competition_get(slug=slug, user=request.user) if slug else None
         invitations = selectors.invitations_for_user(user=request.user, competition=competition)
         return Response(InvitationSerializer(invitations, many=True).data)
 
@@ -274,7 +274,7 @@ class InvitationCancelApi(APIView):
 
     @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
     def post(self, request: Request, slug: str, pk: int) -> Response:
-        team = _my_team(request.user, selectors.competition_get(slug=slug))
+        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
         invitation = services.team_invitation_cancel(
             user=request.user,
             invitation=_found(selectors.invitations_for_team(team=team), pk, "invitation"),
@@ -293,7 +293,7 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
 
     @extend_schema(responses={200: SubmissionSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         submissions = selectors.submissions_for_user(user=request.user, competition=competition)
         page = self.paginate_queryset(submissions)
         return self.get_paginated_response(SubmissionSerializer(page, many=True).data)
@@ -306,7 +306,7 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
         responses={201: SubmissionCreatedSerializer, **ERRORS},
     )
     def post(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -406,7 +406,7 @@ class LeaderboardApi(APIView):
         responses={200: LeaderboardSerializer, **ERRORS},
     )
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         kind = request.query_params.get("kind", selectors.LeaderboardKind.PUBLIC)
         entries = selectors.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
@@ -442,7 +442,7 @@ class LeaderboardApi(APIView):
 class ShakeupApi(APIView):
     @extend_schema(responses={200: ShakeupEntrySerializer(many=True), **ERRORS})
     def get(self, request: Request, slug: str) -> Response:
-        competition = selectors.competition_get(slug=slug)
+        competition = selectors.competition_get(slug=slug, user=request.user)
         moves = selectors.shakeup_for_user(user=request.user, competition=competition)
         return Response(ShakeupEntrySerializer(moves, many=True).data)
 

@@ -12,6 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from competitions.models import Competition, CompetitionFile
 from competitions.services import competition_file_delete, competition_file_store
+from competitions.services.publication import competition_publish
 from podium.errors import ApplicationError
 from podium.units import parse_duration, parse_size
 from scoring.competition_metric import metric_lookup
@@ -171,7 +172,12 @@ def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Pa
 
 @transaction.atomic
 def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
-    """Create or update a competition from a bundle; returns it and whether it is new."""
+    """Create or update a competition from a bundle; returns it and whether it is new.
+
+    A new competition is a draft (staff only) unless competition.yaml says
+    `published: true`, which publishes it after its files are stored (and validated).
+    A re-import never unpublishes a published competition.
+    """
     spec_path = bundle_dir / "competition.yaml"
     if not spec_path.is_file():
         raise ApplicationError(f"{bundle_dir} has no competition.yaml")
@@ -181,6 +187,9 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
         raise ApplicationError(f"competition.yaml is not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise ApplicationError("competition.yaml must be a mapping of settings (key: value)")
+    publish = spec.get("published", False)
+    if not isinstance(publish, bool):
+        raise ApplicationError("competition.yaml: published must be true or false")
     competition, created = Competition.objects.update_or_create(
         slug=spec.get("slug"), defaults=_fields(bundle_dir, spec)
     )
@@ -199,6 +208,9 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
                 )
             if record.pk not in before:
                 added.append(record)
+        if publish and competition.published_at is None:
+            # Validates the data; an invalid bundle rolls the whole import back.
+            competition_publish(actor=None, competition=competition)
     except BaseException:
         # The transaction forgets the new records; forget their stored files too.
         for record in added:

@@ -84,6 +84,13 @@ class Competition(models.Model):
     private_revealed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set by the organizer's reveal action."
     )
+    published_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Empty while a draft: only staff see a draft (its pages are their preview). "
+        "Set by the organizer's publish action, which validates the data first.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +117,10 @@ class Competition(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("competitions:detail", kwargs={"slug": self.slug})
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
 
     @property
     def is_open(self) -> bool:
@@ -397,6 +408,7 @@ class AuditRecord(models.Model):
         REVEAL = "reveal", "Reveal private leaderboard"
         HIDE = "hide", "Hide private leaderboard"
         REQUEUE = "requeue", "Requeue submissions"
+        PUBLISH = "publish", "Publish competition"
         OTHER = "other", "Other"
 
     competition = models.ForeignKey(

@@ -39,6 +39,7 @@ from competitions.models import (
     Submission,
     Team,
     TeamInvitation,
+    TeamMembership,
     TeamMergeRequest,
 )
 from podium.errors import ApplicationError
@@ -76,13 +77,19 @@ def _is_organizer(user: User) -> bool:
     return bool(user.is_authenticated and user.is_staff)
 
 
-def competition_list() -> QuerySet[Competition]:
-    return Competition.objects.all()
+def competition_list(*, user: User) -> QuerySet[Competition]:
+    """The competitions a user may see: published ones; organizers also see drafts."""
+    competitions = Competition.objects.all()
+    if _is_organizer(user):
+        return competitions
+    return competitions.filter(published_at__isnull=False)
 
 
-def competition_get(*, slug: str) -> Competition:
+def competition_get(*, slug: str, user: User) -> Competition:
+    """One competition the user may see; a draft is 404 for everybody but organizers
+    (the same answer as a slug that does not exist, so drafts leak nothing)."""
     try:
-        return Competition.objects.get(slug=slug)
+        return competition_list(user=user).get(slug=slug)
     except Competition.DoesNotExist as exc:
         raise Http404(f"No competition {slug!r}.") from exc
 
@@ -101,13 +108,29 @@ def private_scores_visible(*, user: User, competition: Competition) -> bool:
 def competition_files_for_user(
     *, user: User, competition: Competition
 ) -> QuerySet[CompetitionFile]:
-    """The files a user may download: train data and the sample submission, never the
-    test inputs or the solution (organizers see all)."""
+    """The files a user may download: train data and the sample submission, and only
+    for members who accepted the competition's rules (Kaggle's rule); never the test
+    inputs or the solution. Organizers see all."""
     files = competition.files.all()
     if _is_organizer(user):
         return files
+    if not data_download_allowed(user=user, competition=competition):
+        return files.none()
     return files.filter(
         kind__in=[CompetitionFile.Kind.TRAIN, CompetitionFile.Kind.SAMPLE_SUBMISSION]
+    )
+
+
+def data_download_allowed(*, user: User, competition: Competition) -> bool:
+    """Whether the user may download the competition's public data: organizers, and
+    members of a team who accepted the rules."""
+    if _is_organizer(user):
+        return True
+    return bool(
+        user.is_authenticated
+        and TeamMembership.objects.filter(
+            competition=competition, user_id=user.pk, rules_accepted_at__isnull=False
+        ).exists()
     )
 
 

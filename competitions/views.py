@@ -96,7 +96,7 @@ def account(request: HttpRequest) -> HttpResponse:
 def competition_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     groups: dict[str, list[Competition]] = {"active": [], "upcoming": [], "past": []}
-    for competition in selectors.competition_list():
+    for competition in selectors.competition_list(user=request.user):
         if competition.end <= now:
             groups["past"].append(competition)
         elif competition.start > now:
@@ -139,10 +139,13 @@ def _leaderboard_context(
 
 
 def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     context = {
         **_tab_context(request, competition, "overview"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
+        "can_download": selectors.data_download_allowed(
+            user=request.user, competition=competition
+        ),
         "join_form": JoinForm(),
         **_leaderboard_context(request, competition, selectors.LeaderboardKind.PUBLIC),
     }
@@ -151,22 +154,25 @@ def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def competition_data(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     context = {
         **_tab_context(request, competition, "data"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
+        "can_download": selectors.data_download_allowed(
+            user=request.user, competition=competition
+        ),
     }
     return render(request, "competitions/data.html", context)
 
 
 def competition_rules(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     context = {**_tab_context(request, competition, "rules"), "join_form": JoinForm()}
     return render(request, "competitions/rules.html", context)
 
 
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     context = {
         **_tab_context(request, competition, "leaderboard"),
         **_leaderboard_context(request, competition),
@@ -183,7 +189,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def join(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     form = JoinForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Accept the rules to join.")
@@ -198,7 +204,7 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     record = selectors.competition_file_get_for_user(
         user=request.user, competition=competition, pk=pk
     )
@@ -212,7 +218,7 @@ def download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
 
 @login_required
 def submit(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     team = selectors.team_for_user(user=request.user, competition=competition)
     if team is None:
         messages.info(request, "Join the competition (accept its rules) to submit.")
@@ -270,7 +276,7 @@ def _efficiency_points(submissions: list[Submission], attr: str) -> list[tuple[f
 
 @login_required
 def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     submissions = list(selectors.submissions_for_user(user=request.user, competition=competition))
     scored = [
         s
@@ -399,7 +405,7 @@ def submission_select_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def team_page(request: HttpRequest, slug: str) -> HttpResponse:
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     context = _tab_context(request, competition, "team")
     team = context["team"]
     if team is None:
@@ -426,7 +432,7 @@ def team_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _team_action(request: HttpRequest, slug: str, action) -> HttpResponse:
     """Run one team service with the posted form; show its message either way."""
-    competition = selectors.competition_get(slug=slug)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     team = selectors.team_for_user(user=request.user, competition=competition)
     try:
         if team is None:

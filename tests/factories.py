@@ -29,6 +29,8 @@ class CompetitionFactory(factory.django.DjangoModelFactory):
     end = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=30))
     metric = "accuracy"
     target_columns = factory.LazyFunction(lambda: ["label"])
+    # Published, as most tests need; draft tests pass published_at=None.
+    published_at = factory.LazyFunction(timezone.now)
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

@@ -37,8 +37,8 @@ def test_files_list_the_downloadable_data_with_links(arena: Arena, alice: APICli
     )
 
 
-def test_download_streams_the_file_as_an_attachment(arena: Arena) -> None:
-    response = APIClient().get(f"/api/v1/competitions/arena/files/{arena.train.pk}/download/")
+def test_download_streams_the_file_as_an_attachment(arena: Arena, alice: APIClient) -> None:
+    response = alice.get(f"/api/v1/competitions/arena/files/{arena.train.pk}/download/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"id,pixels,label\n1,0 1,3\n"
     assert response["Content-Disposition"] == 'attachment; filename="train.csv"'

@@ -99,9 +99,14 @@ def kinds(files) -> set[str]:
 
 def test_participants_never_list_test_inputs_or_the_solution(digits: Competition) -> None:
     participant = MembershipFactory(team__competition=digits).user
-    for user in (participant, AnonymousUser(), UserFactory()):
-        files = competition_files_for_user(user=user, competition=digits)
-        assert kinds(files) == {"train", "sample_submission"}
+    files = competition_files_for_user(user=participant, competition=digits)
+    assert kinds(files) == {"train", "sample_submission"}
+
+
+def test_only_members_who_accepted_the_rules_list_the_data(digits: Competition) -> None:
+    other_team = MembershipFactory(team__competition=MembershipFactory().team.competition).user
+    for user in (AnonymousUser(), UserFactory(), other_team):
+        assert kinds(competition_files_for_user(user=user, competition=digits)) == set()
 
 
 def test_staff_list_every_file(digits: Competition) -> None:
@@ -171,6 +176,8 @@ def test_download_name_cannot_climb_out_of_its_folder() -> None:
         file=ContentFile(b"png", name="1.png"),
     )
     assert record.safe_name == "images/1.png"
-    response = Client().get(reverse("competitions:download", args=[competition.slug, record.pk]))
+    client = Client()
+    client.force_login(MembershipFactory(team__competition=competition).user)
+    response = client.get(reverse("competitions:download", args=[competition.slug, record.pk]))
     assert response.status_code == 200
     assert 'filename="images_1.png"' in response["Content-Disposition"]

@@ -114,8 +114,15 @@ def test_detail_shows_overview_files_and_public_leaderboard(
     assert PRIVATE_SHOWN not in page
     for f in digits.files.all():
         link = reverse("competitions:download", args=[digits.slug, f.pk])
-        assert (link in page) == f.is_public, f.kind
+        assert link not in page, f"{f.kind} offered before the rules were accepted"
+    assert "accept its rules) to download" in page
     assert "Log in</a> or" in page
+
+    client.force_login(participant.user)
+    page = html(client.get(digits.get_absolute_url()))
+    for f in digits.files.all():
+        link = reverse("competitions:download", args=[digits.slug, f.pk])
+        assert (link in page) == f.is_public, f.kind
 
 
 def test_leaderboard_page_hides_private_scores_from_participants_before_the_end(
