@@ -82,7 +82,8 @@ class CompetitionListApi(generics.ListAPIView):
 class CompetitionDetailApi(APIView):
     @extend_schema(responses={200: CompetitionSerializer, 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        return Response(CompetitionSerializer(selectors.competition_get(slug=slug, user=request.user)).data)
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        return Response(CompetitionSerializer(competition).data)
 
 
 class CompetitionJoinApi(APIView):

@@ -143,9 +143,7 @@ def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         **_tab_context(request, competition, "overview"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
-        "can_download": selectors.data_download_allowed(
-            user=request.user, competition=competition
-        ),
+        "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
         "join_form": JoinForm(),
         **_leaderboard_context(request, competition, selectors.LeaderboardKind.PUBLIC),
     }
@@ -158,9 +156,7 @@ def competition_data(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         **_tab_context(request, competition, "data"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
-        "can_download": selectors.data_download_allowed(
-            user=request.user, competition=competition
-        ),
+        "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
     }
     return render(request, "competitions/data.html", context)
 

@@ -218,12 +218,31 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _dir in ("queue", "processed", "control"):
         (PODIUM_HOME / "broker" / _dir).mkdir(parents=True, exist_ok=True)
 
+# Logs: the console, and a file under PODIUM_HOME/logs: web.log for the web processes,
+# worker.log for Celery workers (podium/celery.py points the "file" handler there).
+# Unhandled errors of a request (django.request) and of a task (celery.app.trace) reach
+# the root logger with their traceback. WatchedFileHandler reopens a file logrotate moved.
+PODIUM_LOG_DIR = PODIUM_HOME / "logs"
+PODIUM_LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("PODIUM_LOG_LEVEL", "INFO")},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "file": {
+            "class": "logging.handlers.WatchedFileHandler",
+            "filename": str(PODIUM_LOG_DIR / "web.log"),
+            "formatter": "plain",
+            "delay": True,
+        },
+    },
+    "root": {
+        "handlers": ["console", "file"],
+        "level": os.environ.get("PODIUM_LOG_LEVEL", "INFO"),
+    },
 }
 
 # Resumable uploads (the uploads app). Chunks are written into a file under UPLOADS_DIR, on

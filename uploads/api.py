@@ -70,9 +70,7 @@ class UploadCreateApi(APIView):
         data.is_valid(raise_exception=True)
         upload = upload_create(
             user=request.user,
-            competition=competition_get(
-                slug=data.validated_data["competition"], user=request.user
-            ),
+            competition=competition_get(slug=data.validated_data["competition"], user=request.user),
             filename=data.validated_data["filename"],
             size=data.validated_data["size"],
         )
