@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
+from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 from rest_framework.authtoken.models import Token
 
 from competitions.bundles import competition_import_bundle
@@ -24,7 +25,6 @@ from competitions.models import (
     TeamMergeRequest,
 )
 from competitions.services import competition_file_store
-from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 from uploads.services import upload_create
 
 
