@@ -98,9 +98,22 @@ class CompetitionJoinApi(APIView):
 
 
 class CompetitionFilesApi(APIView):
-    @extend_schema(responses={200: CompetitionFileSerializer(many=True), 404: ERRORS[404]})
+    @extend_schema(
+        responses={
+            200: CompetitionFileSerializer(many=True),
+            403: OpenApiResponse(description="Not joined: accept the rules first."),
+            404: ERRORS[404],
+        }
+    )
     def get(self, request: Request, slug: str) -> Response:
+        """The downloadable files; 403 until the caller joined (accepted the rules)."""
         competition = selectors.competition_get(slug=slug, user=request.user)
+        if not selectors.data_download_allowed(user=request.user, competition=competition):
+            raise PermissionDenied(
+                f"Join {competition.title} (accept its rules) to download its data: "
+                f"POST /api/v1/competitions/{competition.slug}/join/ or `podium "
+                f"competitions join {competition.slug}`."
+            )
         files = selectors.competition_files_for_user(
             user=request.user, competition=competition
         ).select_related("competition")

@@ -185,7 +185,9 @@ def test_data_downloads_need_accepted_rules(world: World, role: str) -> None:
         assert page.status_code == 404
         download = api.get(f"/api/v1/competitions/digits/files/{record.pk}/download/")
         assert download.status_code == 404
-    assert api.get("/api/v1/competitions/digits/files/").json() == []
+    listing = api.get("/api/v1/competitions/digits/files/")
+    assert listing.status_code == 403
+    assert listing.json()["detail"].startswith("Join Handwritten digits (accept its rules)")
     data_page = client.get(reverse("competitions:data", args=["digits"])).content.decode()
     assert "accept its rules) to download" in data_page
 
