@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import World
+from adminworld import World
 from django.contrib.admin import helpers
 from django.urls import reverse
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROLES, World
+from adminworld import ROLES, World
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.management import call_command

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import World
+from adminworld import World
 from django.core.management import call_command
 from django.urls import reverse
 from factories import CompetitionFactory, UserFactory
