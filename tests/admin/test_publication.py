@@ -56,7 +56,9 @@ def test_a_draft_is_absent_for_everybody_but_staff(world: World, role: str) -> N
 
 def test_staff_preview_a_draft_with_a_notice(world: World) -> None:
     client = world.client("staff")
-    assert world.draft.title in client.get(reverse("competitions:list")).content.decode()
+    listing = client.get(reverse("competitions:list")).content.decode()
+    assert world.draft.title in listing
+    assert listing.count("Draft (staff only)") == 1
     for name in DRAFT_PAGES:
         response = client.get(reverse(f"competitions:{name}", args=[world.draft.slug]))
         assert response.status_code in (200, 302), name

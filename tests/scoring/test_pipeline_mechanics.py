@@ -68,4 +68,4 @@ def test_rescore_changes_nothing_when_the_solution_did_not_change(
 
     again = Submission.objects.get(pk=scored.pk)
     assert (again.public_score, again.private_score) == (scored.public_score, scored.private_score)
-    assert digits.audit_records.get().details["changed"] == 0
+    assert digits.audit_records.get(action="rescore").details["changed"] == 0
