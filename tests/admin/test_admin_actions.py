@@ -135,6 +135,13 @@ def test_requeue_confirms_and_is_recorded(world: World) -> None:
     failed.refresh_from_db()
     assert failed.status == Submission.Status.FAILED
 
+    change = client.get(reverse("admin:competitions_submission_change", args=[failed.pk]))
+    button = reverse("admin:competitions_submission_confirm", args=[failed.pk, "requeue"])
+    assert button in change.content.decode()
+    assert client.get(button).status_code == 200
+    failed.refresh_from_db()
+    assert failed.status == Submission.Status.FAILED
+
     _confirm(client, url, "requeue", [failed.pk])
     failed.refresh_from_db()
     assert failed.status == Submission.Status.QUEUED
