@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from adminworld import World, make_world
 from django.conf import settings
 from processes import process_env
 
@@ -38,6 +39,12 @@ def digits_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits(db: None, digits_bundle: Path) -> Competition:
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     return competition
+
+
+@pytest.fixture
+def world(db: None, digits_bundle: Path) -> World:
+    """Published digits, a draft, two teams with runs and files, staff (tests/admin)."""
+    return make_world(digits_bundle)
 
 
 ROOT = Path(__file__).resolve().parent.parent

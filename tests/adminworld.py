@@ -1,5 +1,5 @@
 """A competition world with every kind of object, files included, and its four roles
-(the `world` fixture of tests/admin/conftest.py)."""
+(the `world` fixture of tests/conftest.py, used by tests/admin)."""
 
 from __future__ import annotations
 
