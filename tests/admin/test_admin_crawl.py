@@ -202,3 +202,26 @@ def test_stored_file_links_are_not_for_participants(
         # The admin sends non-staff to its login page; nothing is streamed.
         assert response.status_code == 302, (role, url)
         assert "/admin/login/" in response["Location"]
+
+
+def test_stored_file_links_need_the_owning_models_permission(
+    production: None, world: World
+) -> None:
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+    from factories import UserFactory
+
+    solution = world.competition.files.get(kind="solution")
+    url = reverse(
+        "admin:competitions_stored_file",
+        kwargs={"model": "competitionfile", "pk": solution.pk, "field": "file"},
+    )
+    clerk = UserFactory(username="clerk", is_staff=True)  # staff, but no permission
+    client = Client()
+    client.force_login(clerk)
+    assert client.get(url).status_code == 404
+    clerk.user_permissions.add(Permission.objects.get(codename="view_competition"))
+    client.force_login(clerk)  # permissions are cached per user object
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == solution.file.open("rb").read()
