@@ -15,7 +15,7 @@ from django.db.models import Q
 from competitions.models import Competition, CompetitionFile
 from podium.errors import ApplicationError
 from scoring.competition_metric import metric_lookup
-from scoring.split import assign_usage
+from scoring.split import assign_usage, split_hash_key
 from scoring.validation import read_solution
 
 CHUNK = 1024 * 1024
@@ -49,7 +49,9 @@ def _solution_with_usage(competition: Competition, source: Path) -> Path:
     usage = assign_usage(
         solution,
         public_fraction=competition.public_fraction,
-        seed=competition.split_seed,
+        # The secret key (or the organizer's override seed): kept when data is replaced,
+        # so a replaced solution splits its rows as the first one did.
+        key=split_hash_key(secret_hex=competition.split_key, seed=competition.split_seed),
         # Classification splits keep each class's share in both parts (one-hot class
         # columns included); regression and ranking splits are plain.
         stratify_column=competition.target_columns if metric.stratify else None,
