@@ -260,3 +260,37 @@ pd.DataFrame({"id": test["id"], "label": 1, secret: 1}).to_csv(
     texts = _everything_the_team_sees(user, submission, cli)
     assert MARKER in json.loads(texts["api detail"])["failure_message"]
     assert "unexpected column(s)" in texts["submission page"]
+
+
+def test_a_valid_debug_run_is_validated_but_never_scored_on_hidden_labels(
+    competition: Competition, script_archive: Callable[[str, str], Path], cli: Cli
+) -> None:
+    """Two debug runs that predict different classes read the same: no score, no oracle."""
+    reports = []
+    user = None
+    for label in (0, 1):
+        archive = script_archive(
+            f"debug-constant-{label}",
+            f"""
+import pandas as pd
+test = pd.read_csv("/data/test/test.csv")
+pd.DataFrame({{"id": test["id"], "label": {label}}}).to_csv("/output/predictions.csv", index=False)
+""",
+        )
+        if user is None:
+            user, submission = _run(competition, archive, debug=True)
+        else:
+            with archive.open("rb") as fh:
+                submission = submission_create(
+                    user=user, competition=competition, image=fh, debug=True
+                )
+            submission_evaluate(submission_id=submission.pk)
+            submission.refresh_from_db()
+        assert submission.status == Submission.Status.SCORED, submission.failure_message
+        assert (submission.public_score, submission.private_score) == (None, None)
+        texts = _everything_the_team_sees(user, submission, cli)
+        api = json.loads(texts["api detail"])
+        assert api["note"].startswith("The predictions are valid. Debug runs are not scored")
+        assert "Debug runs are not scored" in texts["submission page"]
+        reports.append({k: api[k] for k in ("status", "public_score", "private_score", "note")})
+    assert reports[0] == reports[1]
