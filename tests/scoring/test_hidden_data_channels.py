@@ -27,6 +27,7 @@ from rest_framework.test import APIClient
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, Submission
 from competitions.services import competition_join, submission_create
+from competitions.services.files import competition_file_store
 from scoring.services import submission_evaluate
 
 pytestmark = [pytest.mark.docker]
@@ -57,7 +58,7 @@ def _secret_of(competition: Competition) -> str:
 
 def _hidden_values(competition: Competition) -> list[str]:
     """Hidden strings no participant may see: a test row's values, joined as the run
-    joins them, and the run's exit code written as a figure."""
+    joins them."""
     test = pd.read_csv(competition.files.get(kind="test").file.path)
     return ["_".join(str(v) for v in test.iloc[0, 1:25])]
 
@@ -294,3 +295,38 @@ pd.DataFrame({{"id": test["id"], "label": {label}}}).to_csv("/output/predictions
         assert "Debug runs are not scored" in texts["submission page"]
         reports.append({k: api[k] for k in ("status", "public_score", "private_score", "note")})
     assert reports[0] == reports[1]
+
+
+def test_test_inputs_in_a_class_the_metric_refuses_do_not_reach_the_team(
+    competition: Competition, script_archive: Callable[[str, str], Path], cli: Cli
+) -> None:
+    """A metric error (f1 is binary: a third class is refused) quotes the classes it saw
+    in the organizer's detail; the team's message is a template."""
+    solution = pd.read_csv(competition.files.get(kind="solution").file.path)
+    binary = solution.drop(columns=["Usage"]).assign(label=solution["label"] % 2)
+    competition_file_store(
+        competition=competition,
+        kind="solution",
+        name="solution.csv",
+        content=io.BytesIO(binary.to_csv(index=False).encode()),
+    )
+    Competition.objects.filter(pk=competition.pk).update(metric="f1")
+    competition.refresh_from_db()
+    archive = _archive(
+        script_archive,
+        "metric",
+        """
+labels = [1] * len(test)
+labels[0] = 7_000_000 + int("".join(f"{int(v):02d}" for v in test.iloc[0, 20:23]))
+pd.DataFrame({"id": test["id"], "label": labels}).to_csv("/output/predictions.csv", index=False)
+""",
+    )
+    user, submission = _run(competition, archive)
+
+    assert submission.failure_kind == Submission.FailureKind.INVALID_PREDICTIONS
+    test = pd.read_csv(competition.files.get(kind="test").file.path)
+    carried = str(7_000_000 + int("".join(f"{int(v):02d}" for v in test.iloc[0, 20:23])))
+    assert carried in submission.failure_message  # the organizer's detail quotes it
+    texts = _everything_the_team_sees(user, submission, cli)
+    _assert_nothing_hidden(texts, [carried, *_hidden_values(competition)])
+    assert "The metric f1 cannot score these predictions" in texts["api detail"]
