@@ -204,6 +204,8 @@ class QuotaSerializer(serializers.Serializer):
     running = serializers.IntegerField(required=False)
     max_concurrent = serializers.IntegerField(required=False, allow_null=True)
     next_allowed_at = serializers.DateTimeField(required=False, allow_null=True)
+    debug_used = serializers.IntegerField(required=False, help_text="Debug runs today (UTC).")
+    debug_limit = serializers.IntegerField(required=False, help_text="Debug runs a UTC day.")
 
 
 class TeamDetailSerializer(serializers.Serializer):

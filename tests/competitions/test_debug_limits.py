@@ -8,6 +8,7 @@ import io
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from rest_framework.test import APIClient
 
 from competitions.models import Competition, Submission
 from competitions.services import competition_join, submission_create
@@ -43,6 +44,10 @@ def test_debug_runs_stop_at_their_daily_limit_and_leave_normal_runs_alone(
     assert (quota["debug_used"], quota["debug_limit"], quota["debug_allowed"]) == (2, 2, False)
     assert quota["used"] == 0  # debug runs never count toward the submission limits
     _submit(user, digits, debug=False)  # a normal run is still allowed
+    api = APIClient()
+    api.force_authenticate(user)
+    answer = api.get(f"/api/v1/competitions/{digits.slug}/team/").json()["quota"]
+    assert (answer["debug_used"], answer["debug_limit"]) == (2, 2)
     web = Client()
     web.force_login(user)
     assert "2 of 2 debug runs used today" in web.get(f"/c/{digits.slug}/submit/").content.decode()
