@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from competitions.models import Competition, CompetitionFile
-from competitions.services.files import competition_file_store
+from competitions.services.files import competition_file_delete, competition_file_store
 from scoring.data import _public_ids, competition_debug_data_prepare, debug_sample_ids
 from scoring.metrics import get_metric
 from scoring.split import DEBUG_SAMPLE_PURPOSE, assign_usage, derive_key, split_hash_key
@@ -112,6 +112,8 @@ def test_an_organizer_seed_moves_the_split_but_never_draws_the_debug_sample(
 ) -> None:
     digits.split_seed = 17
     digits.save(update_fields=["split_seed"])
+    # The seed splits a new solution; a replacement would keep every row in its part.
+    competition_file_delete(competition_file=digits.files.get(kind="solution"))
     with (digits_bundle / "solution.csv").open("rb") as fh:
         competition_file_store(
             competition=digits, kind="solution", name="solution.csv", content=io.BytesIO(fh.read())
@@ -163,3 +165,27 @@ def test_the_key_is_never_shown_to_a_participant(digits: Competition) -> None:
         body = response.content.decode()
         assert digits.split_key not in body
         assert "split_key" not in body
+
+
+def test_a_replacement_keeps_every_stored_row_in_its_part_whatever_the_seed_says(
+    digits: Competition, digits_bundle: Path
+) -> None:
+    """An existing stored split never moves: not when a bundle is re-imported with
+    another split_seed, not when the key would put a row elsewhere."""
+    before = _stored_usage(digits)
+    digits.split_seed = 0  # e.g. an old bundle re-imported with the old default
+    digits.save(update_fields=["split_seed"])
+    original = pd.read_csv(digits_bundle / "solution.csv", dtype=str)
+    extra = original.tail(40).assign(id=[f"new{i}" for i in range(40)])
+    competition_file_store(
+        competition=digits,
+        kind="solution",
+        name="solution.csv",
+        content=io.BytesIO(pd.concat([original, extra]).to_csv(index=False).encode()),
+    )
+    after = _stored_usage(digits)
+
+    assert after.loc[before.index].equals(before)  # no stored row moved
+    assert set(after.loc[[f"new{i}" for i in range(40)]]) == {"Public", "Private"}
+    solution = _bare_solution(digits_bundle)
+    assert not _split(solution, seed=0).equals(before.loc[solution.index])  # it would have
