@@ -84,7 +84,10 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
         "id_column": spec.get("id_column", "id"),
         "target_columns": list(spec["target_columns"]),
         "public_fraction": _number(spec, "public_fraction", float, 0.3),
-        "split_seed": _number(spec, "split_seed", int, 0),
+        # Optional: without it the split uses the competition's secret key.
+        "split_seed": (
+            None if spec.get("split_seed") is None else _number(spec, "split_seed", int, None)
+        ),
     }
     if fields["end"] <= fields["start"]:
         raise ApplicationError("competition.yaml: end must be after start")

@@ -29,7 +29,7 @@ class SubmissionForm(forms.Form):
     upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
     description = forms.CharField(max_length=500, required=False)
     debug = forms.BooleanField(
-        label="Debug run (a small public sample, full log; never ranked or counted)",
+        label="Debug run (a small public sample, full log; checked, not scored; never ranked)",
         required=False,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from pathlib import PurePosixPath
 
@@ -29,6 +30,11 @@ def submission_predictions_path(instance: Submission, filename: str) -> str:
     return f"predictions/{instance.competition.slug}/{instance.pk}-{uuid.uuid4().hex[:8]}.csv"
 
 
+def new_split_key() -> str:
+    """256 random bits, hex: the secret behind a competition's split and debug sample."""
+    return secrets.token_hex(32)
+
+
 class Competition(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
@@ -44,7 +50,16 @@ class Competition(models.Model):
     public_fraction = models.FloatField(
         default=0.3, help_text="Share of the test rows on the public leaderboard."
     )
-    split_seed = models.IntegerField(default=0)
+    split_seed = models.IntegerField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Optional override for a reproducible split: empty = the competition's "
+        "secret split key. Whoever knows the seed and the test ids knows the whole split: "
+        "keep it secret.",
+    )
+    # Never shown to participants, kept when data is replaced (see scoring.split).
+    split_key = models.CharField(max_length=64, default=new_split_key, editable=False)
 
     memory_limit_bytes = models.BigIntegerField(default=8 * GIB)
     cpu_limit = models.FloatField(default=2.0)
@@ -55,6 +70,9 @@ class Competition(models.Model):
     daily_submission_limit = models.PositiveIntegerField(default=5)
     total_submission_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text="Per team over the whole competition; empty = none."
+    )
+    debug_daily_limit = models.PositiveIntegerField(
+        default=10, help_text="Per team: debug runs a UTC day (they never count otherwise)."
     )
     max_concurrent_runs = models.PositiveIntegerField(
         default=2, help_text="Per team: submissions queued or running at once."
@@ -265,6 +283,11 @@ class Submission(models.Model):
         max_length=32, choices=FailureKind.choices, default=FailureKind.NONE, blank=True
     )
     failure_message = models.TextField(blank=True)
+    failure_safe_message = models.TextField(
+        blank=True,
+        help_text="What the team sees of an invalid predictions file of a scored run: "
+        "positions and rules, never the file's content (competitions.run_reports).",
+    )
     public_score = models.FloatField(null=True, blank=True)
     private_score = models.FloatField(null=True, blank=True)
 
@@ -321,7 +344,8 @@ class Submission(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="scored")
                 | Q(public_score__isnull=False)
-                | Q(private_score__isnull=False),
+                | Q(private_score__isnull=False)
+                | Q(is_debug=True),
                 name="submission_scored_has_a_score",
             ),
         ]

@@ -33,6 +33,7 @@ from django.db.models.functions import RowNumber
 from django.db.models.query import ModelIterable
 from django.http import Http404
 
+from competitions import run_reports
 from competitions.models import (
     Competition,
     CompetitionFile,
@@ -143,42 +144,31 @@ def competition_file_get_for_user(
         raise Http404("No such file.") from exc
 
 
-class _PrivateHiddenIterable(ModelIterable):
-    """Yield submissions whose private score is blanked (participants before the reveal)."""
+def _presented(queryset: QuerySet[Submission], *, user: User) -> QuerySet[Submission]:
+    """Make every object the queryset yields show only what ``user`` may see of its run
+    (competitions.run_reports: private score, messages, usage, exit code, log). Such
+    objects are for display: services reload a submission before writing."""
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        for obj in super().__iter__():
-            yield _hide_private(obj)
+    class PresentedIterable(ModelIterable):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for obj in super().__iter__():
+                yield run_reports.submission_present(user=user, submission=obj)
 
-
-def _hide_private(submission: Submission) -> Submission:
-    submission.private_score = None
-    submission.private_score_hidden = True  # type: ignore[attr-defined]
-    return submission
-
-
-def _with_private_policy(
-    queryset: QuerySet[Submission], *, user: User, competition: Competition
-) -> QuerySet[Submission]:
-    """Blank private scores in every object the queryset yields unless the user may see
-    them. Such objects are for display: services reload a submission before writing."""
-    if private_scores_visible(user=user, competition=competition):
-        return queryset
-    hidden = queryset.all()
-    hidden._iterable_class = _PrivateHiddenIterable
-    return hidden
+    presented = queryset.all()
+    presented._iterable_class = PresentedIterable
+    return presented
 
 
 def submissions_for_user(*, user: User, competition: Competition) -> QuerySet[Submission]:
-    """The submissions of the user's team in this competition (none for strangers), with
-    private scores blanked until the user may see them."""
+    """The submissions of the user's team in this competition (none for strangers), each
+    showing only what the user may see of its run (competitions.run_reports)."""
     team = team_for_user(user=user, competition=competition)
     if team is None:
         return Submission.objects.none()
     queryset = team.submissions.select_related("user", "team", "competition").order_by(
         "-created_at"
     )
-    return _with_private_policy(queryset, user=user, competition=competition)
+    return _presented(queryset, user=user)
 
 
 def submissions_for_organizer(*, user: User, competition: Competition) -> QuerySet[Submission]:
@@ -190,8 +180,8 @@ def submissions_for_organizer(*, user: User, competition: Competition) -> QueryS
 
 def submission_get_for_user(*, user: User, pk: int) -> Submission:
     """A submission of the user's own team; anyone else's is 404, not 403, so that ids
-    of other teams' runs leak nothing. The private score is blanked until the user may
-    see it."""
+    of other teams' runs leak nothing. It shows only what the user may see of its run
+    (competitions.run_reports): the private score is blanked until the user may see it."""
     queryset = Submission.objects.select_related("competition", "team", "user")
     if not _is_organizer(user):
         if not user.is_authenticated:
@@ -201,9 +191,7 @@ def submission_get_for_user(*, user: User, pk: int) -> Submission:
         submission = queryset.get(pk=pk)
     except Submission.DoesNotExist as exc:
         raise Http404("No such submission.") from exc
-    if not private_scores_visible(user=user, competition=submission.competition):
-        _hide_private(submission)
-    return submission
+    return run_reports.submission_present(user=user, submission=submission)
 
 
 def _can_see_submission(user: User, submission: Submission) -> bool:
@@ -219,15 +207,14 @@ def submission_log_for_user(*, user: User, submission: Submission) -> str | None
 
     Organizers read every log; a team reads its debug runs' logs, and its scored runs'
     logs only where the organizer set log_visibility to "tail" (hidden by default: a log
-    could print the hidden test inputs).
+    could print the hidden test inputs). The decision is competitions.run_reports'.
     """
     if not _can_see_submission(user, submission):
         return None
-    if _is_organizer(user) or submission.is_debug:
-        return submission.log_tail
-    if submission.competition.log_visibility == Competition.LogVisibility.TAIL:
-        return submission.log_tail
-    return None
+    report = getattr(submission, "run_report", None)
+    if report is None:
+        report = run_reports.run_report_for_user(user=user, submission=submission)
+    return report.log
 
 
 def submission_queue_position(*, submission: Submission) -> int | None:

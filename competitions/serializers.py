@@ -71,9 +71,19 @@ class CompetitionFileSerializer(serializers.ModelSerializer):
 
 
 class SubmissionSerializer(serializers.ModelSerializer):
+    """A submission as its team sees it; give it objects from competitions.selectors,
+    which hold only what the user may see of the run (competitions.run_reports)."""
+
     competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     team = serializers.StringRelatedField()
     user = serializers.StringRelatedField()
+    exit_status = serializers.SerializerMethodField(
+        help_text='"zero", "non-zero" or null (no exit yet); exit_code itself is null for a '
+        "scored run's non-zero exit unless the organizers show run logs."
+    )
+    note = serializers.SerializerMethodField(
+        help_text="A remark on the result, e.g. that a valid debug run is not scored."
+    )
 
     class Meta:
         model = Submission
@@ -100,7 +110,21 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "cpu_seconds",
             "peak_memory_bytes",
             "exit_code",
+            "exit_status",
+            "note",
         ]
+
+    def _report(self, obj: Submission) -> Any:
+        report = getattr(obj, "run_report", None)
+        if report is None:  # not from a selector: show nothing a run controls
+            raise RuntimeError("Serialize submissions from competitions.selectors only.")
+        return report
+
+    def get_exit_status(self, obj: Submission) -> str | None:
+        return self._report(obj).exit_status
+
+    def get_note(self, obj: Submission) -> str:
+        return self._report(obj).note
 
 
 class SubmissionDetailSerializer(SubmissionSerializer):
@@ -180,6 +204,8 @@ class QuotaSerializer(serializers.Serializer):
     running = serializers.IntegerField(required=False)
     max_concurrent = serializers.IntegerField(required=False, allow_null=True)
     next_allowed_at = serializers.DateTimeField(required=False, allow_null=True)
+    debug_used = serializers.IntegerField(required=False, help_text="Debug runs today (UTC).")
+    debug_limit = serializers.IntegerField(required=False, help_text="Debug runs a UTC day.")
 
 
 class TeamDetailSerializer(serializers.Serializer):

@@ -311,7 +311,11 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
     competition = submission.competition
     elapsed = None
     if submission.started_at:
-        elapsed = ((submission.finished_at or now) - submission.started_at).total_seconds()
+        # Whole seconds: the submission comes from a selector, which already cut its
+        # times to what the user may see (competitions.run_reports).
+        elapsed = float(
+            round(((submission.finished_at or now) - submission.started_at).total_seconds())
+        )
     position = None
     if submission.status == Submission.Status.QUEUED:
         position = selectors.submission_queue_position(submission=submission)
@@ -332,6 +336,7 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
         "failure_kind": submission.failure_kind,
         "failure_display": submission.get_failure_kind_display() if submission.failure_kind else "",
         "failure_message": submission.failure_message,
+        "note": submission.run_report.note,  # type: ignore[attr-defined]
         "duration_display": format_duration(submission.duration_seconds),
     }
 

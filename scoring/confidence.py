@@ -94,7 +94,7 @@ def leaderboard_confidence(
         frame, mask = solution()
         return _targets(frame[mask], competition.target_columns)
 
-    base = f"podium:ci:v1:{record.sha256}:{part}:{competition.metric}:{competition.split_seed}"
+    base = f"podium:ci:v1:{record.sha256}:{part}:{competition.metric}:{competition.split_seed or 0}"
     out: dict[int, dict[str, Any]] = {}
     ordered = [pk for pk in submission_ids if pk in submissions]
     for pk in ordered:
@@ -107,7 +107,7 @@ def leaderboard_confidence(
                 continue
             try:
                 found = bootstrap_interval(
-                    metric, y_true(), pred, resamples=RESAMPLES, seed=competition.split_seed
+                    metric, y_true(), pred, resamples=RESAMPLES, seed=competition.split_seed or 0
                 )
             except Exception:  # a metric undefined on too many resamples, ...
                 logger.warning("no bootstrap interval for submission %s", pk, exc_info=True)
@@ -127,7 +127,7 @@ def leaderboard_confidence(
                 continue
             try:
                 same = not significantly_different(
-                    metric, y_true(), pa, pb, resamples=RESAMPLES, seed=competition.split_seed
+                    metric, y_true(), pa, pb, resamples=RESAMPLES, seed=competition.split_seed or 0
                 )
             except Exception:
                 logger.warning("no paired test for %s and %s", a, b, exc_info=True)

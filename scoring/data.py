@@ -7,7 +7,9 @@ its data into PODIUM_WORK_DIR and bind-mounts the folders read-only into every r
 Debug runs get a second prepared version next to the first (`<version>-debug<rows>`):
 the same training data, and as test data either the organizer's DEBUG_TEST files or,
 when the test set is a single CSV, `debug_sample_rows` of its rows whose ids are Public
-in the solution (picked by a seeded hash of the id, so the sample is stable). Their
+in the solution (picked by a hash of the id keyed with the competition's debug-sample
+key, derived from its secret split key: the sample is stable, and tells nothing about
+the split, whose key is another, even when the organizer set a split_seed). Their
 solution holds only those rows, all Public: a debug score is a public-sample score and
 never reveals a private label.
 """
@@ -26,7 +28,7 @@ import pandas as pd
 from django.conf import settings
 
 from competitions.models import Competition, CompetitionFile
-from scoring.split import PUBLIC, _hash_keys, canonical_usage
+from scoring.split import DEBUG_SAMPLE_PURPOSE, PUBLIC, _hash_keys, canonical_usage, derive_key
 
 
 class CompetitionNotReady(Exception):
@@ -132,12 +134,12 @@ def _subset_csv(source: Path, target: Path, id_column: str, keep: pd.Index) -> b
     return True
 
 
-def debug_sample_ids(ids: pd.Index, *, rows: int, seed: int) -> pd.Index:
-    """The `rows` ids of `ids` with the smallest seeded hash: stable as long as the ids
-    and the seed stay, whatever their order in the file."""
+def debug_sample_ids(ids: pd.Index, *, rows: int, key: bytes) -> pd.Index:
+    """The `rows` ids of `ids` with the smallest keyed hash: stable as long as the ids
+    and the key stay, whatever their order in the file."""
     if rows >= len(ids):
         return ids
-    keys = _hash_keys(ids, seed)
+    keys = _hash_keys(ids, key)
     return ids[np.sort(np.argsort(keys, kind="stable")[:rows])]
 
 
@@ -158,9 +160,10 @@ def competition_debug_data_prepare(*, competition: Competition) -> CompetitionDa
             "single CSV file and the organizers gave no debug test files."
         )
     version = full.train_dir.parent.name
+    sample_key = derive_key(competition.split_key, DEBUG_SAMPLE_PURPOSE)
     tag = hashlib.sha256(
         "\n".join(
-            [str(competition.debug_sample_rows), str(competition.split_seed)]
+            [str(competition.debug_sample_rows), sample_key.hex()]
             + [f"{f.pk}:{f.name}:{f.sha256}" for f in debug_files]
         ).encode()
     ).hexdigest()[:8]
@@ -207,9 +210,7 @@ def competition_debug_data_prepare(*, competition: Competition) -> CompetitionDa
             )
         candidates = pd.Index(frame[column].str.strip(), dtype=object)
         candidates = candidates[candidates.isin(public)]
-        keep = debug_sample_ids(
-            candidates, rows=competition.debug_sample_rows, seed=competition.split_seed
-        )
+        keep = debug_sample_ids(candidates, rows=competition.debug_sample_rows, key=sample_key)
         target = staging / "test" / tests[0].safe_name
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         frame[frame[column].str.strip().isin(keep)].to_csv(target, index=False)

@@ -39,8 +39,13 @@ def score_predictions(
 
     ``solution`` must carry a Usage column (see :func:`scoring.split.assign_usage`) and
     ``predictions`` must cover every solution id (as :func:`read_predictions` ensures);
-    rows are aligned by id, never by position. A metric undefined on a part raises
-    MetricError naming that part.
+    rows are aligned by id, never by position.
+
+    The metric is first computed on every row at once, Ignored ones included: values
+    outside its domain raise MetricError before any split, so whether such an error
+    happens never depends on the part a row belongs to. A metric undefined on one part
+    only (one class in a part, for AUC) then raises MetricError naming that part; that
+    message is for organizers, never for participants.
     """
     if USAGE_COLUMN not in solution.columns:
         raise ValueError(
@@ -64,6 +69,7 @@ def score_predictions(
         aligned = predictions.reindex(solution.index)
     y_true_all = _targets(solution, target_columns)
     y_pred_all = _targets(aligned, target_columns)
+    metric.func(y_true_all, y_pred_all)  # the metric's domain, on every row: may raise
 
     scores: dict[str, float | None] = {}
     for code, part in ((0, PUBLIC), (1, PRIVATE)):

@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -226,25 +227,39 @@ def _score(
         submission.predictions.save("predictions.csv", File(fh), save=False)
     usage = {**usage, "predictions": submission.predictions.name}
     metric = competition_metric(competition)
-    outcome = score_kept_predictions(
-        competition=competition,
-        solution=read_solution(
-            solution_path,
-            id_column=competition.id_column,
-            target_columns=competition.target_columns,
-            metric=metric,
-        ),
-        predictions_path=predictions_path,
+    solution = read_solution(
+        solution_path,
+        id_column=competition.id_column,
+        target_columns=competition.target_columns,
         metric=metric,
     )
-    if isinstance(outcome, str):
+    if submission.is_debug:
+        # A debug run is no oracle: its predictions are checked in full (their format,
+        # ids and values), never scored against the hidden labels of its sample.
+        outcome: Scores | Rejected | None = check_kept_predictions(
+            competition=competition,
+            solution=solution,
+            predictions_path=predictions_path,
+            metric=metric,
+        )
+    else:
+        outcome = score_kept_predictions(
+            competition=competition,
+            solution=solution,
+            predictions_path=predictions_path,
+            metric=metric,
+        )
+    if isinstance(outcome, Rejected):
         recorded = _finish(
             submission.pk,
             status=Submission.Status.FAILED,
             failure_kind=Kind.INVALID_PREDICTIONS,
-            failure_message=outcome,
+            failure_message=outcome.message,
+            failure_safe_message=outcome.safe,
             **usage,
         )
+    elif outcome is None:
+        recorded = _finish(submission.pk, status=Submission.Status.SCORED, **usage)
     else:
         recorded = _finish(
             submission.pk,
@@ -257,10 +272,43 @@ def _score(
         submission.predictions.delete(save=False)
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """Why a predictions file cannot be scored, twice: ``message`` quotes the file (for
+    organizers and debug runs), ``safe`` names positions and rules only (for the team
+    that made a scored run: see competitions.run_reports)."""
+
+    message: str
+    safe: str
+
+
+def check_kept_predictions(
+    *, competition: Competition, solution: Any, predictions_path: Path, metric: Metric | None = None
+) -> Rejected | None:
+    """Validate one predictions file without scoring it: None when it is valid."""
+    try:
+        read_predictions(
+            predictions_path,
+            solution=solution,
+            id_column=competition.id_column,
+            target_columns=competition.target_columns,
+            metric=metric or competition_metric(competition),
+        )
+    except InvalidPredictions as exc:
+        return Rejected(exc.message, exc.safe)
+    return None
+
+
 def score_kept_predictions(
     *, competition: Competition, solution: Any, predictions_path: Path, metric: Metric | None = None
-) -> Scores | str:
-    """Validate and score one predictions file: the scores, or why they are invalid."""
+) -> Scores | Rejected:
+    """Validate and score one predictions file: the scores, or why they are invalid.
+
+    A metric error never tells which part of the test set it came from: the scorer
+    checks the metric on every row at once before splitting (see
+    scoring.scorer.score_predictions), and the team's message names neither parts nor
+    their sizes.
+    """
     metric = metric or competition_metric(competition)
     try:
         predictions = read_predictions(
@@ -271,7 +319,7 @@ def score_kept_predictions(
             metric=metric,
         )
     except InvalidPredictions as exc:
-        return exc.message
+        return Rejected(exc.message, exc.safe)
     try:
         return score_predictions(
             solution=solution,
@@ -281,7 +329,12 @@ def score_kept_predictions(
         )
     except MetricError as exc:
         # Values the metric cannot take (probabilities outside 0-1, ...) are the file's fault.
-        return str(exc)
+        return Rejected(
+            str(exc),
+            f"The metric {metric.name} cannot score these predictions: check that every "
+            "value is one the metric accepts (its range, its classes). A debug run shows "
+            "the full reason.",
+        )
 
 
 RESCORE_REPORT_CHANGES = 500
@@ -337,11 +390,12 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
             report["missing_predictions"] += 1
             continue
         before = (submission.status, submission.public_score, submission.private_score)
-        if isinstance(outcome, str):
+        if isinstance(outcome, Rejected):
             fields: dict[str, Any] = {
                 "status": Submission.Status.FAILED,
                 "failure_kind": Kind.INVALID_PREDICTIONS,
-                "failure_message": outcome,
+                "failure_message": outcome.message,
+                "failure_safe_message": outcome.safe,
                 "public_score": None,
                 "private_score": None,
                 "is_selected": False,
@@ -351,6 +405,7 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                 "status": Submission.Status.SCORED,
                 "failure_kind": Kind.NONE,
                 "failure_message": "",
+                "failure_safe_message": "",
                 "public_score": outcome.public,
                 "private_score": outcome.private,
             }

@@ -2,9 +2,16 @@
 
 The split must never move once a competition has started: a row that scored on the
 public leaderboard yesterday must score there today, on any machine and any NumPy or
-pandas version. So rows are ordered by a keyed BLAKE2b hash of ``(seed, id)`` instead of
-by a random generator whose stream is only stable within one library version; the
-same seed and ids give the same split whatever the row order of the solution file.
+pandas version. So rows are ordered by a keyed BLAKE2b hash of the id instead of by a
+random generator whose stream is only stable within one library version; the same key
+and ids give the same split whatever the row order of the solution file.
+
+The hash key is secret: whoever knows it and the test ids knows every row's part. It is
+derived (:func:`derive_key`) from the competition's random split key (256 bits, never
+shown to participants), with one purpose per derived key, so the debug sample (drawn
+with a key of its own) tells nothing about the split. An organizer's ``split_seed``
+overrides the split's key with ``str(seed)`` (a reproducible split, as before the
+secret key existed); such a seed must then be kept as secret as the labels.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DEBUG_SAMPLE_PURPOSE",
     "PRIVATE",
     "PUBLIC",
+    "SPLIT_PURPOSE",
     "USAGE_COLUMN",
     "USAGE_VALUES",
     "assign_usage",
     "canonical_usage",
+    "derive_key",
+    "split_hash_key",
     "usage_codes",
 ]
 
@@ -30,6 +41,30 @@ PUBLIC = "Public"
 PRIVATE = "Private"
 IGNORED = "Ignored"
 USAGE_VALUES = (PUBLIC, PRIVATE, IGNORED)
+
+SPLIT_PURPOSE = "public-private-split"
+DEBUG_SAMPLE_PURPOSE = "debug-sample"
+
+
+def derive_key(secret_hex: str, purpose: str) -> bytes:
+    """A 32-byte hash key for one purpose from a competition's secret split key (hex).
+
+    Keys of different purposes are independent (a keyed BLAKE2b of the purpose): the
+    debug sample's key reveals nothing about the split's. Raises ValueError when the
+    secret is not hex or shorter than 128 bits.
+    """
+    secret = bytes.fromhex(secret_hex)
+    if len(secret) < 16:
+        raise ValueError("The split key must hold at least 128 bits (32 hex digits).")
+    return hashlib.blake2b(purpose.encode(), digest_size=32, key=secret[:64]).digest()
+
+
+def split_hash_key(*, secret_hex: str, seed: int | None) -> bytes:
+    """The hash key of the public/private split: the organizer's seed when set (a
+    reproducible override, as secret as the labels), else derived from the secret key."""
+    if seed is not None:
+        return str(int(seed)).encode()
+    return derive_key(secret_hex, SPLIT_PURPOSE)
 
 
 def usage_codes(usage: pd.Series) -> np.ndarray:
@@ -61,9 +96,8 @@ def canonical_usage(usage: pd.Series) -> pd.Series:
     return pd.Series(names, index=usage.index, name=USAGE_COLUMN, dtype=object)
 
 
-def _hash_keys(ids: pd.Index, seed: int) -> np.ndarray:
-    """Give every id a pseudo-random 64-bit key that depends only on (seed, id)."""
-    key = str(int(seed)).encode()
+def _hash_keys(ids: pd.Index, key: bytes) -> np.ndarray:
+    """Give every id a pseudo-random 64-bit key that depends only on (key, id)."""
     return np.fromiter(
         (
             int.from_bytes(
@@ -92,7 +126,8 @@ def assign_usage(
     solution: pd.DataFrame,
     *,
     public_fraction: float,
-    seed: int,
+    seed: int | None = None,
+    key: bytes | None = None,
     stratify_column: str | Sequence[str] | None = None,
 ) -> pd.Series:
     """Return "Public"/"Private" per row of ``solution``, aligned to its index.
@@ -103,6 +138,9 @@ def assign_usage(
     provided every class has at least two rows; otherwise the split is unstratified,
     because a one-row class cannot be on both sides anyway. A list of columns (a
     one-hot multiclass target) stratifies by the combination of their values.
+
+    Give the hash ``key`` (see :func:`split_hash_key`) or, for a reproducible split, an
+    integer ``seed`` (the key is then ``str(seed)``); exactly one of them, else ValueError.
     """
     if USAGE_COLUMN in solution.columns:
         return canonical_usage(solution[USAGE_COLUMN])
@@ -110,7 +148,9 @@ def assign_usage(
         raise ValueError(f"public_fraction must be between 0 and 1; got {public_fraction}.")
     n = len(solution)
     n_public = round(n * public_fraction)
-    keys = _hash_keys(solution.index, seed)
+    if (seed is None) == (key is None):
+        raise ValueError("Give assign_usage either a hash key or a seed.")
+    keys = _hash_keys(solution.index, key if key is not None else str(int(seed)).encode())
     public = np.zeros(n, dtype=bool)
 
     classes = None

@@ -6,6 +6,13 @@ offending ids and says what to do, because that message is all they get back fro
 run in a sandbox they cannot watch. Organizer mistakes in ``solution.csv`` raise
 ``ValueError`` instead: those are ours to fix, not the participant's.
 
+Each error carries two messages. ``message`` quotes the file (header names, ids,
+values) and is for debug runs, which see only a public sample, and for organizers.
+``safe`` quotes nothing the run wrote: it names positions and rules ("column 3 of the
+header is not expected", "data row 17: a value is not a number"), so a scored run,
+which reads the hidden test inputs, cannot carry them out through its own error
+message. Only the first offending position is named.
+
 The read path is one ``pd.read_csv`` with explicit dtypes followed by vectorised checks,
 so validating a file costs about what parsing it costs. Ids are compared as text: "007"
 and "7" are different ids, and "NA" is an id, not a missing value. A valid file has its
@@ -60,12 +67,20 @@ _MISSING = frozenset(["", "nan", "na", "n/a", "null", "none", "-nan", "#n/a"])
 _MISSING_NA_VALUES = sorted(_MISSING | {s.upper() for s in _MISSING} | {"NaN", "-NaN"})
 
 
-class InvalidPredictions(Exception):
-    """Raise when a predictions file cannot be scored; the message is for the participant."""
+GENERIC_SAFE = "predictions.csv is not a valid predictions file. A debug run shows the full reason."
 
-    def __init__(self, message: str) -> None:
+
+class InvalidPredictions(Exception):
+    """Raise when a predictions file cannot be scored.
+
+    ``message`` may quote the file (debug runs, organizers); ``safe`` names only
+    positions and rules, never text the run wrote (scored runs on hidden data).
+    """
+
+    def __init__(self, message: str, safe: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.safe = safe if safe is not None else GENERIC_SAFE
 
     def __str__(self) -> str:
         return self.message
@@ -92,11 +107,23 @@ def _human_bytes(n: int) -> str:
 
 
 def _not_utf8(name: str, path: Path) -> InvalidPredictions:
-    return InvalidPredictions(
+    message = (
         f"{name} is not UTF-8 text (first invalid byte on line "
         f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
         "pandas' DataFrame.to_csv(path, index=False)."
     )
+    return InvalidPredictions(message, message)
+
+
+def _first_row(mask: np.ndarray, rows: np.ndarray | None = None) -> int:
+    """The 1-based data row of the file holding the first offending value.
+
+    ``mask`` is in file order, or in the solution's order when ``rows`` maps each
+    solution position to its row in the file (0-based).
+    """
+    if rows is None:
+        return int(np.flatnonzero(mask)[0]) + 1
+    return int(rows[mask].min()) + 1
 
 
 def _first_bad_utf8_line(path: Path) -> int:
@@ -217,6 +244,18 @@ _MAGIC = [
 
 def _sniff(path: Path, name: str, expected: str) -> None:
     """Refuse files that are not CSV text at all, saying what they look like instead."""
+    try:
+        _sniff_format(path, name, expected)
+    except InvalidPredictions as exc:
+        raise InvalidPredictions(
+            exc.message,
+            f"{name} is not plain comma-separated UTF-8 text (it holds binary data, an "
+            "archive, UTF-16, JSON or HTML). Write plain comma-separated UTF-8 text with the "
+            f"header {expected}, e.g. with DataFrame.to_csv(path, index=False).",
+        ) from None
+
+
+def _sniff_format(path: Path, name: str, expected: str) -> None:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     advice = f"Write plain comma-separated UTF-8 text with the header {expected}"
@@ -251,15 +290,17 @@ def _read_header(path: Path, name: str, expected: str) -> list[str]:
             path, header=None, nrows=1, dtype=str, keep_default_na=False, encoding="utf-8-sig"
         )
     except pd.errors.EmptyDataError:
-        raise InvalidPredictions(
+        message = (
             f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
-        ) from None
+        )
+        raise InvalidPredictions(message, message) from None
     except UnicodeDecodeError:
         raise _not_utf8(name, path) from None
     except pd.errors.ParserError as exc:
+        advice = f"Write a comma-separated file with the header {expected}."
         raise InvalidPredictions(
-            f"{name} cannot be read as CSV: {exc}. Write a comma-separated file with the "
-            f"header {expected}."
+            f"{name} cannot be read as CSV: {exc}. " + advice,
+            f"{name} cannot be read as CSV (its header line). " + advice,
         ) from None
     return [str(c).strip() for c in header.iloc[0].tolist()]
 
@@ -271,17 +312,24 @@ def _check_header(columns: list[str], name: str, id_column: str, targets: list[s
     if len(columns) == 1:
         for delimiter, label in ((";", "';' (semicolon)"), ("\t", "a tab"), ("|", "'|'")):
             if delimiter in columns[0]:
-                raise InvalidPredictions(
-                    f"{name} uses {label} as its delimiter (its header is {found!r}). "
+                advice = (
                     f"Separate values with commas: {expected}. In pandas, "
                     "DataFrame.to_csv(path, index=False) does; a spreadsheet set to a "
                     "language with decimal commas may not."
                 )
+                raise InvalidPredictions(
+                    f"{name} uses {label} as its delimiter (its header is {found!r}). " + advice,
+                    f"{name} uses {label} as its delimiter. " + advice,
+                )
+    positions = {c: i + 1 for i, c in reversed(list(enumerate(columns)))}
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
+        again = next(i + 1 for i, c in enumerate(columns) if positions[c] != i + 1)
         raise InvalidPredictions(
             f"{name} repeats the column(s) {', '.join(map(repr, repeated))} in its header "
-            f"({found}). Expected header: {expected}"
+            f"({found}). Expected header: {expected}",
+            f"{name} repeats a column in its header (column {again} repeats column "
+            f"{positions[columns[again - 1]]}). Expected header: {expected}",
         )
     no_header_hint = ""
     if all(_looks_numeric(c) for c in columns):
@@ -295,24 +343,32 @@ def _check_header(columns: list[str], name: str, id_column: str, targets: list[s
     case_hint = (
         f" Column names are case-sensitive: rename {', '.join(case_hints)}." if case_hints else ""
     )
+    safe_case_hint = " Column names are case-sensitive." if case_hints else ""
     if id_column not in columns:
         raise InvalidPredictions(
             f"{name} has no {id_column!r} column (its header is {found}). "
-            f"Expected header: {expected}.{case_hint}{no_header_hint}"
+            f"Expected header: {expected}.{case_hint}{no_header_hint}",
+            f"{name} has no {id_column!r} column. "
+            f"Expected header: {expected}.{safe_case_hint}{no_header_hint}",
         )
     missing = [c for c in targets if c not in columns]
     if missing:
         raise InvalidPredictions(
             f"{name} is missing the column(s) {', '.join(map(repr, missing))} "
-            f"(its header is {found}). Expected header: {expected}.{case_hint}{no_header_hint}"
+            f"(its header is {found}). Expected header: {expected}.{case_hint}{no_header_hint}",
+            f"{name} is missing the column(s) {', '.join(map(repr, missing))}. "
+            f"Expected header: {expected}.{safe_case_hint}{no_header_hint}",
         )
     extra = [c for c in columns if c not in expected_list]
     if extra:
-        raise InvalidPredictions(
-            f"{name} has unexpected column(s) {_first(map(repr, extra))}"
-            f"{'...' if len(extra) > SHOW else ''}. "
+        advice = (
             f"Expected header: {expected}. Remove the other columns (and the index: "
             "DataFrame.to_csv(path, index=False))."
+        )
+        raise InvalidPredictions(
+            f"{name} has unexpected column(s) {_first(map(repr, extra))}"
+            f"{'...' if len(extra) > SHOW else ''}. " + advice,
+            f"Column {positions[extra[0]]} of the header of {name} is not expected. " + advice,
         )
 
 
@@ -356,9 +412,14 @@ def _read_body(
                 skipinitialspace=False,
             )
         except pd.errors.ParserError as exc:
+            advice = (
+                f"Write a comma-separated file with the header {expected} and quote values "
+                "that contain commas."
+            )
             raise InvalidPredictions(
-                f"{name} cannot be read as CSV: {exc}. Write a comma-separated file with "
-                f"the header {expected} and quote values that contain commas."
+                f"{name} cannot be read as CSV: {exc}. " + advice,
+                f"{name} cannot be read as CSV (a row with too many fields or an unclosed "
+                "quote). " + advice,
             ) from None
         except UnicodeDecodeError:
             raise _not_utf8(name, path) from None
@@ -384,9 +445,12 @@ def _read_body(
             shown = ", ".join(
                 f"id {i}: {v!r}" for i, v in zip(ids.head(SHOW), text[bad].head(SHOW), strict=True)
             )
+            advice = "Write a number in every row, such as 0.25 or 3."
             raise InvalidPredictions(
                 f"{name} has {int(bad.sum())} non-numeric value(s) in column {column!r} "
-                f"(first: {shown}). Write a number in every row, such as 0.25 or 3."
+                f"(first: {shown}). " + advice,
+                f"{name}, data row {_first_row(bad)}: the value in column {column!r} is not "
+                "a number. " + advice,
             )
         frame[column] = numbers.to_numpy(dtype=np.float64)
     return frame
@@ -576,21 +640,35 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
         rows = np.flatnonzero(empty) + 1
         raise InvalidPredictions(
             f"{name} has {int(empty.sum())} row(s) with an empty {id_column!r} (data rows "
-            f"{_first(rows)}). Write the id of every row, as in {SAMPLE}."
+            f"{_first(rows)}). Write the id of every row, as in {SAMPLE}.",
+            f"{name}, data row {rows[0]}: the {id_column!r} is empty. Write the id of every "
+            f"row, as in {SAMPLE}.",
         )
 
     n_test = len(solution_ids)
     hits = np.bincount(position[~unknown], minlength=n_test)
     if (hits > 1).any() or (unknown.any() and pd.Index(ids[unknown]).has_duplicates):
         index = pd.Index(ids)
-        dup_ids = index[index.duplicated(keep="first")].unique()
+        again = index.duplicated(keep="first")
+        dup_ids = index[again].unique()
         raise InvalidPredictions(
             f"{name} has {len(dup_ids)} duplicated id(s) (first: {_first(dup_ids)}). "
-            "Write exactly one row per id."
+            "Write exactly one row per id.",
+            f"{name}, data row {_first_row(again)}: the id repeats an earlier row's. "
+            "Write exactly one row per id.",
         )
 
     missing = hits == 0
     if missing.any():
+        safe = (
+            f"{name} does not have one row for every one of the {n_test} test ids. Write one "
+            f"row for every id in {SAMPLE}."
+        )
+        if unknown.any():
+            safe += (
+                f" Data row {_first_row(unknown)} holds an id that is not a test id; ids are "
+                "compared as text, so '007' is not '7'."
+            )
         message = (
             f"{name} is missing {int(missing.sum())} of the {n_test} test ids "
             f"(first: {_first(solution_ids[missing])}). Write one row for every id in "
@@ -602,11 +680,13 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
                 f"(first: {_first(ids[unknown])}); ids are compared as text, so '007' "
                 "is not '7'."
             )
-        raise InvalidPredictions(message)
+        raise InvalidPredictions(message, safe)
     if unknown.any():
         raise InvalidPredictions(
             f"{name} has {int(unknown.sum())} id(s) that are not test ids "
-            f"(first: {_first(ids[unknown])}). Use only the ids in {SAMPLE}."
+            f"(first: {_first(ids[unknown])}). Use only the ids in {SAMPLE}.",
+            f"{name}, data row {_first_row(unknown)}: the id is not a test id. Use only the "
+            f"ids in {SAMPLE}.",
         )
 
     order = np.empty(n_test, dtype=np.intp)
@@ -641,15 +721,19 @@ def read_predictions(
 
     size = path.stat().st_size
     if size > max_bytes:
+        advice = (
+            f"Write only the columns {expected}, one row for each of the {n_test} ids in {SAMPLE}."
+        )
         raise InvalidPredictions(
             f"{name} is {_human_bytes(size)}, over the limit of {_human_bytes(max_bytes)}. "
-            f"Write only the columns {expected}, one row for each of the {n_test} ids in "
-            f"{SAMPLE}."
+            + advice,
+            f"{name} is over the limit of {_human_bytes(max_bytes)}. " + advice,
         )
     if size == 0:
-        raise InvalidPredictions(
+        message = (
             f"{name} is empty. Write the header {expected} and one row for every id in {SAMPLE}."
         )
+        raise InvalidPredictions(message, message)
 
     _sniff(path, name, expected)
     columns = _read_header(path, name, expected)
@@ -675,10 +759,11 @@ def read_predictions(
     else:
         frame = _read_body(path, name, id_column, numeric, labels, expected)
     if len(frame) == 0:
-        raise InvalidPredictions(
+        message = (
             f"{name} has a header but no rows. Write one row for every one of the {n_test} "
             f"ids in {SAMPLE}."
         )
+        raise InvalidPredictions(message, message)
 
     if order is None:
         order = _match_ids(frame[id_column], solution.index, name, id_column)
@@ -691,16 +776,20 @@ def read_predictions(
         if nan.any():
             raise InvalidPredictions(
                 f"{name} has {int(nan.sum())} missing or NaN value(s) in column {column!r} "
-                f"(first ids: {_first(result.index[nan])}). Write a number in every row."
+                f"(first ids: {_first(result.index[nan])}). Write a number in every row.",
+                f"{name}, data row {_first_row(nan, order)}: the value in column {column!r} "
+                "is missing or NaN. Write a number in every row.",
             )
         inf = np.isinf(values)
         if inf.any():
             raise InvalidPredictions(
                 f"{name} has {int(inf.sum())} infinite value(s) in column {column!r} "
-                f"(first ids: {_first(result.index[inf])}). Write finite numbers."
+                f"(first ids: {_first(result.index[inf])}). Write finite numbers.",
+                f"{name}, data row {_first_row(inf, order)}: the value in column {column!r} "
+                "is infinite. Write finite numbers.",
             )
         if metric is not None and metric.value_range is not None:
-            _check_range(values, metric, result.index, name, column)
+            _check_range(values, metric, result.index, name, column, order)
         integral = values == np.round(values)
         if is_integer_dtype(solution[column].dtype) and integral.all():
             result[column] = values.astype(solution[column].dtype)
@@ -710,10 +799,15 @@ def read_predictions(
                 f"id {i}: {v:g}"
                 for i, v in zip(result.index[bad][:SHOW], values[bad][:SHOW], strict=True)
             )
+            advice = (
+                f"The metric {metric.name} compares classes: predict a class such as 0 or 1, "
+                "not a probability."
+            )
             raise InvalidPredictions(
                 f"{name} has {int(bad.sum())} value(s) in column {column!r} that are not "
-                f"whole-number class labels (first: {shown}). The metric {metric.name} "
-                "compares classes: predict a class such as 0 or 1, not a probability."
+                f"whole-number class labels (first: {shown}). " + advice,
+                f"{name}, data row {_first_row(bad, order)}: the value in column {column!r} "
+                "is not a whole-number class label. " + advice,
             )
         else:
             result[column] = values
@@ -725,21 +819,31 @@ def read_predictions(
             if empty.any():
                 raise InvalidPredictions(
                     f"{name} has {int(empty.sum())} empty value(s) in column {column!r} "
-                    f"(first ids: {_first(result.index[empty])}). Write a label in every row."
+                    f"(first ids: {_first(result.index[empty])}). Write a label in every row.",
+                    f"{name}, data row {_first_row(empty, order)}: the value in column "
+                    f"{column!r} is empty. Write a label in every row.",
                 )
         long = (text.str.len() > max_field_chars).to_numpy()
         if long.any():
+            advice = "Shorten them; check that each row ends with a line break."
             raise InvalidPredictions(
                 f"{name} has {int(long.sum())} value(s) longer than {max_field_chars:,} "
                 f"characters in column {column!r} (first ids: {_first(result.index[long])}). "
-                "Shorten them; check that each row ends with a line break."
+                + advice,
+                f"{name}, data row {_first_row(long, order)}: the value in column {column!r} "
+                f"is longer than {max_field_chars:,} characters. " + advice,
             )
         result[column] = text.to_numpy(dtype=object)
     return result
 
 
 def _check_range(
-    values: np.ndarray, metric: Metric, index: pd.Index, name: str, column: str
+    values: np.ndarray,
+    metric: Metric,
+    index: pd.Index,
+    name: str,
+    column: str,
+    rows: np.ndarray,
 ) -> None:
     """Refuse values outside the metric's range, naming the ids and the values."""
     assert metric.value_range is not None
@@ -754,5 +858,7 @@ def _check_range(
     what = "probabilities" if (low, high) == (0.0, 1.0) else "values"
     raise InvalidPredictions(
         f"{name} has {int(bad.sum())} value(s) in column {column!r} outside the range the "
-        f"metric {metric.name} accepts (first: {shown}). Write {what} {wanted}."
+        f"metric {metric.name} accepts (first: {shown}). Write {what} {wanted}.",
+        f"{name}, data row {_first_row(bad, rows)}: the value in column {column!r} is "
+        f"outside the range the metric {metric.name} accepts. Write {what} {wanted}.",
     )

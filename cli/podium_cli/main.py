@@ -325,6 +325,8 @@ SUBMISSION_FIELDS = [
     "cpu_seconds",
     "peak_memory_bytes",
     "exit_code",
+    "exit_status",
+    "note",
 ]
 
 

@@ -44,6 +44,16 @@ def counted_filter(competition: Competition) -> Q:
     return q
 
 
+def debug_counted_filter() -> Q:
+    """The debug runs that count toward the daily debug limit: all but cancelled runs and
+    platform errors."""
+    return (
+        Q(is_debug=True)
+        & ~Q(status=Status.CANCELLED)
+        & ~Q(failure_kind=Submission.FailureKind.PLATFORM_ERROR)
+    )
+
+
 def _utc_day_start(now: dt.datetime) -> dt.datetime:
     return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -57,7 +67,9 @@ def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str,
     running, debug runs included), `max_concurrent` (None: no limit), `next_allowed_at`
     (None when a submission is allowed now; otherwise when it will be, or None as well
     when that depends on a run finishing or never comes: see `allowed` and `reason`),
-    `allowed`, `debug_allowed` (debug runs only wait for concurrency) and `reason`.
+    `allowed`, `debug_used`/`debug_limit` (debug runs today, UTC; they never count
+    toward the other limits but have this daily limit of their own, so that they are no
+    free oracle), `debug_allowed`, `debug_reason`/`debug_code` and `reason`.
     """
     now = now or timezone.now()
     competition = team.competition
@@ -68,6 +80,10 @@ def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str,
         used=Count("pk", filter=counted & Q(created_at__gte=day_start, created_at__lt=resets_at)),
         total_used=Count("pk", filter=counted),
         running=Count("pk", filter=Q(status__in=ACTIVE)),
+        debug_used=Count(
+            "pk",
+            filter=debug_counted_filter() & Q(created_at__gte=day_start, created_at__lt=resets_at),
+        ),
     )
     limit = competition.daily_submission_limit
     total_limit = competition.total_submission_limit
@@ -96,6 +112,16 @@ def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str,
     elif busy:
         code = "concurrent_limit"
         reason = _busy_message(running, max_concurrent)
+    debug_limit = competition.debug_daily_limit
+    debug_reason, debug_code = "", ""
+    if stats["debug_used"] >= debug_limit:
+        debug_code = "debug_daily_limit"
+        debug_reason = (
+            f"Your team has used all {debug_limit} of today's debug runs (UTC day). "
+            f"The count resets at {resets_at:%Y-%m-%d %H:%M} UTC."
+        )
+    elif busy:
+        debug_code, debug_reason = "concurrent_limit", _busy_message(running, max_concurrent)
     return {
         "used": used,
         "limit": limit,
@@ -107,7 +133,11 @@ def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str,
         "max_concurrent": max_concurrent,
         "next_allowed_at": next_allowed_at,
         "allowed": not reason,
-        "debug_allowed": not busy,
+        "debug_used": stats["debug_used"],
+        "debug_limit": debug_limit,
+        "debug_allowed": not debug_reason,
+        "debug_reason": debug_reason,
+        "debug_code": debug_code,
         "reason": reason,
         "code": code,
     }
@@ -163,8 +193,9 @@ def submission_create(
     """Store an uploaded image archive as a queued submission and enqueue its run.
 
     A debug run (`debug=True`) runs on a small public sample of the test data, shows
-    its full log, is never ranked and never counts toward the limits, but it does take
-    one of the team's concurrent run slots.
+    its full log, is never ranked, is not scored (only validated) and never counts
+    toward the submission limits; it does take one of the team's concurrent run slots
+    and has a daily limit of its own (`Competition.debug_daily_limit`).
     """
     now = timezone.now()
     membership = membership_for(user, competition)
@@ -184,10 +215,7 @@ def submission_create(
     quota = submission_quota(team=team, now=now)
     if debug:
         if not quota["debug_allowed"]:
-            raise ApplicationError(
-                _busy_message(quota["running"], quota["max_concurrent"]),
-                {"code": "concurrent_limit"},
-            )
+            raise ApplicationError(quota["debug_reason"], {"code": quota["debug_code"]})
     elif not quota["allowed"]:
         raise ApplicationError(quota["reason"], {"code": quota["code"]})
     sha256, size = file_sha256(image)

@@ -401,7 +401,9 @@ def test_submission_wait_exits_non_zero_with_the_failure_message(
     result = podium("submission", failed.pk, "--wait")
     assert result.code == 1
     assert result.err.endswith(
-        f"podium: submission {failed.pk} failed (memory_limit): exceeded memory limit (8 GB)\n"
+        f"podium: submission {failed.pk} failed (memory_limit): Your run exceeded the memory "
+        "limit (8 GB) and was killed; files in /tmp and /dev/shm count toward it. The limit "
+        "in bytes is in PODIUM_MEMORY_LIMIT_BYTES.\n"
     )
 
 

@@ -47,7 +47,8 @@ def test_import_parses_fields_and_limits(digits: Competition, digits_bundle: Pat
     assert digits.metric == "accuracy"
     assert digits.target_columns == ["label"]
     assert digits.public_fraction == pytest.approx(0.3)
-    assert digits.split_seed == 17
+    assert digits.split_seed is None  # no override: the secret split key decides
+    assert len(bytes.fromhex(digits.split_key)) == 32
     assert digits.memory_limit_bytes == 2 * 2**30
     assert digits.cpu_limit == 1.0
     assert digits.gpu_limit == 0

@@ -340,7 +340,11 @@ def test_quota_reports_used_remaining_and_next_utc_midnight(set_now) -> None:
         "max_concurrent": 2,
         "next_allowed_at": None,
         "allowed": True,
+        "debug_used": 0,
+        "debug_limit": 10,
         "debug_allowed": True,
+        "debug_reason": "",
+        "debug_code": "",
         "reason": "",
         "code": "",
     }

@@ -103,7 +103,7 @@ def test_several_target_columns_are_passed_to_the_metric_as_two_dimensional_arra
     scores = score_predictions(
         solution=solution, predictions=predictions, metric=spying, target_columns=["x", "y"]
     )
-    assert seen == [(20, 2), (30, 2)]
+    assert seen == [(50, 2), (20, 2), (30, 2)]  # every row first (the domain), then each part
     public = solution["Usage"] == "Public"
     expected = skm.root_mean_squared_error(
         solution.loc[public, ["x", "y"]], predictions.loc[public, ["x", "y"]]
@@ -126,7 +126,7 @@ def test_a_single_target_column_is_passed_as_a_one_dimensional_array():
     score_predictions(
         solution=solution, predictions=predictions, metric=spying, target_columns=["c"]
     )
-    assert seen == [(3,), (3,)]
+    assert seen == [(3,), (3,)] * 2  # every row first (the domain), then the public part
 
 
 def test_an_undefined_metric_on_a_part_names_the_part():
