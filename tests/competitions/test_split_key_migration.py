@@ -1,4 +1,4 @@
-"""Migration 0004 gives every existing competition a secret key of its own and keeps
+"""Migration 0005 gives every existing competition a secret key of its own and keeps
 its split_seed, so stored splits (and a later replacement of their solution) never move."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("competitions", "0003_leaderboard_index")]
-AFTER = [("competitions", "0004_competition_split_key")]
+BEFORE = [("competitions", "0004_competition_publication")]
+AFTER = [("competitions", "0005_competition_split_key")]
 
 
 @pytest.mark.django_db(transaction=True)

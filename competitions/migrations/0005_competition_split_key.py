@@ -22,7 +22,7 @@ def give_each_competition_its_own_key(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("competitions", "0003_leaderboard_index"),
+        ("competitions", "0004_competition_publication"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
