@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from competitions.models import Competition, CompetitionFile
+from competitions.services.data_checks import local_files, solution_usage, stored_usage
 from podium.errors import ApplicationError
 from scoring.competition_metric import metric_lookup
-from scoring.split import assign_usage
 from scoring.validation import read_solution
 
 CHUNK = 1024 * 1024
@@ -34,10 +34,11 @@ def file_sha256(fileobj: IO[bytes]) -> tuple[str, int]:
 
 
 def _solution_with_usage(competition: Competition, source: Path) -> Path:
-    """Fix the public/private split once, when the solution is stored.
+    """Fix the public/private split when the solution is stored.
 
     A rescore or a re-import of the same solution then never moves a row between the
-    public and the private part.
+    public and the private part; a replaced solution keeps every stored row in its part
+    unless its own Usage column says otherwise (data_checks.solution_usage).
     """
     metric = metric_lookup(competition.metric, competition.metric_params)
     solution = read_solution(
@@ -46,14 +47,12 @@ def _solution_with_usage(competition: Competition, source: Path) -> Path:
         target_columns=competition.target_columns,
         metric=metric,
     )
-    usage = assign_usage(
-        solution,
-        public_fraction=competition.public_fraction,
-        seed=competition.split_seed,
-        # Classification splits keep each class's share in both parts (one-hot class
-        # columns included); regression and ranking splits are plain.
-        stratify_column=competition.target_columns if metric.stratify else None,
-    )
+    previous = None
+    stored = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
+    if stored is not None:
+        with local_files([(stored.name, stored.file)]) as (data,):
+            previous = stored_usage(data.path, competition=competition)
+    usage, _ = solution_usage(solution, competition=competition, metric=metric, previous=previous)
     out = solution.reset_index() if competition.id_column not in solution.columns else solution
     out = out.copy()
     out["Usage"] = usage.to_numpy()
