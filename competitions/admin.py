@@ -7,7 +7,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
+from competitions.admin_forms import (
+    CompetitionAdminForm,
+    CompetitionFileForm,
+    CompetitionFileFormSet,
+)
 from competitions.models import (
     AuditRecord,
     Competition,
@@ -18,6 +25,7 @@ from competitions.models import (
     TeamMembership,
     TeamMergeRequest,
 )
+from competitions.selectors import submissions_stale
 from competitions.services import (
     competition_file_delete,
     competition_file_store,
@@ -35,6 +43,8 @@ RESCORE_INLINE_LIMIT = 200
 
 class CompetitionFileInline(admin.TabularInline):
     model = CompetitionFile
+    form = CompetitionFileForm
+    formset = CompetitionFileFormSet
     extra = 1
     fields = ("kind", "name", "file", "size", "sha256", "created_at")
     readonly_fields = ("size", "sha256", "created_at")
@@ -42,7 +52,17 @@ class CompetitionFileInline(admin.TabularInline):
 
 @admin.register(Competition)
 class CompetitionAdmin(admin.ModelAdmin):
-    list_display = ("title", "slug", "start", "end", "metric", "limits", "submission_count")
+    form = CompetitionAdminForm
+    list_display = (
+        "title",
+        "slug",
+        "start",
+        "end",
+        "metric",
+        "limits",
+        "submission_count",
+        "stale_scores",
+    )
     prepopulated_fields = {"slug": ("title",)}
     search_fields = ("title", "slug")
     inlines = [CompetitionFileInline]
@@ -144,6 +164,41 @@ class CompetitionAdmin(admin.ModelAdmin):
                 f"{details.get('now_scored', 0)} now scored).",
             )
 
+    @admin.display(description="stale scores")
+    def stale_scores(self, obj: Competition) -> int:
+        return submissions_stale(competition=obj).count()
+
+    def _stale_notice(self, request: HttpRequest, competition: Competition) -> None:
+        stale = submissions_stale(competition=competition).count()
+        if not stale:
+            return
+        url = reverse("admin:competitions_competition_changelist") + f"?q={competition.slug}"
+        self.message_user(
+            request,
+            format_html(
+                "{}: {} submission(s) were scored on an earlier solution; their scores are "
+                "stale and the leaderboard mixes two solutions until you rescore: select "
+                'the competition in <a href="{}">the list</a> and run "Rescore".',
+                competition,
+                stale,
+                url,
+            ),
+            messages.WARNING,
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        if request.method == "GET":
+            competition = self.get_object(request, object_id)
+            if competition is not None:
+                self._stale_notice(request, competition)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="limits")
     def limits(self, obj: Competition) -> str:
         return (
@@ -178,6 +233,16 @@ class CompetitionAdmin(admin.ModelAdmin):
                 )
             except ApplicationError as exc:
                 messages.error(request, exc.message)
+        report = getattr(formset, "data_report", None)
+        if report is not None and report.replaced_solution:
+            self.message_user(
+                request,
+                f"{form.instance}: solution replaced; {report.moved} row(s) moved between the "
+                f"public and the private part (only a Usage column in the new file moves "
+                f"rows): {report.public} public, {report.private} private, {report.ignored} "
+                "ignored.",
+            )
+            self._stale_notice(request, form.instance)
 
 
 class MembershipInline(admin.TabularInline):
