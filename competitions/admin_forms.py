@@ -176,6 +176,7 @@ class CompetitionFileFormSet(BaseInlineFormSet):
             return
         competition: Competition = self.instance
         stored = {r.pk: r for r in competition.files.all()} if competition.pk else {}
+        originals = dict(stored)
         items: list[tuple[str, str, Any]] = []
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
@@ -202,15 +203,16 @@ class CompetitionFileFormSet(BaseInlineFormSet):
                     previous_solution = record
                 continue
             items.append((record.kind, record.name, record.file))
-        # A stored solution changed through its own row counts as replaced, too.
+        # A stored solution changed through its own row counts as replaced, too (the
+        # record as stored: the form's instance already holds the upload).
         for form in self.forms:
-            data = getattr(form, "cleaned_data", None) or {}
+            record = originals.get(form.instance.pk) if form.instance.pk else None
             if (
-                form.instance.pk
-                and form.instance.kind == CompetitionFile.Kind.SOLUTION
+                record is not None
+                and record.kind == CompetitionFile.Kind.SOLUTION
                 and "file" in form.changed_data
             ):
-                previous_solution = form.instance
+                previous_solution = record
         extra = [(previous_solution.name, previous_solution.file)] if previous_solution else []
         with local_files([(name, source) for _, name, source in items] + extra) as paths:
             by_kind: dict[str, list[DataFile]] = {}
