@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -36,6 +36,11 @@ from competitions.services import (
 )
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
+
+
+class _StoreFailed(Exception):
+    """A data file could not be stored after the checks passed: roll the change back."""
+
 
 # Above this many submissions a rescore runs as a Celery task, not inside the request.
 RESCORE_INLINE_LIMIT = 200
@@ -186,6 +191,19 @@ class CompetitionAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _StoreFailed as exc:
+            self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def change_view(
         self,
         request: HttpRequest,
@@ -219,20 +237,27 @@ class CompetitionAdmin(admin.ModelAdmin):
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
             competition_file_delete(competition_file=obj)
+        stored = []
         for obj in instances:
             upload = obj.file.file if obj.file and not obj.file._committed else None
             if upload is None:
                 obj.save()
                 continue
             try:
-                competition_file_store(
-                    competition=form.instance,
-                    kind=obj.kind,
-                    name=obj.name or upload.name,
-                    content=upload,
+                stored.append(
+                    competition_file_store(
+                        competition=form.instance,
+                        kind=obj.kind,
+                        name=obj.name or upload.name,
+                        content=upload,
+                    )
                 )
             except ApplicationError as exc:
-                messages.error(request, exc.message)
+                # Nothing half-saved: the files stored so far in this request go, and the
+                # exception rolls the whole change back (see changeform_view).
+                for record in stored:
+                    record.file.storage.delete(record.file.name)
+                raise _StoreFailed(exc.message) from exc
         report = getattr(formset, "data_report", None)
         if report is not None and report.replaced_solution:
             self.message_user(

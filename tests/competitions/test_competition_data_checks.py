@@ -287,3 +287,32 @@ def test_bundle_and_admin_agree_on_limits_units(tmp_path: Path) -> None:
     competition, _ = competition_import_bundle(bundle_dir=bundle)
     assert competition.cpu_limit == 2.0
     assert competition.time_limit_seconds == 5400
+
+
+def test_admin_store_failure_saves_nothing_and_leaves_no_file(
+    organizer: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    """Fault injection: the third file fails to store after two were written."""
+    from competitions import admin as competitions_admin
+
+    real = competitions_admin.competition_file_store
+    calls: list[str] = []
+
+    def flaky(**kwargs: object) -> CompetitionFile:
+        calls.append(str(kwargs["name"]))
+        if len(calls) == 3:
+            raise ApplicationError("the storage is full")
+        return real(**kwargs)
+
+    monkeypatch.setattr(competitions_admin, "competition_file_store", flaky)
+    folder = Path(settings.MEDIA_ROOT) / "competitions" / "tiny"
+    before = {p for p in folder.rglob("*") if p.is_file()}
+    status, _ = admin_post(organizer, write_bundle(tmp_path / "b"))
+
+    assert status == 302
+    shown = organizer.get("/admin/competitions/competition/add/").content.decode()
+    assert "Nothing was saved: the storage is full" in shown
+    assert len(calls) == 3
+    assert not Competition.objects.exists()
+    assert not CompetitionFile.objects.exists()
+    assert {p for p in folder.rglob("*") if p.is_file()} == before
