@@ -17,6 +17,7 @@ from competitions.services.data_checks import (
     DataFile,
     DataReport,
     competition_data_check,
+    is_checked,
     local_files,
 )
 from podium.units import (
@@ -176,44 +177,36 @@ class CompetitionFileFormSet(BaseInlineFormSet):
             return
         competition: Competition = self.instance
         stored = {r.pk: r for r in competition.files.all()} if competition.pk else {}
-        originals = dict(stored)
-        items: list[tuple[str, str, Any]] = []
+        uploads: list[tuple[str, str, Any]] = []  # new files, as uploaded
+        kept: list[tuple[str, str, Any, CompetitionFile | None]] = []  # stored, staying
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
             if not data:
                 continue
-            record = form.instance if form.instance.pk else None
-            if record is not None:
-                stored.pop(record.pk, None)
-            if self._should_delete_form(form):
+            record = stored.pop(form.instance.pk, None) if form.instance.pk else None
+            if self._should_delete_form(form) or data.get("file") is None:
                 continue
-            upload = data.get("file")
-            if upload is None:
-                continue
-            items.append((data["kind"], data["name"], upload))
+            if "file" in form.changed_data:
+                uploads.append((data["kind"], data["name"], data["file"]))
+                if record is not None:
+                    kept.append((record.kind, record.name, None, record))  # replaced
+            elif record is not None:
+                kept.append((data["kind"], data["name"], record.file, record))
+        kept += [(r.kind, r.name, r.file, r) for r in stored.values()]
         single = {CompetitionFile.Kind.SOLUTION, CompetitionFile.Kind.SAMPLE_SUBMISSION}
-        new_keys = {(kind, name) for kind, name, _ in items}
-        new_kinds = {kind for kind, _, _ in items}
+        new_keys = {(kind, name) for kind, name, _ in uploads}
+        new_kinds = {kind for kind, _, _ in uploads}
+        items = list(uploads)
         previous_solution = None
-        for record in stored.values():
-            if (record.kind, record.name) in new_keys or (
-                record.kind in single and record.kind in new_kinds
-            ):
-                if record.kind == CompetitionFile.Kind.SOLUTION:
+        for kind, name, source, record in kept:
+            replaced = source is None or (kind, name) in new_keys
+            if replaced or (kind in single and kind in new_kinds):
+                if record is not None and record.kind == CompetitionFile.Kind.SOLUTION:
                     previous_solution = record
                 continue
-            items.append((record.kind, record.name, record.file))
-        # A stored solution changed through its own row counts as replaced, too (the
-        # record as stored: the form's instance already holds the upload).
-        for form in self.forms:
-            record = originals.get(form.instance.pk) if form.instance.pk else None
-            if (
-                record is not None
-                and record.kind == CompetitionFile.Kind.SOLUTION
-                and "file" in form.changed_data
-            ):
-                previous_solution = record
+            items.append((kind, name, source))
         extra = [(previous_solution.name, previous_solution.file)] if previous_solution else []
+        items = [item for item in items if is_checked(item[0], item[1])]
         with local_files([(name, source) for _, name, source in items] + extra) as paths:
             by_kind: dict[str, list[DataFile]] = {}
             for (kind, _, _), path in zip(items, paths, strict=False):

@@ -459,6 +459,14 @@ def _named_copy(data: DataFile) -> Iterator[Path]:
 # --------------------------------------------------------------------------- stored files
 
 
+def is_checked(kind: str, name: str) -> bool:
+    """Whether the check reads this file: the solution, the sample submission and test CSV
+    files (training data and other test files are never copied for it)."""
+    if kind in (CompetitionFile.Kind.SOLUTION, CompetitionFile.Kind.SAMPLE_SUBMISSION):
+        return True
+    return kind == CompetitionFile.Kind.TEST and name.lower().endswith(".csv")
+
+
 @contextlib.contextmanager
 def local_files(items: Sequence[tuple[str, IO[bytes] | object]]) -> Iterator[list[DataFile]]:
     """Local paths for stored or uploaded files: (name, file object or FieldFile) pairs
@@ -483,7 +491,7 @@ def competition_data_validate(*, competition: Competition) -> DataReport:
     """Check the stored data of a saved competition with every file required: what the
     publish step calls. Raises CompetitionDataInvalid (an ApplicationError) listing every
     problem; returns the split's counts."""
-    records = list(competition.files.all())
+    records = [r for r in competition.files.all() if is_checked(r.kind, r.name)]
     items = [(r.name, r.file) for r in records]
     with local_files(items) as paths:
         by_kind: dict[str, list[DataFile]] = {}
