@@ -204,6 +204,17 @@ class CompetitionAdmin(admin.ModelAdmin):
             self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if request.method == "GET":
+            with_solution = Competition.objects.filter(
+                files__kind=CompetitionFile.Kind.SOLUTION
+            ).distinct()
+            for competition in with_solution:
+                self._stale_notice(request, competition)
+        return super().changelist_view(request, extra_context)
+
     def change_view(
         self,
         request: HttpRequest,
@@ -265,9 +276,8 @@ class CompetitionAdmin(admin.ModelAdmin):
                 f"{form.instance}: solution replaced; {report.moved} row(s) moved between the "
                 f"public and the private part (only a Usage column in the new file moves "
                 f"rows): {report.public} public, {report.private} private, {report.ignored} "
-                "ignored.",
+                "ignored. The page you land on says which scores are now stale.",
             )
-            self._stale_notice(request, form.instance)
 
 
 class MembershipInline(admin.TabularInline):

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.urls import reverse
@@ -45,8 +46,15 @@ class Visit:
         self.browser.get(self.url + path)
 
     def text(self) -> str:
+        """The page's visible text; retried while a navigation replaces the page."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
+        for _ in range(50):
+            try:
+                return self.browser.find_element(By.TAG_NAME, "body").text
+            except StaleElementReferenceException:
+                time.sleep(0.1)
         return self.browser.find_element(By.TAG_NAME, "body").text
 
     def shot(self, name: str) -> None:
@@ -298,7 +306,15 @@ def test_organizer_runs_a_competition_from_the_admin(
     tmp_path: Path,
 ) -> None:
     call_command("collectstatic", interactive=False, verbosity=0)
-    User.objects.create_superuser("olga", "olga@example.org", PASSWORD)
+    # Hashed as the server hashes (the tests' settings use a faster hasher it lacks).
+    User.objects.create_superuser(
+        "olga",
+        "olga@example.org",
+        password=None,
+    )
+    User.objects.filter(username="olga").update(
+        password=PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
+    )
     server = serve(
         "--workers",
         "2",
