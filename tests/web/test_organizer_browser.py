@@ -47,13 +47,16 @@ class Visit:
 
     def text(self) -> str:
         """The page's visible text; retried while a navigation replaces the page."""
-        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.common.exceptions import (
+            NoSuchElementException,
+            StaleElementReferenceException,
+        )
         from selenium.webdriver.common.by import By
 
-        for _ in range(50):
+        for _ in range(100):
             try:
                 return self.browser.find_element(By.TAG_NAME, "body").text
-            except StaleElementReferenceException:
+            except (StaleElementReferenceException, NoSuchElementException):
                 time.sleep(0.1)
         return self.browser.find_element(By.TAG_NAME, "body").text
 
