@@ -403,6 +403,17 @@ def _score_sample(
 ) -> None:
     """Score the sample submission on each part, as a team's first submission would be."""
     targets = list(competition.target_columns)
+    if metric.prediction == "probability" and len(targets) == 1:
+        classes = pd.unique(frame[targets[0]])
+        if len(classes) > 2:
+            problems.append(
+                f"{solution.name}: metric {metric.name} scores two classes (one score column) "
+                f"but column {targets[0]!r} holds {len(classes)} classes "
+                f"({_ids(sorted(map(str, classes)))}). Rule: a classification metric needs "
+                "the labels it will see: choose a multiclass metric, or give one 0/1 column "
+                "per class as the target columns."
+            )
+            return
     with _named_copy(sample) as path:
         try:
             predictions = read_predictions(

@@ -78,6 +78,13 @@ CASES: list[tuple[str, dict, str]] = [
         "roc_auc needs both classes among the true values",
     ),
     (
+        "roc_auc_on_three_classes",
+        {"metric": "roc_auc", "labels": [i % 3 for i in range(1, N + 1)]},
+        "solution.csv: metric roc_auc scores two classes (one score column) but column "
+        "'label' holds 3 classes (0, 1, 2). Rule: a classification metric needs the labels "
+        "it will see",
+    ),
+    (
         "multiclass_labels_for_a_binary_metric",
         {"metric": "f1", "labels": [i % 3 for i in range(1, N + 1)]},
         "solution.csv: metric f1 cannot be computed:",

@@ -174,7 +174,10 @@ def organizer_creates_the_competition(v: Visit) -> Competition:
     # A metric that cannot score ten classes: refused, the settings kept.
     fill_competition_form(v, metric="roc_auc", solution=v.files["solution"], first_time=True)
     v.wait_for("Please correct the error")
-    assert "solution.csv: metric roc_auc cannot be computed" in v.text()
+    assert (
+        "solution.csv: metric roc_auc scores two classes (one score column) but column "
+        "'label' holds 10 classes" in v.text()
+    )
     assert v.by_name("title").get_attribute("value") == TITLE
     assert v.by_name("memory_limit_bytes").get_attribute("value") == "2g"
     v.shot("01-wrong-metric")
