@@ -47,6 +47,7 @@ def test_debug_run_sees_a_public_sample_and_is_scored_on_it(
     assert "test rows: 25" in debug.log_tail
     assert debug.private_score is None
     assert debug.worker == socket.gethostname()
+    assert debug.scored_solution_sha256 == ""  # scored on a sample, never stale
     kept = pd.read_csv(debug.predictions.path)
     solution = pd.read_csv(digits.files.get(kind="solution").file.path).set_index("id")
     assert set(solution.loc[kept["id"], "Usage"]) == {"Public"}
@@ -62,6 +63,8 @@ def test_rescore_changes_nothing_when_the_solution_did_not_change(
 ) -> None:
     scored = _run(digits, script_archive("echo-test", ECHO_TEST), debug=False, name="r")
     assert scored.status == Submission.Status.SCORED, scored.failure_message
+    # Scored on the stored solution, and says so (what the stale-score notice compares).
+    assert scored.scored_solution_sha256 == digits.files.get(kind="solution").sha256
     organizer = User.objects.create_user(username="org", is_staff=True)
 
     assert competition_rescore(actor=organizer, competition=digits) == 1
