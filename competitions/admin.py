@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -177,16 +178,24 @@ class CompetitionAdmin(admin.ModelAdmin):
         stale = submissions_stale(competition=competition).count()
         if not stale:
             return
-        url = reverse("admin:competitions_competition_changelist") + f"?q={competition.slug}"
+        # The offer is the list's own Rescore action for this competition (a POST with
+        # the CSRF token), so any confirmation step of that action applies here too.
         self.message_user(
             request,
             format_html(
                 "{}: {} submission(s) were scored on an earlier solution; their scores are "
-                "stale and the leaderboard mixes two solutions until you rescore: select "
-                'the competition in <a href="{}">the list</a> and run "Rescore".',
+                "stale and the leaderboard mixes two solutions until you rescore. "
+                '<form method="post" action="{}" class="rescore-offer" style="display:inline">'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<input type="hidden" name="action" value="rescore">'
+                '<input type="hidden" name="_selected_action" value="{}">'
+                '<button type="submit" class="button">Rescore {}</button></form>',
                 competition,
                 stale,
-                url,
+                reverse("admin:competitions_competition_changelist"),
+                get_token(request),
+                competition.pk,
+                competition.slug,
             ),
             messages.WARNING,
         )

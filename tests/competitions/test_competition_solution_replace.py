@@ -217,10 +217,15 @@ def test_admin_replaces_the_solution_keeping_the_split_and_flags_stale_scores(
     listing = organizer.get("/admin/competitions/competition/").content.decode()
     assert '<td class="field-stale_scores">1</td>' in listing
 
-    organizer.post(
+    # The notice offers the rescore: the list's action for this competition.
+    assert 'class="rescore-offer"' in again
+    assert f'name="_selected_action" value="{competition.pk}"' in again
+    done = organizer.post(
         "/admin/competitions/competition/",
         {"action": "rescore", "_selected_action": [str(competition.pk)]},
-    )
+        follow=True,
+    ).content.decode()
+    assert "rescored 1 submission(s)" in done
     assert not submissions_stale(competition=competition).exists()
     assert "scores are stale" not in organizer.get(url).content.decode()
 
