@@ -363,6 +363,14 @@ def _split(
         problems.append(f"{solution.name}: {exc}")
         return None, report
     previous = stored_usage(stored.path, competition=competition) if stored else None
+    if stored is not None and previous is None and USAGE_COLUMN not in frame.columns:
+        problems.append(
+            f"{solution.name}: the stored solution has no id column "
+            f"{competition.id_column!r} to match its rows with, so their split cannot be "
+            "kept. Rule: replacing a solution keeps every row in its part; add a Usage "
+            "column to the new file to split it explicitly."
+        )
+        return None, report
     try:
         usage, moved = solution_usage(
             frame, competition=competition, metric=metric, previous=previous

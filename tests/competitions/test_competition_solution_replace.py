@@ -17,6 +17,7 @@ from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.selectors import submissions_stale
 from competitions.services import competition_rescore
+from podium.errors import ApplicationError
 from scoring.split import assign_usage
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +70,26 @@ def test_an_explicit_usage_column_moves_rows_and_says_how_many(tmp_path: Path) -
 
     assert competition.data_report.moved == 2
     assert stored_usage(competition).tolist() == usage
+
+
+def test_a_renamed_id_column_cannot_silently_resplit(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b")
+    competition_import_bundle(bundle_dir=bundle)
+    for name in ("solution.csv", "test.csv", "sample_submission.csv"):
+        path = bundle / name
+        path.write_text(path.read_text().replace("id,", "row_id,", 1))
+    spec = bundle / "competition.yaml"
+    spec.write_text(spec.read_text().replace("id_column: id", "id_column: row_id"))
+
+    with pytest.raises(ApplicationError, match="the stored solution has no id column 'row_id'"):
+        competition_import_bundle(bundle_dir=bundle)
+
+    # With an explicit Usage column the organizer decides the split: accepted.
+    solution = pd.read_csv(bundle / "solution.csv")
+    solution["Usage"] = ["Public", "Private"] * (N // 2)
+    solution.to_csv(bundle / "solution.csv", index=False)
+    competition, _ = competition_import_bundle(bundle_dir=bundle)
+    assert competition.id_column == "row_id"
 
 
 # --------------------------------------------------------------------------- stale scores
