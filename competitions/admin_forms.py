@@ -19,6 +19,7 @@ from competitions.services.data_checks import (
     competition_data_check,
     is_checked,
     local_files,
+    slug_problem,
 )
 from podium.units import (
     duration_text,
@@ -104,6 +105,10 @@ class TargetColumnsField(forms.CharField):
 
 
 class CompetitionAdminForm(forms.ModelForm):
+    slug = forms.CharField(
+        max_length=64,
+        help_text="The competition's address: letters, digits, hyphens and underscores.",
+    )
     metric = forms.ChoiceField(
         choices=metric_choices,
         help_text="How submissions are ranked; each says whether higher or lower is better. "
@@ -131,6 +136,12 @@ class CompetitionAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         current = self.instance.metric if self.instance.pk else None
         self.fields["metric"].choices = metric_choices(current)
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if (problem := slug_problem(slug)) is not None:
+            raise ValidationError(problem)
+        return slug
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

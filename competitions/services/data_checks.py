@@ -219,6 +219,18 @@ def _usage_problems(data: DataFile, frame: pd.DataFrame, problems: list[str]) ->
 # --------------------------------------------------------------------------- the check
 
 
+def slug_problem(slug: str) -> str | None:
+    """Why a slug cannot be used, in the words both the admin and bundles show, or None."""
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        return (
+            f"slug {slug!r} is not a valid slug. Rule: letters, digits, hyphens and "
+            "underscores only."
+        )
+    return None
+
+
 def competition_data_check(
     *,
     competition: Competition,
@@ -238,13 +250,8 @@ def competition_data_check(
     simply not compared.
     """
     problems: list[str] = []
-    try:
-        validate_slug(competition.slug)
-    except ValidationError:
-        problems.append(
-            f"slug {competition.slug!r} is not a valid slug. Rule: letters, digits, "
-            "hyphens and underscores only."
-        )
+    if (problem := slug_problem(competition.slug)) is not None:
+        problems.append(problem)
     try:
         metric = metric_lookup(competition.metric, competition.metric_params)
     except (UnknownMetric, MetricError) as exc:

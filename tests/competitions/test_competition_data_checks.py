@@ -123,7 +123,9 @@ def test_bundle_import_refuses_with_file_lines_and_rule(
 
 def test_bundle_import_refuses_an_invalid_slug(tmp_path: Path) -> None:
     bundle = write_bundle(tmp_path / "b", slug="'no spaces please'")
-    with pytest.raises(ApplicationError, match="slug 'no spaces please' is not a valid slug"):
+    with pytest.raises(
+        ApplicationError, match=r"slug 'no spaces please' is not a valid slug\. Rule:"
+    ):
         competition_import_bundle(bundle_dir=bundle)
     assert not Competition.objects.exists()
 
@@ -260,6 +262,15 @@ def test_admin_creates_a_competition_with_units_and_file_names_from_the_uploads(
     text = change.content.decode()
     assert 'value="1g"' in text and 'value="10m"' in text and 'value="label"' in text
     assert "roc_auc: higher is better" in text and "rmse: lower is better" in text
+
+
+def test_admin_refuses_an_invalid_slug_with_the_bundle_message(
+    organizer: Client, tmp_path: Path
+) -> None:
+    status, page = admin_post(organizer, write_bundle(tmp_path / "b"), slug="no spaces please")
+    assert status == 200
+    assert escape("slug 'no spaces please' is not a valid slug. Rule:") in page
+    assert not Competition.objects.exists()
 
 
 @pytest.mark.parametrize(
