@@ -213,6 +213,22 @@ class CompetitionAdmin(admin.ModelAdmin):
             self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Competition | None = None,
+    ) -> Any:
+        # The data check's refusals sit with the file rows at the bottom of a long form;
+        # repeat them at the top, where the organizer looks after saving.
+        for inline in context.get("inline_admin_formsets", []):
+            for problem in inline.formset.non_form_errors():
+                self.message_user(request, f"Not saved: {problem}", messages.ERROR)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:

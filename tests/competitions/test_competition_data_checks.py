@@ -234,6 +234,8 @@ def test_admin_refuses_the_same_bundle_with_the_same_message(
     status, page = admin_post(organizer, bundle)
     assert status == 200, page[:2000]
     assert escape(message) in page
+    # Also at the top of the page, not only with the file rows at the bottom.
+    assert escape(f"Not saved: {message}") in page
     # What the organizer chose stays in the form.
     assert 'value="tiny"' in page
     assert not Competition.objects.exists()
