@@ -6,8 +6,10 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import path
+from django.http import HttpRequest, HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from competitions.admin_confirm import (
     RESCORE_INLINE_LIMIT,
@@ -19,6 +21,11 @@ from competitions.admin_confirm import (
     reveal_lines,
 )
 from competitions.admin_files import FORMFIELD_OVERRIDES, stored_file_download, stored_file_html
+from competitions.admin_forms import (
+    CompetitionAdminForm,
+    CompetitionFileForm,
+    CompetitionFileFormSet,
+)
 from competitions.models import (
     AuditRecord,
     Competition,
@@ -29,6 +36,7 @@ from competitions.models import (
     TeamMembership,
     TeamMergeRequest,
 )
+from competitions.selectors import submissions_stale
 from competitions.services import (
     competition_file_delete,
     competition_file_store,
@@ -42,8 +50,14 @@ from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
 
 
+class _StoreFailed(Exception):
+    """A data file could not be stored after the checks passed: roll the change back."""
+
+
 class CompetitionFileInline(admin.TabularInline):
     model = CompetitionFile
+    form = CompetitionFileForm
+    formset = CompetitionFileFormSet
     extra = 1
     formfield_overrides = FORMFIELD_OVERRIDES
     fields = ("kind", "name", "file", "size", "sha256", "created_at")
@@ -52,6 +66,7 @@ class CompetitionFileInline(admin.TabularInline):
 
 @admin.register(Competition)
 class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
+    form = CompetitionAdminForm
     list_display = (
         "title",
         "slug",
@@ -61,6 +76,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         "metric",
         "limits",
         "submission_count",
+        "stale_scores",
     )
     prepopulated_fields = {"slug": ("title",)}
     search_fields = ("title", "slug")
@@ -221,6 +237,89 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             )
         return None
 
+    @admin.display(description="stale scores")
+    def stale_scores(self, obj: Competition) -> int:
+        return submissions_stale(competition=obj).count()
+
+    def _stale_notice(self, request: HttpRequest, competition: Competition) -> None:
+        stale = submissions_stale(competition=competition).count()
+        if not stale:
+            return
+        # The offer is the list's own Rescore action for this competition (a POST with
+        # the CSRF token), so any confirmation step of that action applies here too.
+        self.message_user(
+            request,
+            format_html(
+                "{}: {} submission(s) were scored on an earlier solution; their scores are "
+                "stale and the leaderboard mixes two solutions until you rescore. "
+                '<form method="post" action="{}" class="rescore-offer" style="display:inline">'
+                '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<input type="hidden" name="action" value="rescore">'
+                '<input type="hidden" name="_selected_action" value="{}">'
+                '<button type="submit" class="button">Rescore {}</button></form>',
+                competition,
+                stale,
+                reverse("admin:competitions_competition_changelist"),
+                get_token(request),
+                competition.pk,
+                competition.slug,
+            ),
+            messages.WARNING,
+        )
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _StoreFailed as exc:
+            self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Competition | None = None,
+    ) -> Any:
+        # The data check's refusals sit with the file rows at the bottom of a long form;
+        # repeat them at the top, where the organizer looks after saving.
+        for inline in context.get("inline_admin_formsets", []):
+            for problem in inline.formset.non_form_errors():
+                self.message_user(request, f"Not saved: {problem}", messages.ERROR)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if request.method == "GET":
+            with_solution = Competition.objects.filter(
+                files__kind=CompetitionFile.Kind.SOLUTION
+            ).distinct()
+            for competition in with_solution:
+                self._stale_notice(request, competition)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        if request.method == "GET":
+            competition = self.get_object(request, object_id)
+            if competition is not None:
+                self._stale_notice(request, competition)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="limits")
     def limits(self, obj: Competition) -> str:
         return (
@@ -241,20 +340,36 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
             competition_file_delete(competition_file=obj)
+        stored = []
         for obj in instances:
             upload = obj.file.file if obj.file and not obj.file._committed else None
             if upload is None:
                 obj.save()
                 continue
             try:
-                competition_file_store(
-                    competition=form.instance,
-                    kind=obj.kind,
-                    name=obj.name or upload.name,
-                    content=upload,
+                stored.append(
+                    competition_file_store(
+                        competition=form.instance,
+                        kind=obj.kind,
+                        name=obj.name or upload.name,
+                        content=upload,
+                    )
                 )
             except ApplicationError as exc:
-                messages.error(request, exc.message)
+                # Nothing half-saved: the files stored so far in this request go, and the
+                # exception rolls the whole change back (see changeform_view).
+                for record in stored:
+                    record.file.storage.delete(record.file.name)
+                raise _StoreFailed(exc.message) from exc
+        report = getattr(formset, "data_report", None)
+        if report is not None and report.replaced_solution:
+            self.message_user(
+                request,
+                f"{form.instance}: solution replaced; {report.moved} row(s) moved between the "
+                f"public and the private part (only a Usage column in the new file moves "
+                f"rows): {report.public} public, {report.private} private, {report.ignored} "
+                "ignored. The page you land on says which scores are now stale.",
+            )
 
 
 class MembershipInline(admin.TabularInline):

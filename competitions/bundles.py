@@ -12,15 +12,21 @@ from django.utils.dateparse import parse_datetime
 
 from competitions.models import Competition, CompetitionFile
 from competitions.services import competition_file_delete, competition_file_store
+from competitions.services.data_checks import (
+    DataFile,
+    DataReport,
+    competition_data_check,
+    local_files,
+)
 from competitions.services.publication import competition_publish
 from podium.errors import ApplicationError
-from podium.units import parse_duration, parse_size
+from podium.units import parse_cpus, parse_duration, parse_size
 from scoring.competition_metric import metric_lookup
 from scoring.metrics import MetricError, UnknownMetric
 
 LIMIT_FIELDS = {
     "memory": ("memory_limit_bytes", parse_size),
-    "cpus": ("cpu_limit", float),
+    "cpus": ("cpu_limit", parse_cpus),
     "gpus": ("gpu_limit", int),
     "time": ("time_limit_seconds", parse_duration),
     "image_size": ("image_size_limit_bytes", parse_size),
@@ -173,6 +179,31 @@ def _bundle_files(bundle: Path, data: dict[str, str]) -> list[tuple[str, str, Pa
     return found
 
 
+def _check(slug: str, fields: dict[str, Any], files: list[tuple[str, str, Path]]) -> DataReport:
+    """Check the bundle's data with the same service as the admin, before storing any of
+    it; a re-imported solution is compared with the stored one to keep its split."""
+    candidate = Competition(slug=slug, **fields)
+    by_kind: dict[str, list[DataFile]] = {}
+    for kind, name, path in files:
+        by_kind.setdefault(kind, []).append(DataFile(name, path))
+    stored = (
+        CompetitionFile.objects.filter(
+            competition__slug=slug, kind=CompetitionFile.Kind.SOLUTION
+        ).first()
+        if slug
+        else None
+    )
+    with local_files([(stored.name, stored.file)] if stored else []) as previous:
+        return competition_data_check(
+            competition=candidate,
+            test=by_kind.get(CompetitionFile.Kind.TEST, []),
+            sample_submission=by_kind[CompetitionFile.Kind.SAMPLE_SUBMISSION][0],
+            solution=by_kind[CompetitionFile.Kind.SOLUTION][0],
+            stored_solution=previous[0] if previous else None,
+            require_all=True,
+        )
+
+
 @transaction.atomic
 def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     """Create or update a competition from a bundle; returns it and whether it is new.
@@ -180,6 +211,11 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     A new competition is a draft (staff only) unless competition.yaml says
     `published: true`, which publishes it after its files are stored (and validated).
     A re-import never unpublishes a published competition.
+
+    The data is checked first (competitions.services.data_checks): any problem raises
+    CompetitionDataInvalid, an ApplicationError listing each, and nothing is stored.
+    The returned competition carries `data_report` (a DataReport: the rows per part and
+    how many stored rows an explicit Usage column moved).
     """
     spec_path = bundle_dir / "competition.yaml"
     if not spec_path.is_file():
@@ -193,10 +229,12 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     publish = spec.get("published", False)
     if not isinstance(publish, bool):
         raise ApplicationError("competition.yaml: published must be true or false")
-    competition, created = Competition.objects.update_or_create(
-        slug=spec.get("slug"), defaults=_fields(bundle_dir, spec)
-    )
+    fields = _fields(bundle_dir, spec)
     files = _bundle_files(bundle_dir, spec.get("data") or {})
+    report = _check(str(spec.get("slug") or ""), fields, files)
+    competition, created = Competition.objects.update_or_create(
+        slug=spec.get("slug"), defaults=fields
+    )
     keep = {(kind, name) for kind, name, _ in files}
     for old in competition.files.all():
         if (old.kind, old.name) not in keep:
@@ -219,4 +257,5 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
         for record in added:
             record.file.storage.delete(record.file.name)
         raise
+    competition.data_report = report  # type: ignore[attr-defined]
     return competition, created

@@ -303,6 +303,12 @@ class Submission(models.Model):
     predictions = models.FileField(
         upload_to=submission_predictions_path, max_length=500, blank=True
     )
+    scored_solution_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the solution its scores come from; another than the current "
+        "solution's means the scores are stale until a rescore.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -582,3 +582,27 @@ def _with_confidence(
             )
         )
     return out
+
+
+def submissions_stale(*, competition: Competition) -> QuerySet[Submission]:
+    """Ranked submissions whose scores (or invalid-predictions verdict) come from another
+    solution than the one stored now: stale until a rescore (organizers only)."""
+    current = (
+        competition.files.filter(kind=CompetitionFile.Kind.SOLUTION)
+        .values_list("sha256", flat=True)
+        .first()
+    )
+    if current is None:
+        return Submission.objects.none()
+    return (
+        Submission.objects.filter(competition=competition, is_debug=False)
+        .filter(
+            Q(status=Submission.Status.SCORED)
+            | Q(
+                status=Submission.Status.FAILED,
+                failure_kind=Submission.FailureKind.INVALID_PREDICTIONS,
+            )
+        )
+        .exclude(scored_solution_sha256="")
+        .exclude(scored_solution_sha256=current)
+    )

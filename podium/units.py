@@ -16,14 +16,70 @@ def parse_size(value: str | int) -> int:
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
 
 
+_DURATION_WORDS = {
+    "s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s",
+    "m": "m", "min": "m", "mins": "m", "minute": "m", "minutes": "m",
+    "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+    "d": "d", "day": "d", "days": "d",
+}  # fmt: skip
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]*)")
+
+
 def parse_duration(value: str | int) -> int:
-    """Seconds from "2h", "90m", "30s", "1d" or a plain number of seconds."""
+    """Seconds from "2h", "90m", "30s", "1d", "1 h 30 min", "2 hours" or a plain number of
+    seconds; raise ValueError with an example otherwise (what format_duration shows
+    parses back)."""
     if isinstance(value, int):
         return value
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(value).lower())
-    if not match:
+    text = str(value).strip().lower()
+    total = 0.0
+    position = 0
+    parts = 0
+    for match in _DURATION_PART.finditer(text):
+        unit = _DURATION_WORDS.get(match.group(2)) if match.group(2) else ""
+        if text[position : match.start()].strip() or unit is None:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[unit]
+        position = match.end()
+        parts += 1
+    if not parts or text[position:].strip():
         raise ValueError(f"{value!r} is not a duration: write it like 30s, 90m or 2h")
-    return int(float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    return int(total)
+
+
+_CPUS = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:cpus?|cores?)?\s*")
+
+
+def parse_cpus(value: str | float | int) -> float:
+    """CPUs (a float above 0) from "2", "1.5", "2 CPUs" or "4 cores"; raise ValueError with
+    an example otherwise."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        match = _CPUS.fullmatch(str(value).lower())
+        if not match:
+            raise ValueError(f"{value!r} is not a number of CPUs: write it like 2, 0.5 or 2 CPUs")
+        number = float(match.group(1))
+    if number <= 0:
+        raise ValueError(f"{value!r} is not a number of CPUs: it must be above 0")
+    return number
+
+
+def size_text(num_bytes: int) -> str:
+    """The exact size in the largest unit that divides it ("8g", "1536m", "100"), for a
+    form field whose value must parse back to the same number of bytes."""
+    for suffix, factor in (("t", 2**40), ("g", 2**30), ("m", 2**20), ("k", 2**10)):
+        if num_bytes and num_bytes % factor == 0:
+            return f"{num_bytes // factor}{suffix}"
+    return str(num_bytes)
+
+
+def duration_text(seconds: int) -> str:
+    """The exact duration in the largest unit that divides it ("2h", "90m", "45s")."""
+    for suffix, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % factor == 0:
+            return f"{seconds // factor}{suffix}"
+    return f"{seconds}s"
 
 
 def format_size(num_bytes: int | float | None) -> str:

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 import sandbox
 from competitions.models import Competition, CompetitionFile, Submission
-from competitions.services import leaderboard_invalidate
+from competitions.services import file_sha256, leaderboard_invalidate
 from scoring.competition_metric import competition_metric
 from scoring.data import (
     CompetitionNotReady,
@@ -226,6 +226,11 @@ def _score(
     with predictions_path.open("rb") as fh:
         submission.predictions.save("predictions.csv", File(fh), save=False)
     usage = {**usage, "predictions": submission.predictions.name}
+    if not submission.is_debug:
+        # The prepared solution is a byte copy of the stored one: this is its checksum,
+        # which tells the organizer's pages whether these scores are stale.
+        with solution_path.open("rb") as fh:
+            usage["scored_solution_sha256"] = file_sha256(fh)[0]
     metric = competition_metric(competition)
     solution = read_solution(
         solution_path,
@@ -412,7 +417,11 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
         after = (fields["status"], fields["public_score"], fields["private_score"])
         report["rescored"] += 1
         if after == before:
+            Submission.objects.filter(pk=submission.pk, status=submission.status).update(
+                scored_solution_sha256=record.sha256
+            )
             continue
+        fields["scored_solution_sha256"] = record.sha256
         if not Submission.objects.filter(pk=submission.pk, status=submission.status).update(
             **fields
         ):

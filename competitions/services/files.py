@@ -8,15 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
-import pandas as pd
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from competitions.models import Competition, CompetitionFile
+from competitions.services.data_checks import local_files, solution_usage, stored_usage
 from podium.errors import ApplicationError
 from scoring.competition_metric import metric_lookup
-from scoring.split import USAGE_COLUMN, assign_usage, canonical_usage, split_hash_key
 from scoring.validation import read_solution
 
 CHUNK = 1024 * 1024
@@ -34,34 +33,12 @@ def file_sha256(fileobj: IO[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _stored_usage(competition: Competition) -> pd.Series | None:
-    """The part of every row of the stored solution (id -> Public/Private/Ignored), or
-    None when there is no stored solution yet."""
-    record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
-    if record is None:
-        return None
-    try:
-        with record.file.open("rb") as fh:
-            frame = pd.read_csv(fh, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except FileNotFoundError:  # the stored file is gone: nothing to keep
-        return None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    usage = next((c for c in frame.columns if c.lower() == USAGE_COLUMN.lower()), None)
-    if usage is None or competition.id_column not in frame.columns:
-        return None
-    return pd.Series(
-        canonical_usage(frame[usage]).to_numpy(),
-        index=frame[competition.id_column].str.strip().to_numpy(),
-    )
-
-
 def _solution_with_usage(competition: Competition, source: Path) -> Path:
-    """Fix the public/private split once, when the solution is stored.
+    """Fix the public/private split when the solution is stored.
 
     A rescore or a re-import of the same solution then never moves a row between the
-    public and the private part. A replacement without a Usage column keeps every row
-    the stored solution had in its part (whatever the split key or seed says now); only
-    new ids are split, with the competition's secret key (or its override seed).
+    public and the private part; a replaced solution keeps every stored row in its part
+    unless its own Usage column says otherwise (data_checks.solution_usage).
     """
     metric = metric_lookup(competition.metric, competition.metric_params)
     solution = read_solution(
@@ -70,21 +47,12 @@ def _solution_with_usage(competition: Competition, source: Path) -> Path:
         target_columns=competition.target_columns,
         metric=metric,
     )
-    usage = assign_usage(
-        solution,
-        public_fraction=competition.public_fraction,
-        # The secret key (or the organizer's override seed): kept when data is replaced,
-        # so a replaced solution splits its rows as the first one did.
-        key=split_hash_key(secret_hex=competition.split_key, seed=competition.split_seed),
-        # Classification splits keep each class's share in both parts (one-hot class
-        # columns included); regression and ranking splits are plain.
-        stratify_column=competition.target_columns if metric.stratify else None,
-    )
-    if USAGE_COLUMN not in solution.columns:
-        previous = _stored_usage(competition)
-        if previous is not None:
-            kept = previous.reindex(solution.index)
-            usage = kept.where(kept.notna(), usage)
+    previous = None
+    stored = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
+    if stored is not None:
+        with local_files([(stored.name, stored.file)]) as (data,):
+            previous = stored_usage(data.path, competition=competition)
+    usage, _ = solution_usage(solution, competition=competition, metric=metric, previous=previous)
     out = solution.reset_index() if competition.id_column not in solution.columns else solution
     out = out.copy()
     out["Usage"] = usage.to_numpy()

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from competitions.models import AuditRecord, Competition, CompetitionFile
 from competitions.services.common import leaderboard_invalidate, require_organizer
+from competitions.services.data_checks import competition_data_validate
 from podium.errors import ApplicationError
 
 REQUIRED_KINDS = (
@@ -21,12 +22,13 @@ REQUIRED_KINDS = (
 def competition_publication_validate(*, competition: Competition) -> None:
     """Refuse to publish a competition whose data participants could not use.
 
-    The single call site of data validation at publication: checks that the four kinds
-    of files (training data, test inputs, solution, sample submission) are there.
-    Integration point: the shared data validation service (ids agree, Usage values,
-    metric computable on each part) is called from here once it exists.
+    The single call site of data validation at publication: the four kinds of files
+    (training data, test inputs, solution, sample submission) must be there, and the
+    shared data check (competitions.services.data_checks: ids agree, Usage values, the
+    metric computable on each part) must pass on the stored files.
 
-    Raises ApplicationError naming the missing files.
+    Raises ApplicationError naming the missing files, or CompetitionDataInvalid (an
+    ApplicationError) naming each file, row and rule that fails.
     """
     present = set(competition.files.values_list("kind", flat=True))
     missing = [CompetitionFile.Kind(kind).label for kind in REQUIRED_KINDS if kind not in present]
@@ -37,6 +39,7 @@ def competition_publication_validate(*, competition: Competition) -> None:
             + ". Upload them in the competition's files first.",
             {"code": "data_missing", "missing": missing},
         )
+    competition_data_validate(competition=competition)
 
 
 @transaction.atomic

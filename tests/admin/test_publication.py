@@ -4,10 +4,12 @@ public data is downloadable only by members who accepted the rules."""
 from __future__ import annotations
 
 import shutil
+from io import BytesIO
 from pathlib import Path
 
 import pytest
 from adminworld import World
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.urls import reverse
 from factories import CompetitionFactory, UserFactory
@@ -15,6 +17,7 @@ from rest_framework.test import APIClient
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import AuditRecord, Competition
+from competitions.services.files import competition_file_store
 from competitions.services.publication import competition_publish
 from podium.errors import ApplicationError
 
@@ -73,8 +76,19 @@ def test_staff_preview_a_draft_with_a_notice(world: World) -> None:
 def test_publishing_shows_the_competition_to_everybody(world: World) -> None:
     anonymous = world.client("anonymous")
     assert anonymous.get(world.draft.get_absolute_url()).status_code == 404
-    for kind in ("test", "solution", "sample_submission"):
-        world.draft.files.create(kind=kind, name=f"{kind}.csv", file="x")
+    ids = range(1, 21)
+    data = {
+        "test": "id,x\n" + "".join(f"{i},{i % 3}\n" for i in ids),
+        "solution": "id,label\n" + "".join(f"{i},{i % 2}\n" for i in ids),
+        "sample_submission": "id,label\n" + "".join(f"{i},0\n" for i in ids),
+    }
+    for kind, text in data.items():
+        competition_file_store(
+            competition=world.draft,
+            kind=kind,
+            name=f"{kind}.csv",
+            content=BytesIO(text.encode()),
+        )
     competition_publish(actor=world.staff, competition=world.draft)
     assert anonymous.get(world.draft.get_absolute_url()).status_code == 200
     record = AuditRecord.objects.get(competition=world.draft, action="publish")
@@ -94,6 +108,26 @@ def test_publish_refuses_missing_data_and_names_it(db: None) -> None:
     draft.refresh_from_db()
     assert draft.published_at is None
     assert not AuditRecord.objects.exists()
+
+
+def test_publish_runs_the_data_check_on_the_stored_files(world: World) -> None:
+    """A draft whose solution was stored before its test inputs changed is refused."""
+    files = {
+        "test": "id,x\n1,0\n2,1\n3,0\n4,1\n",
+        "solution": "id,label\n1,0\n2,1\n3,0\n9,1\n",
+        "sample_submission": "id,label\n1,0\n2,0\n3,0\n4,0\n",
+    }
+    for kind, text in files.items():
+        world.draft.files.create(
+            kind=kind, name=f"{kind}.csv", file=ContentFile(text.encode(), name=f"{kind}.csv")
+        )
+    with pytest.raises(ApplicationError) as refused:
+        competition_publish(actor=world.staff, competition=world.draft)
+    assert "solution.csv" in refused.value.message, refused.value.message
+    assert "9" in refused.value.message
+    world.draft.refresh_from_db()
+    assert world.draft.published_at is None
+    assert not AuditRecord.objects.filter(competition=world.draft).exists()
 
 
 def test_only_organizers_publish_and_only_once(world: World) -> None:

@@ -257,7 +257,7 @@ def test_failed_reimport_keeps_every_stored_file_on_disk(bundle: Path) -> None:
     train.write_text(train.read_text() + train.read_text().splitlines()[1] + "\n")
     (bundle / "solution.csv").write_text("id,wrong\n1,2\n")
 
-    with pytest.raises(ApplicationError, match="The solution file is not usable"):
+    with pytest.raises(ApplicationError, match=r"solution\.csv: no column\(s\) 'label'"):
         competition_import_bundle(bundle_dir=bundle)
 
     for record in competition.files.all():

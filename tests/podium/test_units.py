@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from podium.units import format_duration, format_size, parse_duration, parse_size
+from podium.units import (
+    duration_text,
+    format_duration,
+    format_size,
+    parse_cpus,
+    parse_duration,
+    parse_size,
+    size_text,
+)
 
 GIB = 2**30
 MIB = 2**20
@@ -105,3 +113,36 @@ def test_format_duration(seconds: float | None, expected: str) -> None:
 def test_sizes_round_trip_through_their_display(value: str) -> None:
     shown = format_size(parse_size(value)).replace(" ", "").lower()
     assert parse_size(shown) == parse_size(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1 h 30 min", 5400), ("2 hours", 7200), ("90 min", 5400), ("1h30m", 5400), ("10 s", 10)],
+)
+def test_parse_duration_reads_what_people_write(text: str, expected: int) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("seconds", [7200, 5400, 600, 90, 45, 86400 + 60])
+def test_durations_round_trip_through_their_display(seconds: int) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
+    assert parse_duration(duration_text(seconds)) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2", 2.0), ("0.5", 0.5), ("2 CPUs", 2.0), ("1 cpu", 1.0), ("4 cores", 4.0), (3, 3.0)],
+)
+def test_parse_cpus(text: str | int, expected: float) -> None:
+    assert parse_cpus(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", "2 GPUs", ""])
+def test_parse_cpus_refuses_with_an_example(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a number of CPUs"):
+        parse_cpus(text)
+
+
+@pytest.mark.parametrize("num_bytes", [8 * GIB, 1536 * MIB, 100, 3 * 1024, 2**40, 1234567])
+def test_size_text_is_exact(num_bytes: int) -> None:
+    assert parse_size(size_text(num_bytes)) == num_bytes

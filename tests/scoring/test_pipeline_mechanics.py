@@ -48,6 +48,7 @@ def test_debug_run_sees_a_public_sample_and_is_validated_not_scored(
     # A debug run is no oracle on hidden labels: validated, never scored (issue 10).
     assert (debug.public_score, debug.private_score) == (None, None)
     assert debug.worker == socket.gethostname()
+    assert debug.scored_solution_sha256 == ""  # scored on a sample, never stale
     kept = pd.read_csv(debug.predictions.path)
     solution = pd.read_csv(digits.files.get(kind="solution").file.path).set_index("id")
     assert set(solution.loc[kept["id"], "Usage"]) == {"Public"}
@@ -61,6 +62,8 @@ def test_rescore_changes_nothing_when_the_solution_did_not_change(
 ) -> None:
     scored = _run(digits, script_archive("echo-test", ECHO_TEST), debug=False, name="r")
     assert scored.status == Submission.Status.SCORED, scored.failure_message
+    # Scored on the stored solution, and says so (what the stale-score notice compares).
+    assert scored.scored_solution_sha256 == digits.files.get(kind="solution").sha256
     organizer = User.objects.create_user(username="org", is_staff=True)
 
     assert competition_rescore(actor=organizer, competition=digits) == 1

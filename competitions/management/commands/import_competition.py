@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from competitions.bundles import competition_import_bundle
+from competitions.selectors import submissions_stale
 from podium.errors import ApplicationError
 
 
@@ -24,3 +25,18 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"{verb} competition {competition.slug} ({files} data files)")
         )
+        report = competition.data_report
+        self.stdout.write(
+            f"Split: {report.public} public, {report.private} private, {report.ignored} "
+            "ignored row(s)."
+        )
+        if report.replaced_solution:
+            stale = submissions_stale(competition=competition).count()
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Solution replaced: {report.moved} row(s) moved between the public and "
+                    "the private part (only a Usage column in the new file moves rows); "
+                    f"{stale} submission(s) scored on the old solution are stale until a "
+                    "rescore (the admin's Rescore action)."
+                )
+            )
