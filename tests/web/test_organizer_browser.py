@@ -217,7 +217,8 @@ def organizer_publishes(v: Visit, competition: Competition) -> None:
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
     from selenium.webdriver.common.by import By
 
-    v.browser.find_element(By.LINK_TEXT, "Publish…").click()
+    # The object tools are shown upper-case by the admin's CSS: find the link by address.
+    v.browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/confirm/publish/']").click()
     v.wait_for("Publish: please confirm.")
     competition.refresh_from_db()
     assert competition.published_at is None  # the confirmation page changes nothing
@@ -326,7 +327,8 @@ def organizer_reveals(v: Visit, competition: Competition) -> None:
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
     from selenium.webdriver.common.by import By
 
-    v.browser.find_element(By.LINK_TEXT, "Reveal private leaderboard…").click()
+    tools = ".object-tools a[href$='/confirm/reveal_private/']"
+    v.browser.find_element(By.CSS_SELECTOR, tools).click()
     v.wait_for("Reveal the private leaderboard: please confirm.")
     assert "is still open" in v.text()
     competition.refresh_from_db()
