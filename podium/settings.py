@@ -233,7 +233,19 @@ UPLOADS_DIR = PODIUM_HOME / "uploads"
 UPLOAD_CHUNK_SIZE = int(os.environ.get("PODIUM_UPLOAD_CHUNK_SIZE", str(8 * 1024 * 1024)))
 UPLOAD_MAX_CHUNK_SIZE = 64 * 1024 * 1024
 UPLOAD_EXPIRY_SECONDS = 24 * 3600
+# Per user: at most this many open (unfinished or unsubmitted) uploads, of at most this many
+# declared bytes together; a new upload over either is refused before any byte is sent.
+UPLOAD_MAX_OPEN = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN", "3"))
+UPLOAD_MAX_OPEN_BYTES = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN_BYTES", str(30 * 2**30)))
+# Stray files in UPLOADS_DIR and FILE_UPLOAD_TEMP_DIR unchanged for this long are deleted by
+# the periodic purge; it must exceed the web server's request timeout (podiumctl: 1800 s).
+UPLOAD_TEMP_GRACE_SECONDS = int(os.environ.get("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", "7200"))
 UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+CELERY_BEAT_SCHEDULE["uploads-purge"] = {
+    "task": "uploads.purge",
+    "schedule": 3600.0,
+    "options": {"queue": "default"},
+}
 
 # The API docs pages (/api/docs/, /api/redoc/) serve Swagger UI and Redoc as static files.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]
