@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -48,6 +49,7 @@ from competitions.services import (
     team_merge_respond,
     team_rename,
 )
+from competitions.services.accounts import account_username_record
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
@@ -60,8 +62,14 @@ from uploads.services import upload_consume
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user)
+        try:
+            with transaction.atomic():
+                user = form.save()
+                account_username_record(user=user)
+        except ApplicationError as exc:
+            form.add_error("username", exc.message)
+            return render(request, "registration/signup.html", {"form": form})
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}.")
         target = request.GET.get("next", "")
         if not url_has_allowed_host_and_scheme(
