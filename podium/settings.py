@@ -192,6 +192,23 @@ if PODIUM_HTTPS:
     SECURE_HSTS_SECONDS = int(os.environ.get("PODIUM_HSTS_SECONDS", str(365 * 24 * 3600)))
     if PODIUM_TRUSTED_PROXIES > 0:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from this
+# server's own files, nothing inline; the API docs pages relax styles (podium/urls.py).
+MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 # --- end accounts and transport ----------------------------------------------------------
 
 LOGIN_URL = "login"
