@@ -35,7 +35,7 @@ from django.db.models import Count, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from competitions.models import Competition, TeamMembership
+from competitions.models import Competition, Submission, TeamMembership
 from competitions.services.submissions import image_size_check
 from podium.errors import ApplicationError
 from podium.units import format_size
@@ -178,11 +178,35 @@ def upload_purge_files(*, now: dt.datetime | None = None) -> int:
     return count
 
 
+def upload_purge_orphan_images(*, now: dt.datetime | None = None) -> int:
+    """Delete image archives in storage that no submission refers to; return how many.
+
+    A request that dies while making a submission (web server killed, database error)
+    may have moved the image into storage before its transaction rolled back; the upload
+    itself is intact, so that copy is garbage. Only files unchanged for
+    UPLOAD_TEMP_GRACE_SECONDS go, never one a request in flight is writing.
+    """
+    root = Path(settings.MEDIA_ROOT) / "submissions"
+    if not root.is_dir():
+        return 0
+    cutoff = (now or timezone.now()).timestamp() - settings.UPLOAD_TEMP_GRACE_SECONDS
+    referenced = set(Submission.objects.exclude(image="").values_list("image", flat=True))
+    count = 0
+    for path in root.rglob("*"):
+        name = path.relative_to(settings.MEDIA_ROOT).as_posix()
+        if name in referenced or not path.is_file() or not _older_than(path, cutoff):
+            continue
+        path.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
 def upload_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The periodic clean-up: expired uploads, then stray files. Returns the counts."""
+    """The periodic clean-up: expired uploads, stray files, orphaned images. Counts."""
     return {
         "uploads": upload_purge_expired(now=now),
         "files": upload_purge_files(now=now),
+        "images": upload_purge_orphan_images(now=now),
     }
 
 
@@ -315,6 +339,9 @@ def upload_consume(
         path = upload.path
         link = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.submit")
         os.link(path, link)
+        # Fresh mtime: the purge of orphaned images must not take the copy that storage is
+        # receiving for an upload finished long ago (a hard link shares the inode's times).
+        os.utime(link)
         try:
             with link.open("rb") as handle:
                 yield UploadedImage(handle, name=upload.filename, path=link)

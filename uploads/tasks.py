@@ -16,5 +16,9 @@ def purge_uploads() -> dict[str, int]:
     """Delete expired uploads and stray upload/temporary files (beat runs it every hour on
     the default queue, see CELERY_BEAT_SCHEDULE)."""
     counts = upload_purge()
-    logger.info("uploads purged: %(uploads)d upload(s), %(files)d stray file(s)", counts)
+    logger.info(
+        "uploads purged: %(uploads)d upload(s), %(files)d stray file(s), "
+        "%(images)d orphaned image(s)",
+        counts,
+    )
     return counts

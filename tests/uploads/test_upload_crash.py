@@ -4,6 +4,7 @@ stay, and the same upload can be submitted again at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import subprocess
 import sys
@@ -11,13 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory
 from processes import process_env
 from rest_framework.authtoken.models import Token
 
 from competitions.models import Submission
 from uploads.models import Upload
+from uploads.services import upload_purge_orphan_images
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +44,10 @@ with upload_consume(user=user, upload_id=sys.argv[3], competition=competition) a
 """
 
 
+def _images() -> set[Path]:
+    return {p for p in (Path(settings.MEDIA_ROOT) / "submissions").rglob("*") if p.is_file()}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_submit_killed_half_way_loses_nothing_and_can_be_repeated(tmp_path: Path) -> None:
     member = MembershipFactory(team__competition=CompetitionFactory(slug="digits"))
@@ -59,6 +67,7 @@ def test_a_submit_killed_half_way_loses_nothing_and_can_be_repeated(tmp_path: Pa
     )
     assert response.json()["complete"] is True
 
+    images_before = _images()
     log = tmp_path / "child.log"
     with log.open("wb") as out:
         child = subprocess.Popen(
@@ -78,6 +87,9 @@ def test_a_submit_killed_half_way_loses_nothing_and_can_be_repeated(tmp_path: Pa
     upload = Upload.objects.get(pk=upload_id)
     assert upload.path.read_bytes() == data
     assert not Submission.objects.exists()
+    # The dead request had moved a copy of the image into storage: garbage now.
+    orphans = sorted(_images() - images_before)
+    assert len(orphans) == 1 and orphans[0].read_bytes() == data
     state = api.get(f"/api/v1/uploads/{upload_id}/").json()
     assert state["complete"] is True
 
@@ -99,3 +111,12 @@ def test_a_submit_killed_half_way_loses_nothing_and_can_be_repeated(tmp_path: Pa
         content_type="application/json",
     )
     assert again.status_code == 400 and Submission.objects.count() == 1
+
+    # The periodic purge removes the dead request's copy, once it is old enough, and
+    # keeps the submission's image.
+    assert upload_purge_orphan_images() == 0  # too recent: might be a request in flight
+    later = timezone.now() + dt.timedelta(seconds=settings.UPLOAD_TEMP_GRACE_SECONDS + 60)
+    assert upload_purge_orphan_images(now=later) >= 1  # (other tests' leftovers too)
+    assert not orphans[0].exists()
+    with submission.image.open("rb") as stored:
+        assert stored.read() == data

@@ -178,7 +178,7 @@ def test_the_periodic_purge_removes_abandoned_uploads_and_stray_files(api) -> No
     assert not stray.exists() and not os.path.exists(temp_old)
     assert os.path.exists(temp_new)  # may be a request streaming right now
     os.unlink(temp_new)
-    assert upload_purge() == {"uploads": 0, "files": 0}
+    assert upload_purge() == {"uploads": 0, "files": 0, "images": 0}
 
 
 def test_the_purge_is_scheduled_on_a_queue_the_worker_consumes() -> None:
