@@ -210,7 +210,6 @@ def upload_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
-@transaction.atomic
 def upload_create(
     *, user: AbstractBaseUser, competition: Competition, filename: str, size: int
 ) -> Upload:
@@ -229,12 +228,13 @@ def upload_create(
         raise ApplicationError("The file is empty. Upload the output of `docker save`.")
     image_size_check(competition=competition, size=size)
     upload_purge_expired()
-    # One user's creates are serialised (the row lock; SQLite's write lock), so two
-    # concurrent ones cannot both take the last place in the quota.
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    upload_quota_check(user=user, size=size)
     name = Path(filename.replace("\\", "/")).name[:255] or "image.tar"
-    upload = Upload.objects.create(user=user, competition=competition, filename=name, size=size)
+    with transaction.atomic():
+        # One user's creates are serialised (the row lock; SQLite's write lock), so two
+        # concurrent ones cannot both take the last place in the quota.
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+        upload_quota_check(user=user, size=size)
+        upload = Upload.objects.create(user=user, competition=competition, filename=name, size=size)
     upload.path.parent.mkdir(parents=True, exist_ok=True)
     upload.path.touch(mode=0o600)
     return upload

@@ -192,3 +192,39 @@ def test_the_purge_is_scheduled_on_a_queue_the_worker_consumes() -> None:
         if "celery" in line and " worker" in line
     )
     assert " -B " in worker_line and "default" in worker_line
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_cannot_both_take_the_last_place(settings) -> None:
+    import threading
+
+    from django.db import connection
+
+    from podium.errors import ApplicationError
+    from uploads.services import upload_create
+
+    settings.UPLOAD_MAX_OPEN = 1
+    member = MembershipFactory(team__competition=CompetitionFactory(slug="race"))
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def create_one() -> None:
+        try:
+            barrier.wait()
+            upload_create(
+                user=member.user, competition=member.team.competition, filename="a", size=10
+            )
+            outcomes.append("created")
+        except ApplicationError as exc:
+            outcomes.append(exc.extra.get("code", "error"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create_one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["created"] + ["upload_quota"] * 3
+    assert Upload.objects.filter(user=member.user).count() == 1
