@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
@@ -54,7 +55,7 @@ from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
 from scoring.competition_metric import metric_lookup
-from uploads.services import upload_consume
+from uploads.services import upload_consume, upload_request_length_check
 
 # Accounts
 
@@ -218,8 +219,29 @@ def download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
 # Submitting
 
 
-@login_required
+@csrf_exempt  # not exempt: protected below, once the declared length has been judged
 def submit(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Submit page. A form post with the image in its body is refused by its declared
+    length before the body is read (the CSRF check would read it, so it comes after)."""
+    if (
+        request.method == "POST"
+        and request.content_type.startswith("multipart/")
+        and request.user.is_authenticated
+    ):
+        try:
+            upload_request_length_check(
+                competition=selectors.competition_get(slug=slug),
+                content_length=request.META.get("CONTENT_LENGTH"),
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("competitions:submit", slug=slug)
+    return _submit(request, slug)
+
+
+@csrf_protect
+@login_required
+def _submit(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug)
     team = selectors.team_for_user(user=request.user, competition=competition)
     if team is None:

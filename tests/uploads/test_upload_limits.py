@@ -228,3 +228,47 @@ def test_concurrent_creates_cannot_both_take_the_last_place(settings) -> None:
 
     assert sorted(outcomes) == ["created"] + ["upload_quota"] * 3
     assert Upload.objects.filter(user=member.user).count() == 1
+
+
+def test_the_submit_page_refuses_a_form_upload_over_the_limit_before_reading_it(member) -> None:
+    competition = member.team.competition
+    competition.image_size_limit_bytes = 1024
+    competition.save(update_fields=["image_size_limit_bytes"])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(member.user)
+    Untouchable.reads = 0
+    url = f"/c/{competition.slug}/submit/"
+
+    response = browser.generic(
+        "POST",
+        url,
+        b"",
+        **{
+            "wsgi.input": Untouchable(),
+            "CONTENT_LENGTH": str(5 * 1024 * 1024),
+            "CONTENT_TYPE": "multipart/form-data; boundary=xyz",
+        },
+    )
+
+    assert Untouchable.reads == 0
+    assert response.status_code == 302 and response["Location"] == url
+    page = browser.get(url).content.decode()
+    assert "The image archive is 4 MB; the limit is 1 KB." in page
+    assert not Submission.objects.exists()
+
+
+def test_the_submit_page_still_checks_csrf_for_uploads_within_the_limit(member) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(member.user)
+    url = f"/c/{member.team.competition.slug}/submit/"
+    response = browser.post(url, {"image": SimpleUploadedFile("image.tar", b"tar bytes")})
+    assert response.status_code == 403
+    assert not Submission.objects.exists()
+    browser.get(url)
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(
+        url, {"image": SimpleUploadedFile("image.tar", b"tar bytes"), "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302 and Submission.objects.count() == 1
