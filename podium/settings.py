@@ -316,7 +316,7 @@ UPLOAD_TEMP_GRACE_SECONDS = int(os.environ.get("PODIUM_UPLOAD_TEMP_GRACE_SECONDS
 UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
 CELERY_BEAT_SCHEDULE["uploads-purge"] = {
     "task": "uploads.purge",
-    "schedule": 3600.0,
+    "schedule": float(os.environ.get("PODIUM_UPLOAD_PURGE_SECONDS", "3600")),
     "options": {"queue": "default"},
 }
 
