@@ -132,16 +132,6 @@ def serve(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Serv
                 server.process.kill()
 
 
-def csp_violations(driver: object) -> list[str]:
-    """Console messages about Content-Security-Policy violations since the last call."""
-    return [
-        entry["message"]
-        for entry in driver.get_log("browser")
-        if "Content Security Policy" in entry["message"]
-        or "Content-Security-Policy" in entry["message"]
-    ]
-
-
 @pytest.fixture(scope="session")
 def baseline_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/baseline-sklearn built and saved as a participant would: gzip'ed docker save."""

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import csp_violations
+from browser_logs import csp_violations
 from django.urls import reverse
 
 from competitions.bundles import competition_import_bundle

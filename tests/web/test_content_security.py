@@ -7,16 +7,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
-from conftest import ROOT, csp_violations
+from browser_logs import csp_violations
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory
 from processes import process_env
 
 from competitions.models import Competition
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCTION = {
     "DJANGO_DEBUG": "0",
