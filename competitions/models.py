@@ -6,6 +6,7 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -198,6 +199,21 @@ class Team(models.Model):
         if (fields := kwargs.get("update_fields")) is not None and "name" in fields:
             kwargs["update_fields"] = {*fields, "name_key"}
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Forms (the admin's) learn of a look-alike here, not as a database error.
+        self.name_key = name_key(self.name)
+        if self.competition_id is None:
+            return
+        other = (
+            Team.objects.filter(competition_id=self.competition_id, name_key=self.name_key)
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(
+                {"name": f"This name looks the same as that of team {other.name!r}."}
+            )
 
 
 class TeamMembership(models.Model):

@@ -130,3 +130,29 @@ def test_sign_up_checks_against_accounts_made_outside_it(client: Client) -> None
     assert "not available" in response.content.decode()
     assert signup(client, "carol").status_code == 302
     assert set(UsernameKey.objects.values_list("key", flat=True)) == {"alice", "carol"}
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_look_alike_team_name_with_a_message(admin_client: Client) -> None:
+    competition = CompetitionFactory(title="Digits")
+    Team.objects.create(competition=competition, name="bob")
+    other = Team.objects.create(competition=competition, name="alice")
+    url = f"/admin/competitions/team/{other.pk}/change/"
+    page = admin_client.get(url)
+    if page.status_code == 404:
+        pytest.skip("teams have no admin page")
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name, "") for name in form.fields}
+    data.update({"name": f"b{CYRILLIC_O}b", "competition": competition.pk})
+    for formset in page.context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        prefix = formset.formset.prefix
+        for field in management.fields:
+            data[f"{prefix}-{field}"] = management.initial.get(field, 0)
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "This name looks the same as that of team &#x27;bob&#x27;." in response.content.decode()
+    other.refresh_from_db()
+    assert other.name == "alice"
