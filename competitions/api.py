@@ -46,6 +46,7 @@ from competitions.serializers import (
     TeamSerializer,
     TokenSerializer,
 )
+from uploads.services import upload_consume, upload_request_length_check
 
 ERRORS = {
     400: OpenApiResponse(description="A rule was broken: `detail` says which, `code` names it."),
@@ -321,6 +322,11 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
+        if request.content_type.startswith("multipart/"):
+            # Judge the declared length before request.data reads the body to disk.
+            upload_request_length_check(
+                competition=competition, content_length=request.META.get("CONTENT_LENGTH")
+            )
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -331,8 +337,6 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
             "debug": data["debug"],
         }
         if "upload" in data:
-            from uploads.services import upload_consume
-
             with upload_consume(
                 user=request.user, upload_id=data["upload"], competition=competition
             ) as image:

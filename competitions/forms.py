@@ -1,6 +1,10 @@
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+
+from competitions.services.accounts import account_username_check
+from podium.errors import ApplicationError
 
 
 class SignUpForm(UserCreationForm):
@@ -9,6 +13,15 @@ class SignUpForm(UserCreationForm):
     class Meta:
         model = User
         fields = ("username", "email")
+
+    def clean_username(self) -> str:
+        # Replaces Django's "already exists" check: one answer for taken and look-alike.
+        username = self.cleaned_data.get("username", "")
+        try:
+            account_username_check(username=username)
+        except ApplicationError as exc:
+            raise ValidationError(exc.message, code="username_unavailable") from exc
+        return username
 
 
 class JoinForm(forms.Form):

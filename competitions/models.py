@@ -7,10 +7,13 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from competitions.names import name_key
 
 GIB = 2**30
 
@@ -202,16 +205,44 @@ class CompetitionFile(models.Model):
 class Team(models.Model):
     competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=100)
+    # competitions.names.name_key(name): look-alike names share it, and only one may exist.
+    name_key = models.CharField(max_length=400, editable=False, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["competition", "name"]
         constraints = [
             models.UniqueConstraint(fields=["competition", "name"], name="team_unique_name"),
+            models.UniqueConstraint(
+                fields=["competition", "name_key"], name="team_unique_name_key"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # A derived column, kept here so that every writer (services, admin, fixtures)
+        # fills it; the rules about names live in the services.
+        self.name_key = name_key(self.name)
+        if (fields := kwargs.get("update_fields")) is not None and "name" in fields:
+            kwargs["update_fields"] = {*fields, "name_key"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        # Forms (the admin's) learn of a look-alike here, not as a database error.
+        self.name_key = name_key(self.name)
+        if self.competition_id is None:
+            return
+        other = (
+            Team.objects.filter(competition_id=self.competition_id, name_key=self.name_key)
+            .exclude(pk=self.pk)
+            .first()
+        )
+        if other is not None:
+            raise ValidationError(
+                {"name": f"This name looks the same as that of team {other.name!r}."}
+            )
 
 
 class TeamMembership(models.Model):
@@ -458,3 +489,20 @@ class AuditRecord(models.Model):
         return (
             f"{self.get_action_display()} of {self.competition} at {self.created_at:%Y-%m-%d %H:%M}"
         )
+
+
+class UsernameKey(models.Model):
+    """The look-alike key of a username (competitions.names.name_key), unique across users.
+
+    Kept beside Django's own user table; rows are written when an account is made
+    through the platform and filled in for accounts made elsewhere (admin, shell) the
+    next time a name is checked.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="username_key"
+    )
+    key = models.CharField(max_length=600, unique=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.key})"

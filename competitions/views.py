@@ -13,11 +13,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
@@ -48,11 +50,12 @@ from competitions.services import (
     team_merge_respond,
     team_rename,
 )
+from competitions.services.accounts import account_username_record
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
 from scoring.competition_metric import metric_lookup
-from uploads.services import upload_consume
+from uploads.services import upload_consume, upload_request_length_check
 
 # Accounts
 
@@ -60,8 +63,14 @@ from uploads.services import upload_consume
 def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user)
+        try:
+            with transaction.atomic():
+                user = form.save()
+                account_username_record(user=user)
+        except ApplicationError as exc:
+            form.add_error("username", exc.message)
+            return render(request, "registration/signup.html", {"form": form})
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}.")
         target = request.GET.get("next", "")
         if not url_has_allowed_host_and_scheme(
@@ -212,8 +221,29 @@ def download(request: HttpRequest, slug: str, pk: int) -> FileResponse:
 # Submitting
 
 
-@login_required
+@csrf_exempt  # not exempt: protected below, once the declared length has been judged
 def submit(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Submit page. A form post with the image in its body is refused by its declared
+    length before the body is read (the CSRF check would read it, so it comes after)."""
+    if (
+        request.method == "POST"
+        and request.content_type.startswith("multipart/")
+        and request.user.is_authenticated
+    ):
+        try:
+            upload_request_length_check(
+                competition=selectors.competition_get(slug=slug, user=request.user),
+                content_length=request.META.get("CONTENT_LENGTH"),
+            )
+        except ApplicationError as exc:
+            messages.error(request, exc.message)
+            return redirect("competitions:submit", slug=slug)
+    return _submit(request, slug)
+
+
+@csrf_protect
+@login_required
+def _submit(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug, user=request.user)
     team = selectors.team_for_user(user=request.user, competition=competition)
     if team is None:

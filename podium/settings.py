@@ -137,6 +137,82 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(PODIUM_HOME / "tmp")
 FILE_UPLOAD_PERMISSIONS = 0o640
 
+# --- Accounts and transport (issue 10) ------------------------------------------------------
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
+# header is then ignored). Only these hops are believed: see podium.clients.
+PODIUM_TRUSTED_PROXIES = int(os.environ.get("PODIUM_TRUSTED_PROXIES", "0"))
+# The cache every web process shares (API throttle counters, cached leaderboards). A
+# local-memory cache is per process (gunicorn runs several), so the default is files under
+# PODIUM_HOME; PODIUM_CACHE_URL: file:///path, redis://host:6379/0, or locmem://.
+_cache_url = os.environ.get("PODIUM_CACHE_URL", "") or f"file://{PODIUM_HOME / 'cache'}"
+if _cache_url.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": _cache_url.removeprefix("file://"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
+elif _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+        }
+    }
+elif _cache_url.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"PODIUM_CACHE_URL={_cache_url!r}: use file:///path, redis://host:port/db or locmem://."
+    )
+# Login attempts (django-axes, in the database every process shares): an account, and
+# separately an address, is locked for AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT failures;
+# while locked even the right password is refused.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("PODIUM_LOGIN_FAILURE_LIMIT", "40"))
+AXES_COOLOFF_TIME = float(os.environ.get("PODIUM_LOGIN_LOCKOUT_HOURS", "0.25"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "podium.clients.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Every failed login is kept (up to axes' per-user cap) for the organizers' admin pages.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# HTTPS (PODIUM_HTTPS=1, production only): Secure cookies, HSTS, and HTTP redirected to
+# HTTPS. Behind a trusted proxy that terminates TLS, its X-Forwarded-Proto says the scheme.
+PODIUM_HTTPS = env_bool("PODIUM_HTTPS", False) and not DEBUG
+if PODIUM_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("PODIUM_HSTS_SECONDS", str(365 * 24 * 3600)))
+    if PODIUM_TRUSTED_PROXIES > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from this
+# server's own files, nothing inline; the API docs pages relax styles (podium/urls.py).
+MIDDLEWARE.append("csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# --- end accounts and transport ----------------------------------------------------------
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "competitions:list"
 LOGOUT_REDIRECT_URL = "competitions:list"
@@ -151,10 +227,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "podium.api.exception_handler",
     # Per client: anonymous callers by address, signed-in ones by user. Generous enough
     # for a script that polls a run every few seconds; a flood answers 429.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    # Keyed on podium.clients.client_address: X-Forwarded-For counts only through
+    # PODIUM_TRUSTED_PROXIES; counters live in the shared default cache.
+    "DEFAULT_THROTTLE_CLASSES": ["podium.clients.AnonThrottle", "podium.clients.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("PODIUM_API_THROTTLE_ANON", "300/minute"),
         "user": os.environ.get("PODIUM_API_THROTTLE_USER", "3000/minute"),
@@ -252,7 +327,19 @@ UPLOADS_DIR = PODIUM_HOME / "uploads"
 UPLOAD_CHUNK_SIZE = int(os.environ.get("PODIUM_UPLOAD_CHUNK_SIZE", str(8 * 1024 * 1024)))
 UPLOAD_MAX_CHUNK_SIZE = 64 * 1024 * 1024
 UPLOAD_EXPIRY_SECONDS = 24 * 3600
+# Per user: at most this many open (unfinished or unsubmitted) uploads, of at most this many
+# declared bytes together; a new upload over either is refused before any byte is sent.
+UPLOAD_MAX_OPEN = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN", "3"))
+UPLOAD_MAX_OPEN_BYTES = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN_BYTES", str(30 * 2**30)))
+# Stray files in UPLOADS_DIR and FILE_UPLOAD_TEMP_DIR unchanged for this long are deleted by
+# the periodic purge; it must exceed the web server's request timeout (podiumctl: 1800 s).
+UPLOAD_TEMP_GRACE_SECONDS = int(os.environ.get("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", "7200"))
 UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+CELERY_BEAT_SCHEDULE["uploads-purge"] = {
+    "task": "uploads.purge",
+    "schedule": float(os.environ.get("PODIUM_UPLOAD_PURGE_SECONDS", "3600")),
+    "options": {"queue": "default"},
+}
 
 # The API docs pages (/api/docs/, /api/redoc/) serve Swagger UI and Redoc as static files.
 INSTALLED_APPS += ["drf_spectacular_sidecar"]

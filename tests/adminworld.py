@@ -11,6 +11,7 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 from rest_framework.authtoken.models import Token
@@ -98,6 +99,10 @@ def make_world(digits_bundle: Path) -> World:
     )
     upload_create(user=mine.user, competition=competition, filename="image.tar", size=10)
     Token.objects.create(user=mine.user)
+    # django-axes' records (attempts, failures, logins), made as a person makes them.
+    login = Client()
+    login.post(reverse("login"), {"username": "organizer", "password": "pw"})
+    login.post(reverse("login"), {"username": "mallory", "password": "wrong"})
     return World(
         competition=competition,
         draft=draft,

@@ -23,7 +23,7 @@ from examples.digits.make_bundle import make_bundle
 def _fresh_podium_home() -> Iterator[None]:
     """Start every test session with empty media, work and broker folders."""
     home = Path(settings.PODIUM_HOME)
-    for name in ("media", "work", "broker/queue", "broker/processed"):
+    for name in ("media", "work", "broker/queue", "broker/processed", "cache"):
         shutil.rmtree(home / name, ignore_errors=True)
         (home / name).mkdir(parents=True, exist_ok=True)
     yield

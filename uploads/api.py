@@ -4,6 +4,7 @@ POST   /api/v1/uploads/       {"filename", "size", "competition"}
                               -> 201 {"id", "offset", "size", "chunk_size"}
 PATCH  /api/v1/uploads/{id}/  Upload-Offset: N, raw bytes -> {"offset", "complete"}; 409 {"offset"}
 GET    /api/v1/uploads/{id}/  -> {"id", "offset", "size", "complete", "filename"}
+DELETE /api/v1/uploads/{id}/  -> 204; the upload and its bytes are gone (start over)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from competitions.selectors import competition_get
 from podium.errors import ApplicationError
 from uploads.models import Upload
 from uploads.selectors import upload_get_for_user
-from uploads.services import UploadOffsetMismatch, upload_append, upload_create
+from uploads.services import UploadOffsetMismatch, upload_append, upload_create, upload_delete
 
 
 class UploadCreateSerializer(serializers.Serializer):
@@ -101,6 +102,11 @@ class UploadDetailApi(APIView):
     @extend_schema(responses=UploadSerializer)
     def get(self, request: Request, upload_id: str) -> Response:
         return Response(_state(upload_get_for_user(user=request.user, upload_id=upload_id)))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, upload_id: str) -> Response:
+        upload_delete(upload=upload_get_for_user(user=request.user, upload_id=upload_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
         request={"application/offset+octet-stream": bytes},

@@ -27,6 +27,7 @@ from podium_cli import __version__
 from podium_cli.client import Api, ApiError
 from podium_cli.config import ConfigError, load_config
 from podium_cli.progress import ProgressBar, human_size
+from podium_cli.text import csv_cell, printable
 from podium_cli.upload import submit as submit_image
 
 FINISHED = {"scored", "failed", "cancelled"}
@@ -41,10 +42,10 @@ class Output:
         self.err = err or sys.stderr
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out)
+        print(printable(text), file=self.out)
 
     def note(self, text: str) -> None:
-        print(text, file=self.err)
+        print(printable(text), file=self.err)
 
 
 def _cell(value: Any) -> str:
@@ -61,13 +62,13 @@ def table(out: Output, rows: list[dict[str, Any]], columns: list[str], as_csv: b
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+        writer.writerows([[_cell(csv_cell(row.get(c))) for c in columns] for row in rows])
         out.out.write(buffer.getvalue())
         return
     if not rows:
         out.say("No results.")
         return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[printable(_cell(row.get(c)), keep="") for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     out.say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     out.say("  ".join("-" * w for w in widths))
@@ -214,7 +215,7 @@ def competition_leaderboard(api: Api, args: argparse.Namespace, out: Output) -> 
         with target.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(LEADERBOARD_COLUMNS)
-            writer.writerows([[e.get(c) for c in LEADERBOARD_COLUMNS] for e in entries])
+            writer.writerows([[csv_cell(e.get(c)) for c in LEADERBOARD_COLUMNS] for e in entries])
         out.say(str(target))
     if args.show or not args.download:
         table(out, entries, LEADERBOARD_COLUMNS, args.csv)

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import TextIO
 
+from podium_cli.text import printable
+
 
 def human_size(num: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
@@ -25,7 +27,7 @@ class ProgressBar:
         self, total: int, label: str = "", stream: TextIO | None = None, force: bool = False
     ) -> None:
         self.total = max(total, 0)
-        self.label = label
+        self.label = printable(label, keep="")  # a file name the server gave
         self.stream = stream or sys.stderr
         self.enabled = force or self.stream.isatty()
         self.done = 0

@@ -31,6 +31,7 @@ from competitions.models import (
     TeamMembership,
     TeamMergeRequest,
 )
+from competitions.names import InvalidName, name_key, name_normalize
 from competitions.services.common import leaderboard_invalidate, require_member
 from competitions.services.submissions import counted_filter
 from podium.errors import ApplicationError
@@ -52,7 +53,7 @@ def competition_join(*, user: AbstractBaseUser, competition: Competition) -> Tea
         raise ApplicationError(f"{competition.title} has ended; entry is closed.")
     base = user.get_username()[:90]
     name, n = base, 1
-    while Team.objects.filter(competition=competition, name=name).exists():
+    while Team.objects.filter(competition=competition, name_key=name_key(name)).exists():
         n += 1
         name = f"{base} ({n})"
     team = Team.objects.create(competition=competition, name=name)
@@ -89,28 +90,30 @@ def team_rename(*, user: AbstractBaseUser, team: Team, name: str) -> Team:
     """Rename the user's team; names are unique within a competition."""
     team = Team.objects.select_for_update().select_related("competition").get(pk=team.pk)
     require_member(user, team, "rename it")
-    name = " ".join(name.split())
-    if not name:
-        raise ApplicationError("A team name cannot be empty.", {"code": "invalid_name"})
-    if len(name) > TEAM_NAME_MAX:
-        raise ApplicationError(
-            f"A team name has at most {TEAM_NAME_MAX} characters; this one has {len(name)}.",
-            {"code": "invalid_name"},
-        )
+    try:
+        name = name_normalize(name, what="A team name", max_length=TEAM_NAME_MAX)
+    except InvalidName as exc:
+        raise ApplicationError(str(exc), {"code": "invalid_name"}) from exc
     if team.competition.has_ended:
         raise ApplicationError(
             f"{team.competition.title} has ended; team names are final.", {"code": "ended"}
         )
     if name == team.name:
         return team
-    taken = (
-        Team.objects.filter(competition=team.competition, name__iexact=name)
+    other = (
+        Team.objects.filter(competition=team.competition, name_key=name_key(name))
         .exclude(pk=team.pk)
-        .exists()
+        .first()
     )
-    if taken:
+    if other is not None and other.name.casefold() == name.casefold():
         raise ApplicationError(
-            f"Another team in {team.competition.title} is already called {name!r}.",
+            f"Another team in {team.competition.title} is already called {other.name!r}.",
+            {"code": "name_taken"},
+        )
+    if other is not None:
+        raise ApplicationError(
+            f"{name!r} looks the same as the name of another team in "
+            f"{team.competition.title}, {other.name!r}; choose a clearly different name.",
             {"code": "name_taken"},
         )
     team.name = name
@@ -131,7 +134,7 @@ def _invitee_problem(competition: Competition, invitee: AbstractBaseUser, team: 
         return (
             f"{username} has not joined {competition.title}. They must join (accept its "
             "rules) before they can be invited."
-        )
+        )  # team_invite answers this case before, as for an unknown name
     if membership.team_id == team.pk:
         return f"{username} is already in team {team.name}."
     if _size(membership.team) > 1:
@@ -167,9 +170,17 @@ def team_invite(*, user: AbstractBaseUser, team: Team, invitee_username: str) ->
     require_member(user, team, "invite people into it")
     _require_before_merger_deadline(competition, "invite people into your team")
     invitee = get_user_model().objects.filter(username=invitee_username.strip()).first()
-    if invitee is None:
+    if (
+        invitee is None
+        or not TeamMembership.objects.filter(competition=competition, user=invitee).exists()
+    ):
+        # One answer whether or not the account exists: who has an account is not
+        # public, only who takes part (team names on the leaderboard).
         raise ApplicationError(
-            f"There is no user called {invitee_username.strip()!r}.", {"code": "no_such_user"}
+            f"No participant of {competition.title} is called {invitee_username.strip()!r}. "
+            "Check the spelling; they must join the competition (accept its rules) before "
+            "they can be invited.",
+            {"code": "no_such_participant"},
         )
     if problem := _invitee_problem(competition, invitee, team):
         raise ApplicationError(problem, {"code": "cannot_invite"})

@@ -101,7 +101,11 @@ def test_invite_cancel_withdraws_it(arena: Arena, alice: APIClient) -> None:
 def test_invite_an_unknown_user_is_400(arena: Arena, alice: APIClient) -> None:
     response = alice.post("/api/v1/competitions/arena/team/invitations/", {"username": "ghost"})
     assert response.status_code == 400
-    assert response.json() == {"detail": "There is no user called 'ghost'.", "code": "no_such_user"}
+    assert response.json() == {
+        "detail": "No participant of The arena is called 'ghost'. Check the spelling; they must "
+        "join the competition (accept its rules) before they can be invited.",
+        "code": "no_such_participant",
+    }
 
 
 def test_merge_request_accepted_by_the_target_team(arena: Arena, alice: APIClient) -> None:

@@ -13,6 +13,8 @@ from django.core.cache import cache
 
 # The arena (a competition, two teams, hidden files) is shared with the API tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
+# The client of this checkout, whatever checkout the venv's editable install points at.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cli"))
 
 import apifixtures
 from apifixtures import Arena, make_arena

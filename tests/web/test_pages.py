@@ -88,16 +88,21 @@ def test_submit_page_shows_the_save_command_the_cli_and_the_upload_script(
     assert "<noscript>" in text
 
 
-def test_submitting_a_finished_upload_makes_the_submission(alice: Client, member) -> None:
+def test_submitting_a_finished_upload_makes_the_submission(
+    alice: Client, member, django_capture_on_commit_callbacks
+) -> None:
     data = b"pretend docker save output"
     upload = upload_create(
         user=member.user, competition=member.team.competition, filename="m.tar.gz", size=len(data)
     )
     upload_append(upload=upload, offset=0, stream=io.BytesIO(data), length=len(data))
 
-    response = alice.post(
-        page("submit", member), {"upload": str(upload.pk), "description": "via upload"}, follow=True
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(
+            page("submit", member),
+            {"upload": str(upload.pk), "description": "via upload"},
+            follow=True,
+        )
 
     submission = Submission.objects.get()
     assert response.redirect_chain == [(page("my_submissions", member), 302)]
