@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
+import logging
+from pathlib import Path
 
 from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
 from competitions.models import Submission
+
+logger = logging.getLogger(__name__)
 
 EVALUATE_TASK = "scoring.evaluate_submission"
 SCORING_QUEUE = "scoring"
@@ -32,3 +38,32 @@ def retry_delay_seconds(attempts: int) -> float:
     """Backoff (seconds) before retrying a run after its ``attempts``-th attempt failed
     through the platform: PODIUM_RETRY_BACKOFF_SECONDS, doubled each time, at most 10 min."""
     return min(600.0, settings.PODIUM_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def _message_submission_id(path: Path) -> int | None:
+    try:
+        message = json.loads(path.read_bytes())
+        if (message.get("headers") or {}).get("task") != EVALUATE_TASK:
+            return None
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return int(args[0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # read by a worker meanwhile, or not ours
+
+
+def pending_deliveries() -> set[int] | None:
+    """Submission ids with a delivery waiting in the broker, or None where unknown.
+
+    Known for the filesystem transport (one file per message in its queue folder, deleted
+    when a worker reads it). Other brokers answer None and the reaper relies on time alone.
+    """
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://") or not options:
+        return None
+    folder = Path(options["data_folder_in"])
+    try:
+        paths = list(folder.glob(f"*.{SCORING_QUEUE}.msg"))
+    except OSError:
+        logger.warning("cannot list the broker folder %s", folder, exc_info=True)
+        return None
+    return {pk for pk in map(_message_submission_id, paths) if pk is not None}

@@ -56,9 +56,11 @@ def runs_recover(*, local_host: str | None = None) -> Recovered:
         if transitions.reap(submission_id=pk, owner=owner, delay_seconds=delay):
             queue.enqueue(pk, delay_seconds=delay)
             done.requeued.append(pk)
-    for pk, seen in transitions.overdue_deliveries(
-        after_seconds=settings.PODIUM_REQUEUE_AFTER_SECONDS
-    ):
+    overdue = transitions.overdue_deliveries(after_seconds=settings.PODIUM_REQUEUE_AFTER_SECONDS)
+    waiting = queue.pending_deliveries() if overdue else None
+    for pk, seen in overdue:
+        if waiting is not None and pk in waiting:
+            continue  # its message is still in the broker: slow queue, nothing lost
         if transitions.mark_redelivered(submission_id=pk, seen=seen):
             queue.enqueue(pk)
             done.redelivered.append(pk)
