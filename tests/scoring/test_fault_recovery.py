@@ -39,6 +39,8 @@ FAST_RECOVERY = {
     "PODIUM_WORKER_HEARTBEAT_SECONDS": "1",
     # Every submission of this test shares one archive: keep it for the others.
     "PODIUM_IMAGE_RETENTION_DAYS": "1",
+    # The log is the witness of what ran: nothing may stay in a buffer when -9 arrives.
+    "PYTHONUNBUFFERED": "1",
 }
 
 
@@ -69,6 +71,8 @@ class Worker:
         self._out.close()
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.terminate()
         try:
             self.process.wait(timeout=60)
@@ -99,7 +103,7 @@ def _submissions(competition: Competition, archive: Path, count: int) -> list[Su
     competition_join(user=user, competition=competition)
     with archive.open("rb") as fh:
         first = submission_create(user=user, competition=competition, image=fh)
-    rows = [first]
+    rows = [Submission.objects.get(pk=first.pk)]
     for _ in range(count - 1):
         first.pk = None
         first.enqueued_at = None
@@ -159,21 +163,24 @@ def test_killing_the_worker_five_times_loses_and_repeats_nothing(
     logs: list[Path] = []
     running = Submission.objects.filter(pk__in=ids, status=Submission.Status.RUNNING)
 
-    for kill in range(KILLS):
-        logs.append(tmp_path / f"worker-{kill}.log")
-        worker = Worker(logs[-1])
-        # Kill while a container runs: the lease is held and the run is half done.
-        _wait_for(
-            lambda: running.exists() and b"started" in _container_logs(engine, competition.slug),
-            "a running container",
-            logs,
-            timeout=180,
-        )
-        worker.kill()
-
-    logs.append(tmp_path / "worker-final.log")
-    worker = Worker(logs[-1])
+    workers: list[Worker] = []
     try:
+        for kill in range(KILLS):
+            logs.append(tmp_path / f"worker-{kill}.log")
+            workers.append(Worker(logs[-1]))
+            # Kill while a container runs: the lease is held and the run is half done.
+            _wait_for(
+                lambda: (
+                    running.exists() and b"started" in _container_logs(engine, competition.slug)
+                ),
+                "a running container",
+                logs,
+                timeout=180,
+            )
+            workers[-1].kill()
+
+        logs.append(tmp_path / "worker-final.log")
+        workers.append(Worker(logs[-1]))
         unfinished = Submission.objects.filter(
             pk__in=ids, status__in=[Submission.Status.QUEUED, Submission.Status.RUNNING]
         )
@@ -186,7 +193,8 @@ def test_killing_the_worker_five_times_loses_and_repeats_nothing(
             timeout=60,
         )
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
 
     text = "".join(log.read_text() for log in logs)
     rows = Submission.objects.filter(pk__in=ids)
@@ -215,6 +223,6 @@ def _container_logs(engine: docker.DockerClient, slug: str) -> bytes:
     for container in engine.containers.list(filters={"label": f"podium.competition={slug}"}):
         try:
             out += container.logs()
-        except docker.errors.NotFound:
+        except docker.errors.APIError:  # gone or being removed meanwhile
             continue
     return out
