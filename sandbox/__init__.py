@@ -10,7 +10,7 @@ from sandbox.gpus import GpuAllocator, GpusUnavailable, detect_gpu_ids, parse_gp
 from sandbox.images import LoadedImage, load_image, remove_image
 from sandbox.ledger import ImageTracker, sweep_images
 from sandbox.limits import Limits, RunMounts
-from sandbox.orphans import cleanup_orphans
+from sandbox.orphans import cleanup_orphans, remove_containers
 from sandbox.runner import Failure, RunResult, create_options, run
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "docker_client",
     "load_image",
     "parse_gpu_ids",
+    "remove_containers",
     "remove_image",
     "run",
     "sweep_images",

@@ -115,3 +115,26 @@ def cleanup_orphans(
     for item in removed:
         logger.info("removed orphaned sandbox %s", item)
     return removed
+
+
+def remove_containers(client: docker.DockerClient, *, labels: dict[str, str]) -> list[str]:
+    """Force-remove every sandbox container carrying all ``labels``; return their short ids.
+
+    For the holder of a run's lease: a container of an earlier attempt of the same run (the
+    engine restarted under it and kept it) is stale by definition. Raise
+    :class:`EngineError` when the engine cannot be asked.
+    """
+    filters = [f"{SANDBOX_LABEL}=1", *(f"{k}={v}" for k, v in labels.items())]
+    removed = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": filters}):
+            try:
+                container.remove(force=True, v=True)
+                removed.append(container.short_id)
+            except docker.errors.NotFound:
+                continue
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"Cannot remove old containers: {exc}") from exc
+    for short_id in removed:
+        logger.info("removed the container %s of an earlier attempt", short_id)
+    return removed

@@ -202,6 +202,8 @@ class _EngineWatch(threading.Thread):
                     self.foreign_kill = f"signal {signal_}"
                 if action == "die":
                     self.died.set()
+                if action == "destroy" or self._closed:
+                    break
         except Exception:  # the connection dropped: the engine went away
             logger.debug("engine event stream ended", exc_info=True)
         if not self._closed:
@@ -219,9 +221,11 @@ class _EngineWatch(threading.Thread):
 
     def close(self) -> None:
         self._closed = True
-        with contextlib.suppress(Exception):
-            self._stream.close()
-        self.join(timeout=5)
+        self.join(timeout=2)
+        if self.is_alive():
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self.join(timeout=5)
 
 
 def _environment(
@@ -699,8 +703,9 @@ def _run_container(
     finally:
         if sampler is not None:
             sampler.finish()
-        if watch is not None:
-            watch.close()
         if container is not None:
             _remove(container)
             spans.mark("remove")
+        if watch is not None:
+            # Removing the container ends its event stream (the "destroy" event).
+            watch.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -38,6 +39,13 @@ Kind = Submission.FailureKind
 
 class PlatformFault(Exception):
     """Our fault, probably transient (engine unreachable, ...): retry, never count it."""
+
+
+def _instance_label() -> str:
+    """Names this platform (its home and database) on an engine that others may share."""
+    database = settings.DATABASES["default"]
+    key = f"{settings.PODIUM_HOME}|{database.get('HOST', '')}|{database['NAME']}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def limits_for(competition: Competition) -> sandbox.Limits:
@@ -199,6 +207,15 @@ def _run_and_score(
 ) -> None:
     competition = submission.competition
 
+    # An earlier attempt's container that the engine kept (it restarted under the run).
+    labels = {
+        "podium.instance": _instance_label(),
+        "podium.submission": str(submission.pk),
+        "podium.competition": competition.slug,
+    }
+    sandbox.remove_containers(
+        client, labels={k: labels[k] for k in ("podium.instance", "podium.submission")}
+    )
     output_dir = Path(settings.PODIUM_WORK_DIR) / "runs" / str(submission.pk)
     shutil.rmtree(output_dir, ignore_errors=True)
     output_dir.mkdir(parents=True)
@@ -213,10 +230,7 @@ def _run_and_score(
                 sample_submission=data.sample_submission,
             ),
             output_dir=output_dir,
-            labels={
-                "podium.submission": str(submission.pk),
-                "podium.competition": competition.slug,
-            },
+            labels=labels,
             # Asked about once a second while the container runs (in this thread): a
             # cancelled submission's container is stopped instead of running to its limit.
             # A lost lease (this process stalled and the run was given to another worker)

@@ -48,7 +48,11 @@ class LeaseKeeper(threading.Thread):
                     logger.warning("lease renewal of %s failed", self.submission_id, exc_info=True)
                     continue
                 if not renewed:
-                    logger.warning("submission %s: lease lost", self.submission_id)
+                    if not self._stop_event.is_set():
+                        logger.info(
+                            "submission %s: lease no longer held (recorded, cancelled or reaped)",
+                            self.submission_id,
+                        )
                     self.lost.set()
                     return
         finally:

@@ -5,13 +5,16 @@ twice, nothing is counted against the team, nothing of the sandbox is left behin
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
@@ -226,3 +229,122 @@ def _container_logs(engine: docker.DockerClient, slug: str) -> bytes:
         except docker.errors.APIError:  # gone or being removed meanwhile
             continue
     return out
+
+
+class Engine:
+    """A Docker engine of the test's own (own socket, data root, exec root, containerd),
+    so that restarting it disturbs no other test; the main engine is never touched."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.socket = root / "docker.sock"
+        self.url = f"unix://{self.socket}"
+        (root / "daemon.json").write_text("{}")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.root / "dockerd.log").open("ab")
+        self.process = subprocess.Popen(
+            ["dockerd", "-H", self.url, "--config-file", str(self.root / "daemon.json"),
+             "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+             "--pidfile", str(self.root / "docker.pid"), "--bridge=none", "--iptables=false",
+             "--ip-masq=false", "--containerd-namespace", f"podium-test-{self.root.name}",
+             "--containerd-plugins-namespace", f"podium-test-plugins-{self.root.name}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                docker.DockerClient(base_url=self.url, timeout=10).ping()
+                return
+            except Exception:  # not up yet
+                assert self.process.poll() is None, (self.root / "dockerd.log").read_text()
+                assert time.monotonic() < deadline, (self.root / "dockerd.log").read_text()
+                time.sleep(0.3)
+
+    def stop(self) -> None:
+        """SIGTERM, as a service manager stops it: the engine stops its containers and exits."""
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.url, timeout=60)
+
+
+@pytest.fixture
+def own_engine() -> Iterator[Engine]:
+    # A short path: unix socket paths (containerd's included) are limited to 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="pde-", dir="/tmp"))
+    engine = Engine(root)
+    engine.start()
+    try:
+        yield engine
+    finally:
+        with contextlib.suppress(Exception):
+            for container in engine.client().containers.list(all=True):
+                container.remove(force=True)
+        if engine.process is not None and engine.process.poll() is None:
+            engine.stop()
+        subprocess.run(["umount", "-R", str(root)], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_engine_restart_during_a_run_is_retried_and_scored(
+    transactional_db: None,
+    digits_bundle: Path,
+    engine: docker.DockerClient,
+    own_engine: Engine,
+    script_archive: Callable[[str, str], Path],
+    tmp_path: Path,
+) -> None:
+    archive = script_archive(
+        "engine-restart",
+        """
+        import time
+        import pandas as pd
+        print("started", flush=True)
+        time.sleep(8)
+        test = pd.read_csv("/data/test/test.csv")
+        pd.DataFrame({"id": test["id"], "label": 1}).to_csv("/output/predictions.csv", index=False)
+        """,
+    )
+    competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
+    (submission,) = _submissions(competition, archive, 1)
+    own = own_engine.client()
+    log = tmp_path / "worker.log"
+    worker = Worker(log, DOCKER_HOST=own_engine.url)
+    try:
+        _wait_for(
+            lambda: b"started" in _container_logs(own, competition.slug),
+            "the run's container",
+            [log],
+            timeout=180,
+        )
+        own_engine.stop()
+        own_engine.start()
+        finished = Submission.objects.filter(pk=submission.pk, status=Submission.Status.SCORED)
+        _wait_for(finished.exists, "the retried run to be scored", [log], timeout=300)
+        image_id = engine.images.get("podium-test/engine-restart:latest").id
+        _wait_for(
+            lambda: not _sandbox_leftovers(own, competition.slug, image_id),
+            "the sandbox leftovers to be removed",
+            [log],
+            timeout=60,
+        )
+    finally:
+        worker.stop()
+
+    submission.refresh_from_db()
+    # Interrupted once; a retry that found the engine still down is retried again.
+    assert submission.attempts >= 2, log.read_text()[-5000:]
+    assert "interrupted by the platform" in log.read_text()
+    assert submission.failure_kind == "" and submission.exit_code == 0
+    assert submission_quota(team=submission.team)["used"] == 1
+    assert _sandbox_leftovers(own, competition.slug, image_id) == []
+    assert own.containers.list(all=True) == []
