@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from competitions.models import WorkerHeartbeat
+from competitions.models import Submission, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,38 @@ def live_workers(*, queue: str | None = None) -> list[WorkerHeartbeat]:
     cutoff = timezone.now() - dt.timedelta(seconds=3 * settings.PODIUM_WORKER_HEARTBEAT_SECONDS)
     rows = WorkerHeartbeat.objects.filter(last_seen_at__gte=cutoff).order_by("name")
     return [row for row in rows if queue is None or queue in row.queues]
+
+
+SCORING_QUEUE = "scoring"
+WAIT_BEFORE_NOTE = dt.timedelta(minutes=1)
+
+
+def queue_health(*, queue: str = SCORING_QUEUE) -> str:
+    """One sentence for the organizers' queue page: who consumes ``queue``, or that nobody does."""
+    live = live_workers(queue=queue)
+    if not live:
+        return (
+            f"No worker is consuming the {queue} queue: queued submissions wait until one "
+            f"starts (`celery -A podium worker`, which consumes {queue} by default)."
+        )
+    names = ", ".join(w.name for w in live)
+    return f"{len(live)} worker(s) consuming the {queue} queue: {names}."
+
+
+def submission_wait_note(*, submission: Submission) -> str:
+    """Why a submission queued for over a minute still waits; empty otherwise."""
+    if submission.status != Submission.Status.QUEUED:
+        return ""
+    if timezone.now() - submission.created_at < WAIT_BEFORE_NOTE:
+        return ""
+    if submission.not_before and submission.not_before > timezone.now():
+        return "A run that failed through the platform's fault waits before its retry."
+    if not live_workers(queue=SCORING_QUEUE):
+        return (
+            "No worker is running submissions right now; yours stays in the queue and runs "
+            "when one is back. The organizers see this on the queue page."
+        )
+    return "Workers are busy with earlier submissions; yours runs in queue order."
 
 
 class HeartbeatThread(threading.Thread):
