@@ -16,6 +16,8 @@ from factories import SubmissionFactory
 from competitions.evaluation import queue, recovery, transitions
 from competitions.models import Submission
 from competitions.services.submissions import submission_quota
+from podium.celery import app
+from scoring.tasks import housekeeping
 
 pytestmark = pytest.mark.django_db
 S = Submission.Status
@@ -146,3 +148,16 @@ def test_broker_message_of_another_task_is_not_read_as_a_run(tmp_path: Path) -> 
     path = tmp_path / "x.scoring.msg"
     path.write_text(json.dumps({"headers": {"task": "scoring.housekeeping"}, "body": ""}))
     assert queue._message_submission_id(path) is None
+
+
+def test_housekeeping_is_scheduled_and_recovers_a_dead_workers_run() -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["housekeeping"]
+    assert entry["task"] == "scoring.housekeeping" and entry["task"] in app.tasks
+    assert settings.CELERY_TASK_DEFAULT_QUEUE == "scoring"
+    submission = SubmissionFactory(**QUEUED)
+    assert transitions.claim(submission_id=submission.pk, owner=_dead_owner(), lease_seconds=600)
+
+    housekeeping()
+
+    submission.refresh_from_db()
+    assert submission.status == S.QUEUED and submission.pk in _broker_messages()
