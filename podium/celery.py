@@ -33,7 +33,9 @@ def _worker_start(sender: object = None, **_: object) -> None:
         # The pool may fork again (a replaced child): never share this connection with it.
         connections.close_all()
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else []
-    _heartbeat = workers.HeartbeatThread(name=getattr(sender, "hostname", "worker"), queues=queues)
+    # Two workers on one host may share a node name: the pid tells their rows apart.
+    name = f"{getattr(sender, 'hostname', 'worker')}/{os.getpid()}"
+    _heartbeat = workers.HeartbeatThread(name=name, queues=queues)
     _heartbeat.start()
 
 

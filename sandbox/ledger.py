@@ -44,10 +44,13 @@ class ImageTracker:
         """Remove each image; one the engine keeps is left marked for a later sweep."""
         for image_id in self.image_ids:
             marker = self.ledger_dir / f"{owner_token()}-{_image_key(image_id)}"
-            if remove_image(client, image_id):
-                marker.unlink(missing_ok=True)
-            else:
-                marker.rename(marker.with_name(marker.name + ".remove"))
+            try:
+                if remove_image(client, image_id):
+                    marker.unlink(missing_ok=True)
+                else:
+                    marker.rename(marker.with_name(marker.name + ".remove"))
+            except OSError:  # the ledger is bookkeeping: never fail a run over it
+                logger.warning("image ledger entry %s not updated", marker, exc_info=True)
         self.image_ids.clear()
 
 
