@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -240,6 +241,8 @@ class Engine:
         self.socket = root / "docker.sock"
         self.url = f"unix://{self.socket}"
         (root / "daemon.json").write_text("{}")
+        # containerd accepts [A-Za-z0-9] words joined by . _ or -: no "__" from mkdtemp.
+        self.namespace = f"podium-test-{uuid.uuid4().hex[:12]}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -248,8 +251,8 @@ class Engine:
             ["dockerd", "-H", self.url, "--config-file", str(self.root / "daemon.json"),
              "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
              "--pidfile", str(self.root / "docker.pid"), "--bridge=none", "--iptables=false",
-             "--ip-masq=false", "--containerd-namespace", f"podium-test-{self.root.name}",
-             "--containerd-plugins-namespace", f"podium-test-plugins-{self.root.name}"],
+             "--ip-masq=false", "--containerd-namespace", self.namespace,
+             "--containerd-plugins-namespace", f"{self.namespace}-plugins"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log.close()
@@ -282,8 +285,8 @@ def own_engine() -> Iterator[Engine]:
     # A short path: unix socket paths (containerd's included) are limited to 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="pde-", dir="/tmp"))
     engine = Engine(root)
-    engine.start()
     try:
+        engine.start()  # inside the try: an engine that started but never answered is stopped
         yield engine
     finally:
         with contextlib.suppress(Exception):
