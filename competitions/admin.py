@@ -26,6 +26,7 @@ from competitions.admin_forms import (
     CompetitionFileForm,
     CompetitionFileFormSet,
 )
+from competitions.evaluation import workers
 from competitions.models import (
     AuditRecord,
     Competition,
@@ -476,6 +477,14 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if request.GET.get("queue"):
+            # The queue page says whether anyone consumes the queue at all.
+            health = workers.queue_health()
+            level = messages.INFO if workers.live_workers(queue="scoring") else messages.WARNING
+            self.message_user(request, health, level)
+        return super().changelist_view(request, extra_context)
 
     def get_ordering(self, request: HttpRequest) -> list[str]:
         # Keep the queue filter's order (oldest first) instead of the default newest first.

@@ -340,6 +340,23 @@ class Submission(models.Model):
         help_text="SHA-256 of the solution its scores come from; another than the current "
         "solution's means the scores are stale until a rescore.",
     )
+    oom_killed = models.BooleanField(
+        default=False, help_text="A process of the run was killed for memory (maybe a child)."
+    )
+    # The lease of a running submission (competitions.evaluation.transitions): who runs it,
+    # when it last said so, and when it is free to be taken back to the queue.
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the broker was last asked to deliver the run (or a delayed delivery is due); a
+    # queued run whose delivery is long overdue is enqueued again.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A retry waits (backoff) until then."
+    )
+    image_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="The image archive was deleted (retention policy)."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -396,6 +413,18 @@ class Submission(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SCORED, self.Status.FAILED, self.Status.CANCELLED)
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker process that says, every few seconds, which queues it consumes."""
+
+    name = models.CharField(max_length=255, unique=True)
+    queues = models.JSONField(default=list)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class RequestStatus(models.TextChoices):

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from competitions import selectors
+from competitions.evaluation import workers
 from competitions.forms import (
     InviteForm,
     JoinForm,
@@ -356,6 +357,7 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
         "status_display": submission.get_status_display(),
         "finished": submission.is_finished,
         "queue_position": position,
+        "queue_note": workers.submission_wait_note(submission=submission),
         "elapsed_seconds": elapsed,
         "elapsed_display": format_duration(elapsed) if elapsed is not None else "",
         "time_limit_seconds": competition.time_limit_seconds,

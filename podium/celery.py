@@ -3,13 +3,15 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_ready
+from celery.signals import setup_logging, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+_heartbeat = None
 
 
 @setup_logging.connect
@@ -28,18 +30,32 @@ def _django_logging(**_: object) -> None:
 
 
 @worker_ready.connect
-def _cleanup_sandbox_orphans(**_: object) -> None:
-    """Remove containers and /output file systems left by a crashed worker on this host."""
-    import logging
-    from pathlib import Path
+def _worker_start(sender: object = None, **_: object) -> None:
+    """Clean up after a crashed worker on this host, take its runs back, and start beating.
 
-    from django.conf import settings
+    Order matters: the dead worker's containers and mounts go first, then its runs return
+    to the queue (its leases are held by processes of this host that are gone).
+    """
+    from django.db import connections
 
-    import sandbox
+    from competitions.evaluation import recovery, workers
 
+    global _heartbeat
     try:
-        sandbox.cleanup_orphans(
-            sandbox.docker_client(), scratch_roots=[Path(settings.PODIUM_WORK_DIR) / "runs"]
-        )
-    except sandbox.EngineError:
-        logging.getLogger(__name__).warning("sandbox orphan cleanup failed", exc_info=True)
+        recovery.sandbox_cleanup()
+        recovery.runs_recover()
+    finally:
+        # The pool may fork again (a replaced child): never share this connection with it.
+        connections.close_all()
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else []
+    # Two workers on one host may share a node name: the pid tells their rows apart.
+    name = f"{getattr(sender, 'hostname', 'worker')}/{os.getpid()}"
+    _heartbeat = workers.HeartbeatThread(name=name, queues=queues)
+    _heartbeat.start()
+
+
+@worker_shutdown.connect
+def _worker_stop(**_: object) -> None:
+    if _heartbeat is not None:
+        _heartbeat.stopped.set()
+        _heartbeat.join(timeout=10)

@@ -274,12 +274,42 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# The scoring queue is the default queue: a plain `celery -A podium worker` (no -Q) consumes it.
+CELERY_TASK_DEFAULT_QUEUE = "scoring"
 CELERY_TASK_ROUTES = {"scoring.*": {"queue": "scoring"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic housekeeping (celery beat, embedded in the worker with -B by `podiumctl up`).
 # Each entry: "name": {"task": "<task name>", "schedule": seconds, "options": {"queue": ...}}.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Leases of running submissions (competitions/evaluation): a worker renews its run's lease
+# every PODIUM_LEASE_RENEW_SECONDS; a lease not renewed for PODIUM_LEASE_SECONDS is expired
+# and the run goes back to the queue. A queued run whose broker delivery is overdue by
+# PODIUM_REQUEUE_AFTER_SECONDS is enqueued again (a second delivery is harmless).
+PODIUM_LEASE_SECONDS = float(os.environ.get("PODIUM_LEASE_SECONDS", "120"))
+PODIUM_LEASE_RENEW_SECONDS = float(
+    os.environ.get("PODIUM_LEASE_RENEW_SECONDS", str(PODIUM_LEASE_SECONDS / 4))
+)
+PODIUM_REQUEUE_AFTER_SECONDS = float(os.environ.get("PODIUM_REQUEUE_AFTER_SECONDS", "600"))
+# First wait before a retry of a platform fault; doubled per attempt, at most 10 minutes.
+PODIUM_RETRY_BACKOFF_SECONDS = float(os.environ.get("PODIUM_RETRY_BACKOFF_SECONDS", "15"))
+PODIUM_HOUSEKEEPING_SECONDS = float(os.environ.get("PODIUM_HOUSEKEEPING_SECONDS", "60"))
+# Each worker writes a heartbeat row this often; the queue page reads it.
+PODIUM_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("PODIUM_WORKER_HEARTBEAT_SECONDS", "10"))
+# Uploaded image archives are deleted this many days after their run finished (0: at once);
+# a run that failed through the platform's fault keeps its archive for a requeue.
+PODIUM_IMAGE_RETENTION_DAYS = float(os.environ.get("PODIUM_IMAGE_RETENTION_DAYS", "0"))
+# Per submission: the kept predictions file and the kept log tail, in bytes.
+PODIUM_KEPT_PREDICTIONS_MAX_BYTES = int(
+    os.environ.get("PODIUM_KEPT_PREDICTIONS_MAX_BYTES", str(256 * 2**20))
+)
+PODIUM_LOG_TAIL_BYTES = int(os.environ.get("PODIUM_LOG_TAIL_BYTES", str(64 * 2**10)))
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "housekeeping": {
+        "task": "scoring.housekeeping",
+        "schedule": PODIUM_HOUSEKEEPING_SECONDS,
+        # A worker busy with a long run takes it late; stale copies are dropped, not piled up.
+        "options": {"queue": "scoring", "expires": PODIUM_HOUSEKEEPING_SECONDS},
+    }
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(PODIUM_HOME / "celerybeat-schedule")
 
 # Where the scoring worker keeps unpacked competition data and per-run output folders.
@@ -351,7 +381,7 @@ PODIUM_GPU_IDS = os.environ.get("PODIUM_GPU_IDS", "")
 PODIUM_GPU_LOCK_DIR = Path(os.environ.get("PODIUM_GPU_LOCK_DIR", "/run/lock/podium-gpus"))
 # Another OCI runtime registered with the engine for participant runs (e.g. "runsc").
 PODIUM_SANDBOX_RUNTIME = os.environ.get("PODIUM_SANDBOX_RUNTIME", "") or None
-# Size of each run's /output file system (a loop-mounted ext4 image) and of /tmp (tmpfs).
+# Size of each run's /output and /tmp file systems (loop-mounted ext4 images, on disk).
 PODIUM_SANDBOX_OUTPUT_BYTES = int(os.environ.get("PODIUM_SANDBOX_OUTPUT_BYTES", str(2 * 2**30)))
 PODIUM_SANDBOX_TMP_BYTES = int(os.environ.get("PODIUM_SANDBOX_TMP_BYTES", str(2 * 2**30)))
 # --- end sandbox ---------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from sandbox.client import docker_client
 from sandbox.errors import EngineError, InvalidImage, SandboxError
 from sandbox.gpus import GpuAllocator, GpusUnavailable, detect_gpu_ids, parse_gpu_ids
 from sandbox.images import LoadedImage, load_image, remove_image
+from sandbox.ledger import ImageTracker, sweep_images
 from sandbox.limits import Limits, RunMounts
-from sandbox.orphans import cleanup_orphans
+from sandbox.orphans import cleanup_orphans, remove_containers
 from sandbox.runner import Failure, RunResult, create_options, run
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Failure",
     "GpuAllocator",
     "GpusUnavailable",
+    "ImageTracker",
     "InvalidImage",
     "Limits",
     "LoadedImage",
@@ -29,6 +31,8 @@ __all__ = [
     "docker_client",
     "load_image",
     "parse_gpu_ids",
+    "remove_containers",
     "remove_image",
     "run",
+    "sweep_images",
 ]

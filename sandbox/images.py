@@ -15,7 +15,7 @@ import json
 import logging
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -321,16 +321,21 @@ def load_image(
     *,
     max_size_bytes: int,
     max_entries: int = DEFAULT_MAX_ENTRIES,
+    before_load: Callable[[str], None] | None = None,
 ) -> LoadedImage:
     """Validate the archive at ``path``, load it untagged and return its id and size.
 
     An image the engine already holds (same id, which is the digest of a configuration
     naming every layer's digest, so the same content) is not loaded again. Raise
     :class:`InvalidImage` for anything the participant can fix (with what to do) and
-    :class:`EngineError` when the engine fails.
+    :class:`EngineError` when the engine fails. ``before_load`` is called with the image id
+    once the archive is checked, before the engine sees it (to record the image in a
+    ledger: see :mod:`sandbox.ledger`).
     """
     path = Path(path)
     checked = _check(path, max_size_bytes, max_entries)
+    if before_load is not None:
+        before_load(checked.image_id)
     reused = _present(client, checked.image_id)
     if not reused:
         _load(client, path, checked)
@@ -359,8 +364,8 @@ def load_image(
     )
 
 
-def remove_image(client: docker.DockerClient, image_id: str) -> None:
-    """Remove a loaded image, best effort.
+def remove_image(client: docker.DockerClient, image_id: str) -> bool:
+    """Remove a loaded image, best effort; return whether it is gone (or not ours: tagged).
 
     An image that carries tags is left alone: loaded images are untagged, so a tagged one
     is shared with the platform (a participant uploaded an exact copy of a base image) and
@@ -372,11 +377,13 @@ def remove_image(client: docker.DockerClient, image_id: str) -> None:
         attrs = client.api.inspect_image(image_id)
         if attrs.get("RepoTags"):
             logger.info("not removing %s: it is tagged %s", image_id, attrs["RepoTags"])
-            return
+            return True
         # Not forced: an image a live run of another submission still uses (same upload
         # twice) is refused by the engine with a conflict and stays until that run ends.
         client.api.remove_image(image_id, force=False)
     except docker.errors.NotFound:
-        return
+        return True
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         logger.warning("could not remove image %s: %s", image_id, exc)
+        return False
+    return True

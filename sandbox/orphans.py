@@ -7,6 +7,7 @@ processes that are gone, never the runs of a live worker beside it on the same h
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Iterable
@@ -15,8 +16,10 @@ from pathlib import Path
 import docker
 import docker.errors
 import requests
+from docker.models.containers import Container
 
 from sandbox.errors import EngineError
+from sandbox.ledger import sweep_images
 from sandbox.output import SCRATCH_PREFIX, remove_scratch
 from sandbox.owner import owner_alive
 from sandbox.runner import OWNER_LABEL, SANDBOX_LABEL
@@ -48,13 +51,35 @@ def _mounted_scratch_dirs() -> set[Path]:
     return found
 
 
-def cleanup_orphans(
-    client: docker.DockerClient, *, scratch_roots: Iterable[Path] = ()
-) -> list[str]:
-    """Remove sandbox containers and scratch files whose owning process is gone.
+def _exited_long_ago(container: Container, grace_seconds: float) -> bool:
+    """An exited container that its (live) owner failed to remove: the engine went away
+    during the run, or a removal failed. A live run's container is running, or exited for
+    at most the few seconds its owner needs to read its log."""
+    state = container.attrs.get("State") or {}
+    if state.get("Status") not in ("exited", "dead"):
+        return False
+    try:
+        finished = dt.datetime.fromisoformat(state.get("FinishedAt", "")[:26].rstrip("Z"))
+    except ValueError:
+        return False
+    age = dt.datetime.now(dt.UTC).replace(tzinfo=None) - finished
+    return age.total_seconds() > grace_seconds
 
-    Return a description of each thing removed (for the worker's log). Call it when a
-    worker starts; it is safe beside live workers.
+
+def cleanup_orphans(
+    client: docker.DockerClient,
+    *,
+    scratch_roots: Iterable[Path] = (),
+    image_ledger: Path | None = None,
+    exited_grace_seconds: float = 60.0,
+) -> list[str]:
+    """Remove sandbox containers, scratch files and images whose owning process is gone.
+
+    Also removes sandbox containers that exited more than ``exited_grace_seconds`` ago
+    (their owner lost the engine while they ran) and, with ``image_ledger``, the images
+    that :mod:`sandbox.ledger` lists as leaked. Return a description of each thing removed
+    (for the worker's log). Call it when a worker starts and periodically; it is safe
+    beside live workers. Raise :class:`EngineError` when the engine cannot be asked.
     """
     removed: list[str] = []
     try:
@@ -62,7 +87,9 @@ def cleanup_orphans(
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"Cannot list sandbox containers: {exc}") from exc
     for container in containers:
-        if owner_alive(container.labels.get(OWNER_LABEL, "")):
+        if owner_alive(container.labels.get(OWNER_LABEL, "")) and not _exited_long_ago(
+            container, exited_grace_seconds
+        ):
             continue
         try:
             container.remove(force=True, v=True)
@@ -83,6 +110,31 @@ def cleanup_orphans(
             continue
         remove_scratch(scratch)
         removed.append(f"scratch {scratch}")
+    if image_ledger is not None:
+        removed.extend(sweep_images(client, image_ledger))
     for item in removed:
         logger.info("removed orphaned sandbox %s", item)
+    return removed
+
+
+def remove_containers(client: docker.DockerClient, *, labels: dict[str, str]) -> list[str]:
+    """Force-remove every sandbox container carrying all ``labels``; return their short ids.
+
+    For the holder of a run's lease: a container of an earlier attempt of the same run (the
+    engine restarted under it and kept it) is stale by definition. Raise
+    :class:`EngineError` when the engine cannot be asked.
+    """
+    filters = [f"{SANDBOX_LABEL}=1", *(f"{k}={v}" for k, v in labels.items())]
+    removed = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": filters}):
+            try:
+                container.remove(force=True, v=True)
+                removed.append(container.short_id)
+            except docker.errors.NotFound:
+                continue
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"Cannot remove old containers: {exc}") from exc
+    for short_id in removed:
+        logger.info("removed the container %s of an earlier attempt", short_id)
     return removed

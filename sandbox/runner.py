@@ -175,6 +175,59 @@ class _StatsSampler(threading.Thread):
             self.join(timeout=5)
 
 
+class _EngineWatch(threading.Thread):
+    """Follow the engine's events for one container to tell an engine fault from the run's.
+
+    The engine stops every container when it shuts down or restarts (a ``kill`` event we
+    did not ask for, then ``die``), and the event stream breaks when it goes away. Either
+    means the run ended through the platform's fault, not the participant's: a program
+    killed by a signal from inside its container sends no ``kill`` event.
+    """
+
+    def __init__(self, client: docker.DockerClient, container_id: str) -> None:
+        super().__init__(name=f"sandbox-events-{container_id[:12]}", daemon=True)
+        self._stream = client.events(decode=True, filters={"container": container_id})
+        self.stopping = False  # set before the runner itself stops the container
+        self.foreign_kill: str | None = None
+        self.stream_broken = False
+        self.died = threading.Event()
+        self._closed = False
+
+    def run(self) -> None:
+        try:
+            for event in self._stream:
+                action = event.get("Action") or event.get("status") or ""
+                if action == "kill" and not self.stopping and self.foreign_kill is None:
+                    signal_ = (event.get("Actor") or {}).get("Attributes", {}).get("signal", "?")
+                    self.foreign_kill = f"signal {signal_}"
+                if action == "die":
+                    self.died.set()
+                if action == "destroy" or self._closed:
+                    break
+        except Exception:  # the connection dropped: the engine went away
+            logger.debug("engine event stream ended", exc_info=True)
+        if not self._closed:
+            self.stream_broken = True
+        self.died.set()
+
+    def interrupted(self, settle_seconds: float = 5.0) -> str | None:
+        """After the container exited: why the engine ended it, or None if it did not."""
+        self.died.wait(settle_seconds)
+        if self.foreign_kill:
+            return f"the engine stopped the container ({self.foreign_kill})"
+        if self.stream_broken:
+            return "the connection to the engine broke"
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+        self.join(timeout=2)
+        if self.is_alive():
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self.join(timeout=5)
+
+
 def _environment(
     limits: Limits, gpu_ids: Sequence[str], extra: Mapping[str, str] | None
 ) -> dict[str, str]:
@@ -205,8 +258,12 @@ def create_options(
     labels: Mapping[str, str] | None,
     environment: Mapping[str, str] | None,
     gpu_ids: Sequence[str] = (),
+    tmp_path: Path | None = None,
 ) -> dict[str, Any]:
     """Return the keyword arguments of ``containers.create`` for one run.
+
+    ``tmp_path`` is the run's own bounded file system for /tmp (on disk, not charged to
+    memory); without it /tmp is a tmpfs of ``limits.tmp_bytes``, which counts as memory.
 
     Everything that confines the run is here, in one place, so it can be reviewed (and
     tested) as a whole: no network, no capabilities, no privilege gain, the default seccomp
@@ -225,6 +282,8 @@ def create_options(
         ),
         Mount("/output", str(output_path), type="bind", read_only=False),
     ]
+    if tmp_path is not None:
+        binds.append(Mount("/tmp", str(tmp_path), type="bind", read_only=False))  # noqa: S108
     options: dict[str, Any] = {
         "image": image_id,
         "detach": True,
@@ -250,15 +309,16 @@ def create_options(
         # The caller's labels first: they must not be able to fake the sandbox's own.
         "labels": {**(labels or {}), SANDBOX_LABEL: "1", OWNER_LABEL: owner_token()},
         "environment": _environment(limits, gpu_ids, environment),
-        "tmpfs": {
-            "/tmp": (  # noqa: S108 - a private tmpfs inside the container
-                f"rw,nosuid,nodev,size={limits.tmp_bytes},nr_inodes={limits.tmp_inodes},mode=1777"
-            )
-        },
         # /dev/shm is charged to the run's memory anyway; never promise more than that.
         "shm_size": min(limits.shm_bytes, limits.memory_bytes),
         "mounts": binds,
     }
+    if tmp_path is None:
+        options["tmpfs"] = {
+            "/tmp": (  # noqa: S108 - a private tmpfs inside the container
+                f"rw,nosuid,nodev,size={limits.tmp_bytes},nr_inodes={limits.tmp_inodes},mode=1777"
+            )
+        }
     if gpu_ids:
         options["device_requests"] = [
             DeviceRequest(driver="nvidia", device_ids=list(gpu_ids), capabilities=[["gpu"]])
@@ -285,6 +345,7 @@ def _wait(
     started: float,
     sampler: _StatsSampler,
     should_stop: Callable[[], bool] | None = None,
+    watch: _EngineWatch | None = None,
 ) -> tuple[int | None, bool, bool]:
     """Wait for the exit; stop the container when it runs over time or the caller asks.
 
@@ -319,6 +380,8 @@ def _wait(
     if not container.attrs["State"]["Running"]:
         return int(container.attrs["State"]["ExitCode"]), False, cancelled
     sampler.sample()  # the cgroup and its counters vanish with the container
+    if watch is not None:
+        watch.stopping = True
     container.stop(timeout=max(0, round(limits.stop_grace_seconds)))
     exit_code = int(container.wait(timeout=limits.stop_grace_seconds + 60)["StatusCode"])
     return exit_code, not cancelled, cancelled
@@ -350,8 +413,21 @@ def _signal_name(exit_code: int) -> str:
         return ""
 
 
-def _disk_failure(limits: Limits, volume: OutputVolume, log_tail: str) -> Failure | None:
-    """Name the file system a run filled: /output (measured) or /tmp (from its own error)."""
+def _disk_failure(
+    limits: Limits, volume: OutputVolume, log_tail: str, tmp: OutputVolume | None = None
+) -> Failure | None:
+    """Name the file system a run filled: /output or /tmp (measured), else from its log."""
+    if tmp is not None:
+        tmp_blocks, tmp_inodes = tmp.usage()
+        if tmp_blocks or tmp_inodes:
+            what = "size" if tmp_blocks else "number of files"
+            return Failure(
+                "disk_limit",
+                f"Your run filled /tmp (its {what} limit: {human_bytes(limits.tmp_bytes)}, "
+                f"{tmp.inodes} files) and failed. /tmp holds at most "
+                f"{human_bytes(limits.tmp_bytes)} on disk (it does not count toward the memory "
+                "limit): write less, or stream instead of caching.",
+            )
     blocks_full, inodes_full = volume.usage()
     if blocks_full or inodes_full:
         what = "size" if blocks_full else "number of files"
@@ -366,7 +442,7 @@ def _disk_failure(limits: Limits, volume: OutputVolume, log_tail: str) -> Failur
             "disk_limit",
             'Your run ran out of disk space ("No space left on device" or "File too large" '
             f"in its log). /tmp holds at most {human_bytes(limits.tmp_bytes)} and "
-            f"{limits.tmp_inodes} files and counts toward the memory limit; /output holds "
+            f"{limits.tmp_inodes} files; /output holds "
             f"{human_bytes(limits.output_bytes)}; no file may exceed "
             f"{human_bytes(limits.file_size_bytes)}. Write less, or stream instead of caching.",
         )
@@ -383,16 +459,24 @@ def _classify(
     volume: OutputVolume,
     log_tail: str,
     output_dir: Path,
+    tmp: OutputVolume | None = None,
 ) -> tuple[Path | None, Failure | None]:
+    """Judge a finished run. Exit 0 within time is judged by its predictions alone, even
+    when a child process was killed for memory (the program recovered; the result records
+    ``oom_killed``)."""
+    if exit_code == 0 and not timed_out:
+        return _collect(
+            limits=limits, volume=volume, log_tail=log_tail, output_dir=output_dir, tmp=tmp
+        )
     memory = human_bytes(limits.memory_bytes)
     near_limit = (peak_memory_bytes or 0) >= _OOM_USAGE_RATIO * limits.memory_bytes
     if oom_killed or (exit_code == 137 and not timed_out and near_limit):
         return None, Failure(
             "memory_limit",
             f"Your run exceeded the memory limit ({memory}) and was killed. Reduce memory use "
-            "(read data in chunks, use smaller dtypes, models or batches); files in /tmp and "
-            "/dev/shm count toward it. The limit in bytes is in the PODIUM_MEMORY_LIMIT_BYTES "  # noqa: S108
-            "environment variable.",
+            "(read data in chunks, use smaller dtypes, models or batches); files in /dev/shm "
+            "count toward it (/tmp does not). The limit in bytes is in the "
+            "PODIUM_MEMORY_LIMIT_BYTES environment variable.",
         )
     if timed_out:
         return None, Failure(
@@ -402,17 +486,26 @@ def _classify(
             "sample of the data); the limit in seconds is in PODIUM_TIME_LIMIT_SECONDS so your "
             "code can budget its time.",
         )
-    if exit_code != 0:
-        disk = _disk_failure(limits, volume, log_tail)
-        if disk is not None:
-            return None, disk
-        detail = "" if exit_code is None else f"{exit_code}{_signal_name(exit_code)}"
-        return None, Failure(
-            "runtime_error",
-            f"Your run exited with a runtime error (exit code {detail}). The last lines of its "
-            "log are shown on the submission page; fix the error and test the image locally "
-            "with `docker run --network none` before uploading again.",
-        )
+    disk = _disk_failure(limits, volume, log_tail, tmp)
+    if disk is not None:
+        return None, disk
+    detail = "" if exit_code is None else f"{exit_code}{_signal_name(exit_code)}"
+    return None, Failure(
+        "runtime_error",
+        f"Your run exited with a runtime error (exit code {detail}). The last lines of its "
+        "log are shown on the submission page; fix the error and test the image locally "
+        "with `docker run --network none` before uploading again.",
+    )
+
+
+def _collect(
+    *,
+    limits: Limits,
+    volume: OutputVolume,
+    log_tail: str,
+    output_dir: Path,
+    tmp: OutputVolume | None,
+) -> tuple[Path | None, Failure | None]:
     try:
         path = collect_predictions(
             volume.path, output_dir / PREDICTIONS_NAME, max_bytes=limits.predictions_max_bytes
@@ -420,7 +513,7 @@ def _classify(
     except PredictionsRejected as exc:
         return None, Failure(exc.kind, exc.message)
     if path is None:
-        disk = _disk_failure(limits, volume, log_tail)
+        disk = _disk_failure(limits, volume, log_tail, tmp)
         if disk is not None:
             return None, disk
         return None, Failure(
@@ -487,6 +580,9 @@ def run(
                 scratch_root, size_bytes=limits.output_bytes, inodes=limits.output_inodes
             )
         )
+        tmp = stack.enter_context(
+            bounded_output(scratch_root, size_bytes=limits.tmp_bytes, inodes=limits.tmp_inodes)
+        )
         spans.mark("output")
         result = _run_container(
             client,
@@ -498,9 +594,11 @@ def run(
                 labels=labels,
                 environment=environment,
                 gpu_ids=gpu_ids,
+                tmp_path=tmp.path,
             ),
             limits=limits,
             volume=volume,
+            tmp=tmp,
             output_dir=output_dir,
             gpu_ids=tuple(gpu_ids),
             should_stop=should_stop,
@@ -521,25 +619,32 @@ def _run_container(
     gpu_ids: tuple[str, ...],
     should_stop: Callable[[], bool] | None = None,
     spans: _Spans | None = None,
+    tmp: OutputVolume | None = None,
 ) -> RunResult:
     spans = spans or _Spans()
     container: Container | None = None
     sampler: _StatsSampler | None = None
+    watch: _EngineWatch | None = None
     try:
         try:
             container = client.containers.create(**options)
             spans.mark("create")
+            watch = _EngineWatch(client, container.id)
+            watch.start()
             started = time.monotonic()
             container.start()
             spans.mark("start")
             sampler = _StatsSampler(container, options.get("cgroup_parent"))
             sampler.start()
             exit_code, timed_out, cancelled = _wait(
-                container, limits, started, sampler, should_stop
+                container, limits, started, sampler, should_stop, watch
             )
             duration = time.monotonic() - started
             spans.mark("wait")
             sampler.finish()
+            interrupted = watch.interrupted()
+            if interrupted:
+                raise EngineError(f"The run was interrupted by the platform: {interrupted}.")
             container.reload()
             spans.mark("inspect")
         except docker.errors.ImageNotFound as exc:
@@ -550,6 +655,11 @@ def _run_container(
             raise EngineError(f"The Docker engine failed during the run: {exc}") from exc
         state = container.attrs["State"]
         oom_killed = bool(state.get("OOMKilled"))
+        peak = sampler.peak_memory_bytes
+        if oom_killed and exit_code != 0:
+            # The kernel kills for memory only at the limit; samples between two reads miss
+            # the last climb, and the cgroup's own peak vanishes with the container.
+            peak = max(peak or 0, limits.memory_bytes)
         log_tail = _log_tail(container, limits.log_tail_bytes)
         spans.mark("logs")
         if cancelled:
@@ -575,6 +685,7 @@ def _run_container(
             volume=volume,
             log_tail=log_tail,
             output_dir=output_dir,
+            tmp=tmp,
         )
         spans.mark("collect")
         return RunResult(
@@ -583,7 +694,7 @@ def _run_container(
             timed_out=timed_out,
             duration_seconds=duration,
             cpu_seconds=sampler.cpu_seconds,
-            peak_memory_bytes=sampler.peak_memory_bytes,
+            peak_memory_bytes=peak,
             log_tail=log_tail,
             predictions_path=predictions_path,
             failure=failure,
@@ -595,3 +706,6 @@ def _run_container(
         if container is not None:
             _remove(container)
             spans.mark("remove")
+        if watch is not None:
+            # Removing the container ends its event stream (the "destroy" event).
+            watch.close()

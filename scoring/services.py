@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import logging
 import shutil
-import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.fields.files import FieldFile
-from django.utils import timezone
 
 import sandbox
+from competitions.evaluation import queue, retention, transitions
+from competitions.evaluation.lease import LeaseKeeper
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services import file_sha256, leaderboard_invalidate
 from scoring.competition_metric import competition_metric
@@ -40,6 +42,13 @@ class PlatformFault(Exception):
     """Our fault, probably transient (engine unreachable, ...): retry, never count it."""
 
 
+def _instance_label() -> str:
+    """Names this platform (its home and database) on an engine that others may share."""
+    database = settings.DATABASES["default"]
+    key = f"{settings.PODIUM_HOME}|{database.get('HOST', '')}|{database['NAME']}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def limits_for(competition: Competition) -> sandbox.Limits:
     return sandbox.Limits(
         memory_bytes=competition.memory_limit_bytes,
@@ -52,31 +61,21 @@ def limits_for(competition: Competition) -> sandbox.Limits:
         gpu_ids=sandbox.parse_gpu_ids(settings.PODIUM_GPU_IDS),
         gpu_lock_dir=settings.PODIUM_GPU_LOCK_DIR,
         runtime=settings.PODIUM_SANDBOX_RUNTIME,
+        predictions_max_bytes=settings.PODIUM_KEPT_PREDICTIONS_MAX_BYTES,
+        log_tail_bytes=settings.PODIUM_LOG_TAIL_BYTES,
     )
 
 
-def _claim(submission_id: int) -> bool:
-    """Move queued -> running in one conditional UPDATE: of two deliveries of the same
-    task, exactly one wins, on SQLite and PostgreSQL alike."""
-    return bool(
-        Submission.objects.filter(pk=submission_id, status=Submission.Status.QUEUED).update(
-            status=Submission.Status.RUNNING,
-            started_at=timezone.now(),
-            attempts=F("attempts") + 1,
-            worker=socket.gethostname()[:255],
-        )
-    )
+# The lease owner of the run this thread works on: _finish and _fail record only under it.
+_OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("podium_lease_owner", default="")
 
 
 def _finish(submission_id: int, **fields: Any) -> bool:
-    """Record the outcome unless the run was cancelled meanwhile."""
-    done = bool(
-        Submission.objects.filter(pk=submission_id, status=Submission.Status.RUNNING).update(
-            finished_at=timezone.now(), **fields
-        )
-    )
+    """Record the outcome unless the run is no longer ours (cancelled, or lease lost)."""
+    done = transitions.finish(submission_id=submission_id, owner=_OWNER.get(), **fields)
     if done:
         _leaderboard_changed(submission_id)
+        logger.info("submission %s recorded as %s", submission_id, fields.get("status"))
     return done
 
 
@@ -118,68 +117,113 @@ def local_path(field: FieldFile) -> Iterator[Path]:
 
 
 def submission_evaluate(*, submission_id: int) -> None:
-    """Run a queued submission's image and score its predictions; safe to call twice."""
-    if not _claim(submission_id):
+    """Run a queued submission's image and score its predictions; safe to call twice.
+
+    The run is claimed with a lease renewed while this process works on it. A platform
+    fault (engine stopped, container gone, our bug) puts the run back in the queue with a
+    backoff, or fails it as ``platform_error`` after PODIUM_PLATFORM_RETRIES retries, and
+    raises :class:`PlatformFault`; neither counts against the team.
+    """
+    owner = transitions.worker_id()
+    if not transitions.claim(
+        submission_id=submission_id, owner=owner, lease_seconds=settings.PODIUM_LEASE_SECONDS
+    ):
         logger.info("submission %s is not queued; nothing to do", submission_id)
         return
     submission = Submission.objects.select_related("competition").get(pk=submission_id)
+    logger.info(
+        "submission %s claimed by %s (attempt %s)", submission_id, owner, submission.attempts
+    )
+    token = _OWNER.set(owner)
+    keeper = LeaseKeeper(
+        submission_id=submission_id,
+        owner=owner,
+        lease_seconds=settings.PODIUM_LEASE_SECONDS,
+        renew_seconds=settings.PODIUM_LEASE_RENEW_SECONDS,
+    )
     try:
-        _evaluate(submission)
+        with keeper:
+            _evaluate(submission, lease_lost=keeper.lost.is_set)
     except sandbox.EngineError as exc:
-        submission_release(submission_id=submission_id)
+        _platform_fault(submission, owner, f"The Docker engine failed: {exc}")
         raise PlatformFault(f"The Docker engine failed: {exc}") from exc
     except CompetitionNotReady as exc:
         _fail(submission_id, Kind.PLATFORM_ERROR, str(exc))
     except Exception as exc:
         logger.exception("evaluating submission %s failed", submission_id)
-        submission_release(submission_id=submission_id)
+        _platform_fault(submission, owner, "Scoring failed on our side.")
         raise PlatformFault(f"Scoring failed on our side: {exc!r}") from exc
+    finally:
+        _OWNER.reset(token)
+    retention.image_archive_delete_if_done(submission_id=submission_id)
 
 
-def submission_release(*, submission_id: int) -> None:
-    """Put a run that failed through our fault back in the queue for a retry."""
-    Submission.objects.filter(pk=submission_id, status=Submission.Status.RUNNING).update(
-        status=Submission.Status.QUEUED, started_at=None
-    )
+def _platform_fault(submission: Submission, owner: str, message: str) -> None:
+    """Retry later (backoff), or give up as platform_error after the last retry."""
+    if submission.attempts > settings.PODIUM_PLATFORM_RETRIES:
+        if transitions.fail_platform(submission_id=submission.pk, message=message, owner=owner):
+            _leaderboard_changed(submission.pk)
+        return
+    delay = queue.retry_delay_seconds(submission.attempts)
+    if transitions.release(submission_id=submission.pk, owner=owner, delay_seconds=delay):
+        queue.enqueue(submission.pk, delay_seconds=delay)
 
 
 def submission_fail_platform(*, submission_id: int, message: str) -> None:
-    """Give up after the last retry: failed, marked as ours, not counted against the team."""
-    Submission.objects.filter(
-        pk=submission_id, status__in=[Submission.Status.QUEUED, Submission.Status.RUNNING]
-    ).update(
-        status=Submission.Status.FAILED,
-        failure_kind=Kind.PLATFORM_ERROR,
-        failure_message=(
-            f"{message} This is the platform's fault, not yours; it does not count toward "
-            "your limits. Submit again later or tell the organizers."
-        ),
-        finished_at=timezone.now(),
-    )
+    """Give up: failed, marked as ours, not counted against the team."""
+    transitions.fail_platform(submission_id=submission_id, message=message)
 
 
-def _evaluate(submission: Submission) -> None:
+def _evaluate(submission: Submission, lease_lost: Callable[[], bool] = lambda: False) -> None:
     competition = submission.competition
     prepare = competition_debug_data_prepare if submission.is_debug else competition_data_prepare
     data = prepare(competition=competition)
     limits = limits_for(competition)
     client = sandbox.docker_client()
-    with local_path(submission.image) as image_path:
-        try:
-            loaded = sandbox.load_image(
-                client, image_path, max_size_bytes=competition.image_size_limit_bytes
-            )
-        except sandbox.InvalidImage as exc:
-            _fail(submission.pk, Kind.INVALID_IMAGE, exc.message)
-            return
+    # Every image this run loads is in the ledger until removed, even if we die meanwhile.
+    images = sandbox.ImageTracker(Path(settings.PODIUM_WORK_DIR) / "images")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(images.release, client)
+        with local_path(submission.image) as image_path:
+            try:
+                loaded = sandbox.load_image(
+                    client,
+                    image_path,
+                    max_size_bytes=competition.image_size_limit_bytes,
+                    before_load=images.add,
+                )
+            except sandbox.InvalidImage as exc:
+                _fail(submission.pk, Kind.INVALID_IMAGE, exc.message)
+                return
+        _run_and_score(submission, client, loaded.image_id, data, limits, lease_lost)
 
+
+def _run_and_score(
+    submission: Submission,
+    client: Any,
+    image_id: str,
+    data: Any,
+    limits: sandbox.Limits,
+    lease_lost: Callable[[], bool],
+) -> None:
+    competition = submission.competition
+
+    # An earlier attempt's container that the engine kept (it restarted under the run).
+    labels = {
+        "podium.instance": _instance_label(),
+        "podium.submission": str(submission.pk),
+        "podium.competition": competition.slug,
+    }
+    sandbox.remove_containers(
+        client, labels={k: labels[k] for k in ("podium.instance", "podium.submission")}
+    )
     output_dir = Path(settings.PODIUM_WORK_DIR) / "runs" / str(submission.pk)
     shutil.rmtree(output_dir, ignore_errors=True)
     output_dir.mkdir(parents=True)
     try:
         result = sandbox.run(
             client,
-            image_id=loaded.image_id,
+            image_id=image_id,
             limits=limits,
             mounts=sandbox.RunMounts(
                 train_dir=data.train_dir,
@@ -187,15 +231,17 @@ def _evaluate(submission: Submission) -> None:
                 sample_submission=data.sample_submission,
             ),
             output_dir=output_dir,
-            labels={
-                "podium.submission": str(submission.pk),
-                "podium.competition": competition.slug,
-            },
+            labels=labels,
             # Asked about once a second while the container runs (in this thread): a
             # cancelled submission's container is stopped instead of running to its limit.
-            should_stop=lambda: Submission.objects.filter(
-                pk=submission.pk, status=Submission.Status.CANCELLED
-            ).exists(),
+            # A lost lease (this process stalled and the run was given to another worker)
+            # stops it too.
+            should_stop=lambda: (
+                lease_lost()
+                or Submission.objects.filter(
+                    pk=submission.pk, status=Submission.Status.CANCELLED
+                ).exists()
+            ),
         )
         if result.cancelled:
             logger.info("submission %s was cancelled; its run was stopped", submission.pk)
@@ -206,6 +252,7 @@ def _evaluate(submission: Submission) -> None:
             "cpu_seconds": result.cpu_seconds,
             "peak_memory_bytes": result.peak_memory_bytes,
             "log_tail": result.log_tail,
+            "oom_killed": result.oom_killed,
         }
         if result.failure is not None:
             _fail(submission.pk, result.failure.kind, result.failure.message, **usage)
@@ -213,7 +260,6 @@ def _evaluate(submission: Submission) -> None:
         assert result.predictions_path is not None
         _score(submission, data.solution, result.predictions_path, usage)
     finally:
-        sandbox.remove_image(client, loaded.image_id)
         shutil.rmtree(output_dir, ignore_errors=True)
 
 

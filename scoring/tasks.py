@@ -2,35 +2,44 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
-from django.conf import settings
 
-from scoring.services import PlatformFault, submission_evaluate, submission_fail_platform
+from competitions.evaluation import queue, recovery, retention
+from scoring.services import PlatformFault, submission_evaluate
 
-SCORING_QUEUE = "scoring"
+logger = logging.getLogger(__name__)
+
+SCORING_QUEUE = queue.SCORING_QUEUE
 
 
 @shared_task(
-    bind=True,
     name="scoring.evaluate_submission",
     acks_late=True,
-    max_retries=settings.PODIUM_PLATFORM_RETRIES,
     # The sandbox enforces each competition's own limit; these only catch a hung worker.
     soft_time_limit=12 * 3600,
     time_limit=12 * 3600 + 300,
 )
-def evaluate_submission(self, submission_id: int) -> None:
+def evaluate_submission(submission_id: int) -> None:
+    """Run one submission. Retries of platform faults are scheduled by the service (the
+    database holds the attempt count, so a retry survives a worker's death)."""
     try:
         submission_evaluate(submission_id=submission_id)
     except PlatformFault as exc:
-        if self.request.retries >= self.max_retries:
-            submission_fail_platform(submission_id=submission_id, message=str(exc))
-            return
-        raise self.retry(exc=exc, countdown=min(600, 15 * 2**self.request.retries)) from exc
+        logger.warning("submission %s: %s", submission_id, exc)
 
 
 def enqueue_evaluation(submission_id: int) -> None:
-    evaluate_submission.apply_async(args=[submission_id], queue=SCORING_QUEUE)
+    queue.enqueue(submission_id)
+
+
+@shared_task(name="scoring.housekeeping", soft_time_limit=600, time_limit=900)
+def housekeeping() -> None:
+    """Periodic: recover lost runs, expire image archives, remove sandbox leftovers."""
+    recovery.runs_recover()
+    retention.image_archives_expire()
+    recovery.sandbox_cleanup()
 
 
 @shared_task(

@@ -339,7 +339,8 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
     require_organizer(actor, "requeue submissions")
     failed = list(
         submissions.select_for_update()
-        .filter(status=Status.FAILED)
+        # A run whose image archive was deleted (retention policy) cannot run again.
+        .filter(status=Status.FAILED, image_deleted_at__isnull=True)
         .values_list("pk", "competition_id")
     )
     ids = [pk for pk, _ in failed]

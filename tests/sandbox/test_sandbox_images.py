@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -325,3 +327,46 @@ def test_duplicate_upload_is_recognised_and_not_loaded_again(
     assert first.archive_sha256 == second.archive_sha256
     assert first.archive_sha256 == hashlib.sha256(archive.read_bytes()).hexdigest()
     sandbox.remove_image(client, first.image_id)
+
+
+def _loaded_untagged(
+    client: docker.DockerClient, factory: TinyFactory, save_image: SaveImage, tmp: Path, name: str
+) -> tuple[Path, str]:
+    tag = factory(f"podium-test/tiny-{name}", cmd=["/hello"])
+    archive = save_image(tag, tmp / f"{name}.tar")
+    client.images.remove(tag)
+    return archive, sandbox.load_image(client, archive, max_size_bytes=GB).image_id
+
+
+def test_ledger_sweep_removes_images_of_dead_processes_and_keeps_live_ones(
+    client: docker.DockerClient,
+    tiny_image_factory: TinyFactory,
+    tmp_path: Path,
+    save_image: SaveImage,
+) -> None:
+    """A worker killed between loading an image and removing it leaks the image; the
+    ledger names it, and the sweep removes it once its process is gone."""
+    ledger = tmp_path / "ledger"
+    _, leaked = _loaded_untagged(client, tiny_image_factory, save_image, tmp_path, "leaked")
+    _, live = _loaded_untagged(client, tiny_image_factory, save_image, tmp_path, "live")
+    dead = subprocess.run(
+        [sys.executable, "-c", "from sandbox.owner import owner_token; print(owner_token())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ledger.mkdir()
+    (ledger / f"{dead}-{leaked.removeprefix('sha256:')}").touch()
+    tracker = sandbox.ImageTracker(ledger)
+    tracker.add(live)  # this process is alive and still using it
+
+    removed = sandbox.sweep_images(client, ledger)
+
+    assert removed == [f"image {leaked[:19]}"]
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.api.inspect_image(leaked)
+    assert client.api.inspect_image(live)
+    tracker.release(client)
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.api.inspect_image(live)
+    assert list(ledger.iterdir()) == []

@@ -3,6 +3,7 @@ time limit, records nothing, and leaves no container behind."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,9 @@ def test_cancelling_a_running_submission_stops_its_container(
     digits_bundle: Path,
     engine: docker.DockerClient,
     script_archive: Callable[[str, str], Path],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="scoring.services")
     archive = script_archive(
         "sleeper",
         """
@@ -66,11 +69,9 @@ def test_cancelling_a_running_submission_stops_its_container(
         assert submission.status == Submission.Status.RUNNING
 
         submission_cancel(user=user, submission=submission)
-        cancelled_at = time.monotonic()
         # Polled about once a second, then SIGTERM: the sleeper dies at once (PID 1 of
         # its program is the init, which forwards the signal; Python exits on SIGTERM).
-        worker.join(timeout=30)
-        returned_after = time.monotonic() - cancelled_at
+        worker.join(timeout=TIME_LIMIT_SECONDS + 60)
     finally:
         if worker.is_alive():
             for container in engine.containers.list(all=True, filters={"label": label}):
@@ -79,7 +80,8 @@ def test_cancelling_a_running_submission_stops_its_container(
 
     assert not errors, errors
     assert not worker.is_alive()
-    assert returned_after < 15, f"the worker returned {returned_after:.1f} s after the cancel"
+    # Stopped because of the cancel, not at the time limit (no wall-clock bound: load-proof).
+    assert f"submission {submission.pk} was cancelled; its run was stopped" in caplog.text
     submission.refresh_from_db()
     assert submission.status == Submission.Status.CANCELLED
     assert submission.failure_kind == Submission.FailureKind.NONE

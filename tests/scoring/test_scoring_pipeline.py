@@ -105,7 +105,6 @@ def test_over_time_limit_fails_with_time_limit(
     assert submission.status == Submission.Status.FAILED
     assert submission.failure_kind == Submission.FailureKind.TIME_LIMIT
     assert "3 s" in submission.failure_message
-    assert submission.duration_seconds < 60
 
 
 def test_broken_predictions_fail_with_the_reason(

@@ -1,0 +1,69 @@
+"""Ask the broker to deliver a run. The database, not the broker, says what is to be run."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+from celery import current_app
+from django.conf import settings
+from django.utils import timezone
+
+from competitions.models import Submission
+
+logger = logging.getLogger(__name__)
+
+EVALUATE_TASK = "scoring.evaluate_submission"
+SCORING_QUEUE = "scoring"
+
+
+def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
+    """Send one delivery of ``scoring.evaluate_submission`` (after ``delay_seconds``).
+
+    Record when the delivery is due in ``Submission.enqueued_at`` so that a lost message
+    (a worker killed after reading it) is noticed and sent again by the reaper.
+    """
+    due = timezone.now() + dt.timedelta(seconds=max(0.0, delay_seconds))
+    Submission.objects.filter(pk=submission_id).update(enqueued_at=due)
+    options = {"queue": SCORING_QUEUE}
+    if delay_seconds > 0:
+        options["countdown"] = delay_seconds
+    current_app.send_task(EVALUATE_TASK, args=[submission_id], **options)
+
+
+def retry_delay_seconds(attempts: int) -> float:
+    """Backoff (seconds) before retrying a run after its ``attempts``-th attempt failed
+    through the platform: PODIUM_RETRY_BACKOFF_SECONDS, doubled each time, at most 10 min."""
+    return min(600.0, settings.PODIUM_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
+
+
+def _message_submission_id(path: Path) -> int | None:
+    try:
+        message = json.loads(path.read_bytes())
+        if (message.get("headers") or {}).get("task") != EVALUATE_TASK:
+            return None
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        return int(args[0])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None  # read by a worker meanwhile, or not ours
+
+
+def pending_deliveries() -> set[int] | None:
+    """Submission ids with a delivery waiting in the broker, or None where unknown.
+
+    Known for the filesystem transport (one file per message in its queue folder, deleted
+    when a worker reads it). Other brokers answer None and the reaper relies on time alone.
+    """
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://") or not options:
+        return None
+    folder = Path(options["data_folder_in"])
+    try:
+        paths = list(folder.glob(f"*.{SCORING_QUEUE}.msg"))
+    except OSError:
+        logger.warning("cannot list the broker folder %s", folder, exc_info=True)
+        return None
+    return {pk for pk in map(_message_submission_id, paths) if pk is not None}
