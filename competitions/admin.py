@@ -503,6 +503,14 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return None
         self.message_user(request, f"Queued {count} submission(s) again.")
+        gone = queryset.filter(status=Submission.Status.FAILED, image_deleted_at__isnull=False)
+        if gone.exists():
+            self.message_user(
+                request,
+                f"{gone.count()} failed submission(s) cannot run again: their image archives "
+                "were deleted after the run (retention policy, PODIUM_IMAGE_RETENTION_DAYS).",
+                messages.WARNING,
+            )
         return None
 
 

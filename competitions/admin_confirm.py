@@ -142,11 +142,22 @@ def rescore_lines(queryset: QuerySet[Competition]) -> list[str]:
 
 
 def requeue_lines(queryset: QuerySet[Submission]) -> list[str]:
-    return [
+    return [_requeue_line(s) for s in queryset.select_related("team", "competition")]
+
+
+def _requeue_line(s: Submission) -> str:
+    if s.status != Submission.Status.FAILED:
+        return (
+            f"Submission {s.pk} is {s.get_status_display().lower()}: not requeued "
+            "(only failed submissions are)."
+        )
+    if s.image_deleted_at is not None:
+        return (
+            f"Submission {s.pk} of team {s.team} failed ({s.get_failure_kind_display()}) but "
+            "cannot run again: its image archive was deleted after the run (retention "
+            "policy, PODIUM_IMAGE_RETENTION_DAYS). The team can submit it again."
+        )
+    return (
         f"Submission {s.pk} of team {s.team} in {s.competition} failed "
         f"({s.get_failure_kind_display()}): it runs again."
-        if s.status == Submission.Status.FAILED
-        else f"Submission {s.pk} is {s.get_status_display().lower()}: not requeued "
-        "(only failed submissions are)."
-        for s in queryset.select_related("team", "competition")
-    ]
+    )

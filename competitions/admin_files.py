@@ -37,7 +37,8 @@ def stored_file_html(value: FieldFile | None) -> str:
     try:
         size = format_size(value.size)
     except OSError:
-        size = "missing from storage"
+        # Deleted (e.g. an image archive after its run, by the retention policy): no link.
+        return format_html("{} (missing from storage)", name)
     instance = value.instance
     try:
         url = reverse(

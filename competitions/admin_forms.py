@@ -146,6 +146,10 @@ class CompetitionAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end <= start:
+            # Said here, next to End, instead of the database constraint's own name.
+            self.add_error("end", "The end must be after the start.")
         metric = data.get("metric")
         if metric:
             try:

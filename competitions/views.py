@@ -86,8 +86,14 @@ def signup(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     """The API token (for the CLI and scripts) and the invitations waiting for the user."""
     if request.method == "POST":
+        had_one = Token.objects.filter(user=request.user).exists()
         account_token_rotate(user=request.user)
-        messages.success(request, "A new API token was made; the old one no longer works.")
+        messages.success(
+            request,
+            "A new API token was made; the old one no longer works."
+            if had_one
+            else "Your API token was made: use it with the podium client or the API.",
+        )
         return redirect("competitions:account")
     return render(
         request,

@@ -83,7 +83,11 @@ def cleanup_orphans(
     """
     removed: list[str] = []
     try:
-        containers = client.containers.list(all=True, filters={"label": f"{SANDBOX_LABEL}=1"})
+        # ignore_removed: a container removed between the list and its inspection (by
+        # another worker, or its own --rm) is simply gone, not an engine failure.
+        containers = client.containers.list(
+            all=True, filters={"label": f"{SANDBOX_LABEL}=1"}, ignore_removed=True
+        )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"Cannot list sandbox containers: {exc}") from exc
     for container in containers:
@@ -127,7 +131,9 @@ def remove_containers(client: docker.DockerClient, *, labels: dict[str, str]) ->
     filters = [f"{SANDBOX_LABEL}=1", *(f"{k}={v}" for k, v in labels.items())]
     removed = []
     try:
-        for container in client.containers.list(all=True, filters={"label": filters}):
+        for container in client.containers.list(
+            all=True, filters={"label": filters}, ignore_removed=True
+        ):
             try:
                 container.remove(force=True, v=True)
                 removed.append(container.short_id)

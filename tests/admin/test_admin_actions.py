@@ -9,6 +9,7 @@ import pytest
 from adminworld import World
 from django.contrib.admin import helpers
 from django.urls import reverse
+from django.utils import timezone
 
 from competitions.models import AuditRecord, Competition, Submission, TeamMembership
 
@@ -224,3 +225,35 @@ def test_memberships_are_read_only_in_the_team_admin(world: World) -> None:
     assert response.status_code == 302
     membership.refresh_from_db()
     assert membership.user == world.participant
+
+
+def test_a_run_whose_image_was_deleted_says_it_cannot_run_again(world: World) -> None:
+    """The retention policy deletes a finished run's archive: the admin offers no
+    "Run again…" for it and its confirmation page and result say why nothing is queued."""
+    client = world.client("staff")
+    failed = world.submissions[1]
+    failed.image.delete(save=False)
+    Submission.objects.filter(pk=failed.pk).update(image_deleted_at=timezone.now())
+    change = client.get(reverse("admin:competitions_submission_change", args=[failed.pk]))
+    page = change.content.decode()
+    button = reverse("admin:competitions_submission_confirm", args=[failed.pk, "requeue"])
+    assert button not in page
+    assert "(missing from storage)" in page
+    image_link = reverse(
+        "admin:competitions_stored_file",
+        kwargs={"model": "submission", "pk": failed.pk, "field": "image"},
+    )
+    assert image_link not in page  # no link to a file that is gone
+
+    url = reverse("admin:competitions_submission_changelist")
+    asked = _action(client, url, "requeue", [failed.pk]).content.decode()
+    assert "cannot run again: its image archive was deleted" in asked
+    done = client.post(
+        url,
+        {"action": "requeue", helpers.ACTION_CHECKBOX_NAME: [failed.pk], "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+    assert "Queued 0 submission(s) again." in done
+    assert "1 failed submission(s) cannot run again" in done
+    failed.refresh_from_db()
+    assert failed.status == Submission.Status.FAILED

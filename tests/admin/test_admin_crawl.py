@@ -20,7 +20,7 @@ from adminworld import ROLES, World
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from competitions.admin_files import FILE_OWNERS
@@ -225,3 +225,10 @@ def test_stored_file_links_need_the_owning_models_permission(
     response = client.get(url)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == solution.file.open("rb").read()
+
+
+def test_the_favicon_is_served_not_logged_as_missing(production: Any) -> None:
+    """Browsers ask for /favicon.ico on every page; a 404 there would fill web.log."""
+    response = Client().get("/favicon.ico", follow=True)
+    assert response.status_code == 200
+    assert b"<svg" in b"".join(response.streaming_content)

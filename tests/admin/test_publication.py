@@ -240,3 +240,15 @@ def test_members_who_accepted_the_rules_download_the_data(world: World) -> None:
     response = api.get(f"/api/v1/competitions/digits/files/{train.pk}/download/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == train.file.open("rb").read()
+
+
+def test_the_staff_preview_of_the_data_page_marks_the_hidden_files(world: World) -> None:
+    """Staff see every file on the participants' data page (their preview), with the
+    hidden ones marked; a participant's page never lists them."""
+    url = reverse("competitions:data", args=[world.competition.slug])
+    staff_page = world.client("staff").get(url).content.decode()
+    assert staff_page.count("(organizers only: never listed or downloadable") == 2
+    participant_page = world.client("participant").get(url).content.decode()
+    assert "organizers only" not in participant_page
+    for hidden in world.competition.files.filter(kind__in=["test", "solution"]):
+        assert hidden.name not in participant_page

@@ -336,3 +336,15 @@ def test_admin_store_failure_saves_nothing_and_leaves_no_file(
     assert not Competition.objects.exists()
     assert not CompetitionFile.objects.exists()
     assert {p for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_admin_says_an_end_before_the_start_next_to_the_end(
+    organizer: Client, tmp_path: Path
+) -> None:
+    status, page = admin_post(
+        organizer, write_bundle(tmp_path / "b"), start_0="2026-06-01", end_0="2026-05-01"
+    )
+    assert status == 200
+    assert "The end must be after the start." in page
+    assert "competition_end_after_start" not in page  # no database constraint names
+    assert not Competition.objects.exists()

@@ -197,3 +197,38 @@ def test_orphans_of_a_dead_worker_are_removed_and_live_runs_kept(
             live.remove(force=True)
             if (mounted_orphan / "mnt").is_mount():
                 subprocess.run(["umount", str(mounted_orphan / "mnt")], check=False)
+
+
+def test_a_container_removed_during_cleanup_is_no_engine_failure(
+    client: docker.DockerClient,
+    job_image: sandbox.LoadedImage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another worker (or the engine) removes a sandbox container between the cleanup's
+    list and its inspection of that container: the cleanup goes on with the others."""
+    labels = {"podium.test-vanishing": uuid.uuid4().hex, SANDBOX_LABEL: "1"}
+    vanishing = client.containers.create(
+        job_image.image_id, network_mode="none", labels={**labels, OWNER_LABEL: _dead_token()}
+    )
+    orphan = client.containers.create(
+        job_image.image_id, network_mode="none", labels={**labels, OWNER_LABEL: _dead_token()}
+    )
+    inspect = ContainerCollection.get
+
+    def get_after_removal(self: ContainerCollection, container_id: str) -> Any:
+        if container_id in (vanishing.id, vanishing.short_id):
+            vanishing.remove(force=True)  # gone between the list and this inspection
+        return inspect(self, container_id)
+
+    monkeypatch.setattr(ContainerCollection, "get", get_after_removal)
+    try:
+        removed = sandbox.cleanup_orphans(client, scratch_roots=[tmp_path])
+        assert f"container {orphan.short_id}" in removed
+        assert f"container {vanishing.short_id}" not in removed
+    finally:
+        monkeypatch.undo()
+        for container in client.containers.list(
+            all=True, filters={"label": f"podium.test-vanishing={labels['podium.test-vanishing']}"}
+        ):
+            container.remove(force=True)

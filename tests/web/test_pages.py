@@ -235,10 +235,13 @@ def test_account_page_creates_and_replaces_the_api_token(client: Client) -> None
     user = User.objects.create_user("carol")
     client.force_login(user)
     assert "You have no API token yet." in html(client.get(reverse("competitions:account")))
-    client.post(reverse("competitions:account"))
+    made = html(client.post(reverse("competitions:account"), follow=True))
+    assert "Your API token was made" in made
+    assert "the old one no longer works" not in made  # there was no old one
     first = Token.objects.get(user=user).key
     assert first in html(client.get(reverse("competitions:account")))
-    client.post(reverse("competitions:account"))
+    replaced = html(client.post(reverse("competitions:account"), follow=True))
+    assert "A new API token was made; the old one no longer works." in replaced
     assert Token.objects.get(user=user).key != first
 
 
