@@ -83,7 +83,8 @@ class Competition(models.Model):
     failed_runs_count = models.BooleanField(
         default=True,
         help_text="Whether a run that failed through the team's fault counts toward the "
-        "limits (Kaggle counts them). Platform errors and cancelled runs never count.",
+        "limits (Kaggle counts them). Platform errors and runs cancelled before they started "
+        "never count.",
     )
     max_team_size = models.PositiveIntegerField(default=4)
     merger_deadline = models.DateTimeField(

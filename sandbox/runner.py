@@ -22,13 +22,14 @@ from typing import Any
 import docker
 import docker.errors
 import requests
-from docker.models.containers import Container
+from docker.models.containers import Container, _create_container_args
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from sandbox._units import human_bytes, human_seconds
 from sandbox.errors import EngineError
 from sandbox.gpus import GpuAllocator, detect_gpu_ids
 from sandbox.limits import Limits, RunMounts
+from sandbox.masking import masked_paths
 from sandbox.output import (
     PREDICTIONS_NAME,
     RUN_GID,
@@ -339,6 +340,16 @@ def _asked_to_stop(should_stop: Callable[[], bool] | None) -> bool:
         return False
 
 
+def _create_container(client: docker.DockerClient, options: dict[str, Any]) -> Container:
+    """``client.containers.create(**options)`` with HostConfig.MaskedPaths set (see
+    sandbox.masking), which the Docker SDK's keyword arguments do not offer; the rest is
+    the SDK's own translation of the options."""
+    arguments = _create_container_args({**options, "command": None, "version": client.api._version})
+    arguments["host_config"]["MaskedPaths"] = masked_paths()
+    response = client.api.create_container(**arguments)
+    return client.containers.get(response["Id"])
+
+
 def _wait(
     container: Container,
     limits: Limits,
@@ -627,7 +638,7 @@ def _run_container(
     watch: _EngineWatch | None = None
     try:
         try:
-            container = client.containers.create(**options)
+            container = _create_container(client, options)
             spans.mark("create")
             watch = _EngineWatch(client, container.id)
             watch.start()

@@ -2,8 +2,10 @@
 
 Limits are per team, never per user (Kaggle's rule):
 - a daily limit per UTC day and an optional total limit over the competition; a
-  submission counts unless it was cancelled, failed through the platform's fault, is a
-  debug run, or failed through the team's fault while `failed_runs_count` is off;
+  submission counts unless it was cancelled before it ever ran, failed through the
+  platform's fault, is a debug run, or failed through the team's fault while
+  `failed_runs_count` is off (a run cancelled after it started has seen the hidden test
+  inputs, and whatever it did with them is not free);
 - at most `max_concurrent_runs` submissions queued or running at once, debug runs
   included (0 means no limit on concurrent runs).
 """
@@ -35,9 +37,13 @@ Status = Submission.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 
 
+# Cancelled before any worker claimed it: the run never saw the test inputs.
+CANCELLED_UNSTARTED = Q(status=Status.CANCELLED, attempts=0)
+
+
 def counted_filter(competition: Competition) -> Q:
     """The submissions that count toward a team's limits."""
-    q = Q(is_debug=False) & ~Q(status=Status.CANCELLED)
+    q = Q(is_debug=False) & ~CANCELLED_UNSTARTED
     q &= ~Q(failure_kind=Submission.FailureKind.PLATFORM_ERROR)
     if not competition.failed_runs_count:
         q &= ~Q(status=Status.FAILED)
@@ -45,11 +51,11 @@ def counted_filter(competition: Competition) -> Q:
 
 
 def debug_counted_filter() -> Q:
-    """The debug runs that count toward the daily debug limit: all but cancelled runs and
-    platform errors."""
+    """The debug runs that count toward the daily debug limit: all but runs cancelled
+    before they started, and platform errors."""
     return (
         Q(is_debug=True)
-        & ~Q(status=Status.CANCELLED)
+        & ~CANCELLED_UNSTARTED
         & ~Q(failure_kind=Submission.FailureKind.PLATFORM_ERROR)
     )
 
@@ -100,8 +106,8 @@ def submission_quota(*, team: Team, now: dt.datetime | None = None) -> dict[str,
         failed = "count" if competition.failed_runs_count else "do not count"
         reason = (
             f"Your team has used all {total_limit} submissions allowed over the whole "
-            f"competition. Failed runs {failed}; cancelled runs, platform errors and debug "
-            "runs never do."
+            f"competition. Failed runs {failed}; runs cancelled before they started, platform "
+            "errors and debug runs never do."
         )
     elif used >= limit:
         code, next_allowed_at = "daily_limit", resets_at

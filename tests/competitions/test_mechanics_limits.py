@@ -82,7 +82,7 @@ def test_total_limit_counts_every_day_and_says_what_counts(set_now) -> None:
         submit(m)
     assert exc.value.message == (
         "Your team has used all 3 submissions allowed over the whole competition. Failed runs "
-        "count; cancelled runs, platform errors and debug runs never do."
+        "count; runs cancelled before they started, platform errors and debug runs never do."
     )
     assert exc.value.extra == {"code": "total_limit"}
 
@@ -145,6 +145,17 @@ def test_platform_errors_and_cancelled_runs_never_count_toward_the_total(set_now
     past(m, S.CANCELLED)
     assert submission_quota(team=m.team)["total_used"] == 0
     submit(m)
+
+
+def test_a_run_cancelled_after_it_started_counts(set_now) -> None:
+    """It has seen the hidden test inputs: cancelling must not make what it did free
+    (a hostile run could write a covert signal and be cancelled before its result)."""
+    m = with_csv_test_set(member(daily_submission_limit=5, debug_daily_limit=3))
+    past(m, S.CANCELLED, attempts=1, created_at=NOON)
+    past(m, S.CANCELLED, attempts=0, created_at=NOON)
+    past(m, S.CANCELLED, attempts=2, is_debug=True, created_at=NOON)
+    quota = submission_quota(team=m.team)
+    assert (quota["used"], quota["debug_used"]) == (1, 1)
 
 
 def test_debug_runs_do_not_count_but_take_a_concurrent_slot(set_now) -> None:

@@ -309,3 +309,22 @@ def test_5_gb_predictions_file_is_refused_before_reading(run_hostile: RunJob) ->
     assert result.failure is not None and result.failure.kind == "disk_limit"
     assert "5 GB, over the limit of 1 GB" in result.failure.message
     assert result.predictions_path is None
+
+
+def test_host_wide_counters_are_masked(run_hostile: RunJob) -> None:
+    """A scored run that writes N MB or forks N times moves host-wide counters; a later run
+    of the same team (a debug run, whose log is shown) must not be able to read them."""
+    host = Path("/proc/diskstats").read_text()
+    assert host.strip(), "the host has disk counters: the test can see a leak"
+    run_hostile("fill_tmp", tmp_bytes=32 * MB)  # moves the counters of its loop device
+    result = run_hostile("counters", log_tail_bytes=1 * MB)
+    report = _report(result)
+    # Empty, or unreadable ("<errno>"): nothing an earlier run moved.
+    leaked = {
+        path: text
+        for path, text in report["files"].items()
+        if text.strip() and not (text.startswith("<") and text.endswith(">"))
+    }
+    assert leaked == {}, leaked
+    assert all(entries in ([], "<2>") for entries in report["folders"].values()), report
+    assert report["cpus"] >= 1  # ordinary programs still see the CPUs

@@ -78,13 +78,13 @@ def test_gpu_run_asks_the_engine_for_specific_devices(
 ) -> None:
     """No GPU here: the engine refuses the request, which is checked as it was sent."""
     sent: list[dict[str, Any]] = []
-    real_create = ContainerCollection.create
+    real_create = sandbox.runner._create_container
 
-    def spy(self: ContainerCollection, **options: Any) -> Any:
+    def spy(client: docker.DockerClient, options: dict[str, Any]) -> Any:
         sent.append(options)
-        return real_create(self, **options)
+        return real_create(client, options)
 
-    monkeypatch.setattr(ContainerCollection, "create", spy)
+    monkeypatch.setattr(sandbox.runner, "_create_container", spy)
     limits = Limits(
         memory_bytes=2**27,
         cpus=1,

@@ -167,6 +167,33 @@ def snoop():
     )
 
 
+COUNTERS = [
+    "/proc/diskstats",
+    "/proc/stat",
+    "/proc/vmstat",
+    "/proc/meminfo",
+    "/proc/loadavg",
+    "/proc/interrupts",
+    "/proc/cgroups",
+    "/proc/sys/fs/file-nr",
+]
+
+
+def counters():
+    """Read the host-wide counters an earlier run could have moved (a covert channel)."""
+    folders = {}
+    for folder in ("/sys/block", "/sys/class/block", "/sys/devices/virtual/block"):
+        try:
+            folders[folder] = sorted(os.listdir(folder))
+        except OSError as exc:
+            folders[folder] = f"<{exc.errno}>"
+    report(
+        files={path: _read(path) for path in COUNTERS},
+        folders=folders,
+        cpus=os.cpu_count(),
+    )
+
+
 def _attempt_write(path):
     def write():
         with open(path, "w") as handle:
@@ -251,6 +278,7 @@ MODES = {
     "cpu_hog": cpu_hog,
     "network": network,
     "snoop": snoop,
+    "counters": counters,
     "vandal": vandal,
     "escalate": escalate,
     "symlink_out": symlink_out,
