@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('competitions', '0008_submission_lease'),
+        ("competitions", "0008_submission_lease"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='competition',
-            name='failed_runs_count',
-            field=models.BooleanField(default=True, help_text="Whether a run that failed through the team's fault counts toward the limits (Kaggle counts them). Platform errors and runs cancelled before they started never count."),
+            model_name="competition",
+            name="failed_runs_count",
+            field=models.BooleanField(
+                default=True,
+                help_text="Whether a run that failed through the team's fault counts toward the limits (Kaggle counts them). Platform errors and runs cancelled before they started never count.",
+            ),
         ),
     ]
