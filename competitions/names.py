@@ -26,7 +26,6 @@ SpoofChecker (PyICU) needs libicu headers and a compiler.
 from __future__ import annotations
 
 import functools
-import sys
 import unicodedata
 from pathlib import Path
 
@@ -38,6 +37,8 @@ DATA = Path(__file__).resolve().parent / "data" / "confusables.txt"
 # characters, and line/paragraph separators: invisible, or render differently per system.
 REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 # Characters Unicode says render as nothing (DerivedCoreProperties.txt).
+# Case pairs joined below this code point (see _classes): the Basic Multilingual Plane.
+CASE_CLASSES_BELOW = 0x10000
 DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
 
 
@@ -117,12 +118,15 @@ def name_key(name: str) -> str:
 def _classes() -> dict[str, str]:
     """Each character to the representative (lowest code point) of its look-alike class.
 
-    _fold alone loses confusables that hold only between cases: "I" (capital i) folds to
-    "l", "i" stays "i". So for every character c, _fold(c) is joined with _fold of c's
-    upper, lower and case-folded forms (i with l, 0/O with o), transitively, where both
-    are one character or differ in one position. Known gap: a case pair whose folds have
-    different lengths (Greek capital eta "H" and small eta "n" + mark, some hooked Latin
-    letters) is not joined; the skeleton side is complete (checked for every code point).
+        _fold alone loses confusables that hold only between cases: "I" (capital i) folds to
+        "l", "i" stays "i". So for every character c, _fold(c) is joined with _fold of c's
+        upper, lower and case-folded forms (i with l, 0/O with o), transitively, where both
+        are one character or differ in one position. Known gap: a case pair whose folds have
+        different lengths (Greek capital eta "H" and small eta "n" + mark, some hooked Latin
+        letters) is not joined, nor are case pairs outside the Basic Multilingual Plane
+    (Deseret, Osage, Warang Citi: joining them made "0" one with "6" and "r" with "t"
+    through letters few fonts draw); the skeleton side is complete (checked for every code
+    point).
     """
     parent: dict[str, str] = {}
 
@@ -133,7 +137,7 @@ def _classes() -> dict[str, str]:
             ch = parent[ch]
         return ch
 
-    for code in range(sys.maxunicode + 1):
+    for code in range(CASE_CLASSES_BELOW):
         if 0xD800 <= code <= 0xDFFF:
             continue
         ch = chr(code)
