@@ -3,8 +3,18 @@
 Plain Python, no Django. `name_normalize` gives the form a name is stored in (Unicode NFKC,
 runs of spaces made one, no leading/trailing space) and refuses invisible or control
 characters. `name_key` gives the key two names are compared by: the Unicode TR39 skeleton
-of the case-folded name, so "bob", "BOB", "b\u043eb" (with a Cyrillic o) and "b0b" get one
-key (the confusables Unicode lists) and cannot stand next to each other.
+of the case-folded name, with every character then replaced by the representative of its
+look-alike class (classes joined both by confusables and by case, so that "I" looking like
+"l" makes "i" and "l" one class). "bob", "BOB", "b\u043eb" (with a Cyrillic o), "b0b" get one
+key, and so do "alice", "ALICE", "aIice" and "a1ice"; such names cannot stand next to each
+other. Over-blocking (two names that differ to a careful reader sharing a key) is accepted;
+under-blocking is not.
+
+Invisible characters are refused: control and format characters (categories below) and
+every Default_Ignorable_Code_Point of Unicode's DerivedCoreProperties (Hangul fillers
+U+115F, U+1160, U+3164, U+FFA0, variation selectors, U+034F, U+180B-U+180F, ...), which
+several have category Lo or Mn and so pass a category check. The property comes from the
+`regex` package (kept current with each Unicode release), not from a home-made table.
 
 The skeleton comes from Unicode's own confusables.txt (UTS #39, version 13.0.0, shipped
 in competitions/data/). No maintained PyPI library exposes TR39 skeletons without a C
@@ -19,11 +29,24 @@ import functools
 import unicodedata
 from pathlib import Path
 
+import regex
+
 DATA = Path(__file__).resolve().parent / "data" / "confusables.txt"
 
 # Control, format (zero-width, bidi overrides), surrogate, private-use and unassigned
 # characters, and line/paragraph separators: invisible, or render differently per system.
 REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+# Characters Unicode says render as nothing (DerivedCoreProperties.txt).
+# Case pairs joined below this code point (see _classes): the Basic Multilingual Plane.
+CASE_CLASSES_BELOW = 0x10000
+DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+
+def _invisible(char: str) -> bool:
+    """True for a character refused in names (tab/newline/CR aside: they become spaces)."""
+    if char in "\t\n\r":
+        return False
+    return unicodedata.category(char) in REFUSED_CATEGORIES or bool(DEFAULT_IGNORABLE.match(char))
 
 
 class InvalidName(ValueError):
@@ -45,6 +68,18 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')}"
 
 
+def name_check_visible(text: str, *, what: str = "A name") -> None:
+    """Raise InvalidName (a ValueError) naming the first invisible or control character of
+    `text` (see REFUSED_CATEGORIES and DEFAULT_IGNORABLE), checked before and after NFKC
+    (U+3164 HANGUL FILLER becomes U+1160, which is ignorable too)."""
+    for char in text + unicodedata.normalize("NFKC", text):
+        if _invisible(char):
+            raise InvalidName(
+                f"{what} cannot contain invisible or control characters; this one has "
+                f"{_describe(char)}."
+            )
+
+
 def name_normalize(raw: str, *, what: str = "A name", max_length: int | None = None) -> str:
     """The stored form of a name: NFKC, single spaces, no leading/trailing space.
 
@@ -52,13 +87,8 @@ def name_normalize(raw: str, *, what: str = "A name", max_length: int | None = N
     formatting character (named in the message with its code point), or is longer than
     `max_length` characters after normalisation.
     """
+    name_check_visible(raw, what=what)
     text = unicodedata.normalize("NFKC", raw)
-    for char in text:
-        if unicodedata.category(char) in REFUSED_CATEGORIES and char not in "\t\n\r":
-            raise InvalidName(
-                f"{what} cannot contain invisible or control characters; this one has "
-                f"{_describe(char)}."
-            )
     text = " ".join(text.split())
     if not text:
         raise InvalidName(f"{what} cannot be empty.")
@@ -68,16 +98,63 @@ def name_normalize(raw: str, *, what: str = "A name", max_length: int | None = N
 
 
 def name_key(name: str) -> str:
-    """The look-alike key of a name: the TR39 skeleton of its case-folded NFKC form.
+    """The look-alike key of a name (str -> str, never raises).
 
-    Two names with the same key look alike (case, width, confusable letters of other
-    scripts, spacing and invisible characters aside); keep at most one of them.
+    NFKC, invisible characters and spaces dropped, TR39 skeleton, case-folded, skeleton
+    again (_fold), then each character replaced by its look-alike class's representative
+    (_classes). Two names with
+    the same key look alike (case, width, confusable letters of other scripts, spacing and
+    invisible characters aside); keep at most one of them.
     """
     text = unicodedata.normalize("NFKC", name)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in REFUSED_CATEGORIES)
+    text = "".join(ch for ch in text if not _invisible(ch))
     text = "".join(text.split())
-    # Skeleton, case-fold, skeleton again: prototypes are of mixed case ("I" -> "l",
-    # "0" -> "O"), so folding between two passes lets every case variant meet.
+    classes = _classes()
+    skeleton = _fold(text)
+    return unicodedata.normalize("NFD", "".join(classes.get(ch, ch) for ch in skeleton))
+
+
+@functools.cache
+def _classes() -> dict[str, str]:
+    """Each character to the representative (lowest code point) of its look-alike class.
+
+        _fold alone loses confusables that hold only between cases: "I" (capital i) folds to
+        "l", "i" stays "i". So for every character c, _fold(c) is joined with _fold of c's
+        upper, lower and case-folded forms (i with l, 0/O with o), transitively, where both
+        are one character or differ in one position. Known gap: a case pair whose folds have
+        different lengths (Greek capital eta "H" and small eta "n" + mark, some hooked Latin
+        letters) is not joined, nor are case pairs outside the Basic Multilingual Plane
+    (Deseret, Osage, Warang Citi: joining them made "0" one with "6" and "r" with "t"
+    through letters few fonts draw); the skeleton side is complete (checked for every code
+    point).
+    """
+    parent: dict[str, str] = {}
+
+    def find(ch: str) -> str:
+        parent.setdefault(ch, ch)
+        while parent[ch] != ch:
+            parent[ch] = parent[parent[ch]]
+            ch = parent[ch]
+        return ch
+
+    for code in range(CASE_CLASSES_BELOW):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        ch = chr(code)
+        variants = {ch.casefold(), ch.lower(), ch.upper()} - {ch}
+        for a, b in ((_fold(ch), _fold(variant)) for variant in variants):
+            if a == b or len(a) != len(b):
+                continue
+            differ = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+            if len(differ) == 1:  # "H" against "n" + combining mark: join h with n only
+                (x, y) = differ[0]
+                rx, ry = find(x), find(y)
+                if rx != ry:
+                    parent[max(rx, ry)] = min(rx, ry)
+    return {ch: find(ch) for ch in parent if find(ch) != ch}
+
+
+def _fold(text: str) -> str:
     return _skeleton(_skeleton(text).casefold())
 
 

@@ -38,6 +38,11 @@ empty/duplicated/unknown/missing ids, ids differing only by leading zeros, non-n
 values, missing/NaN values, short rows, infinities, values out of the metric's range,
 fractional class labels, empty labels, over-long values. Accepted: a UTF-8 BOM, CRLF line
 ends, quoted fields, spaces around values, rows in any order, trailing blank lines.
+
+Safe messages name no position beyond what the participant knows: data rows up to the
+expected rows + 1 (file lines + 2), header columns up to the expected columns + 1;
+anything further is "after the last expected row/column" (_row_said, _line_said,
+_column_said), so a run cannot smuggle a number out as the position of an error.
 """
 
 from __future__ import annotations
@@ -106,13 +111,40 @@ def _human_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _not_utf8(name: str, path: Path) -> InvalidPredictions:
-    message = (
-        f"{name} is not UTF-8 text (first invalid byte on line "
-        f"{_first_bad_utf8_line(path)}). Save it as UTF-8, e.g. with "
-        "pandas' DataFrame.to_csv(path, index=False)."
+def _row_said(row: int, n_rows: int) -> str:
+    """A 1-based data row for a safe message, bounded by what the participant knows.
+
+    Rows up to ``n_rows + 1`` (the expected data rows and one more) are named; anything
+    further is "a data row after the last expected one": a scored run must not be able to
+    choose a number of its own (hidden data written as the position of an error).
+    """
+    if row <= n_rows + 1:
+        return f"data row {row}"
+    return f"a data row after the last expected one (data row {n_rows})"
+
+
+def _line_said(line: int, n_rows: int) -> str:
+    """A 1-based line of the file (header = line 1) for a safe message, bounded as in
+    :func:`_row_said`: lines up to ``n_rows + 2`` are named, later ones are not."""
+    if line <= n_rows + 2:
+        return f"line {line}"
+    return f"a line after the last expected row (line {n_rows + 1})"
+
+
+def _column_said(column: int, n_columns: int) -> str:
+    """A 1-based header column for a safe message, bounded by ``n_columns + 1``."""
+    if column <= n_columns + 1:
+        return f"column {column}"
+    return f"a column after the last expected one (column {n_columns})"
+
+
+def _not_utf8(name: str, path: Path, n_rows: int) -> InvalidPredictions:
+    line = _first_bad_utf8_line(path)
+    advice = "Save it as UTF-8, e.g. with pandas' DataFrame.to_csv(path, index=False)."
+    return InvalidPredictions(
+        f"{name} is not UTF-8 text (first invalid byte on line {line}). " + advice,
+        f"{name} is not UTF-8 text (first invalid byte on {_line_said(line, n_rows)}). " + advice,
     )
-    return InvalidPredictions(message, message)
 
 
 def _first_row(mask: np.ndarray, rows: np.ndarray | None = None) -> int:
@@ -283,7 +315,7 @@ def _sniff_format(path: Path, name: str, expected: str) -> None:
         raise InvalidPredictions(f"{name} looks like HTML or XML, not CSV. {advice}.")
 
 
-def _read_header(path: Path, name: str, expected: str) -> list[str]:
+def _read_header(path: Path, name: str, expected: str, n_rows: int) -> list[str]:
     """Read only the header row, so column problems are reported before any parsing."""
     try:
         header = pd.read_csv(
@@ -295,7 +327,7 @@ def _read_header(path: Path, name: str, expected: str) -> list[str]:
         )
         raise InvalidPredictions(message, message) from None
     except UnicodeDecodeError:
-        raise _not_utf8(name, path) from None
+        raise _not_utf8(name, path, n_rows) from None
     except pd.errors.ParserError as exc:
         advice = f"Write a comma-separated file with the header {expected}."
         raise InvalidPredictions(
@@ -308,6 +340,7 @@ def _read_header(path: Path, name: str, expected: str) -> list[str]:
 def _check_header(columns: list[str], name: str, id_column: str, targets: list[str]) -> None:
     expected_list = [id_column, *targets]
     expected = ",".join(expected_list)
+    n_expected = len(expected_list)
     found = _shown_header(columns)
     if len(columns) == 1:
         for delimiter, label in ((";", "';' (semicolon)"), ("\t", "a tab"), ("|", "'|'")):
@@ -328,8 +361,9 @@ def _check_header(columns: list[str], name: str, id_column: str, targets: list[s
         raise InvalidPredictions(
             f"{name} repeats the column(s) {', '.join(map(repr, repeated))} in its header "
             f"({found}). Expected header: {expected}",
-            f"{name} repeats a column in its header (column {again} repeats column "
-            f"{positions[columns[again - 1]]}). Expected header: {expected}",
+            f"{name} repeats a column in its header ({_column_said(again, n_expected)} "
+            f"repeats {_column_said(positions[columns[again - 1]], n_expected)}). "
+            f"Expected header: {expected}",
         )
     no_header_hint = ""
     if all(_looks_numeric(c) for c in columns):
@@ -368,7 +402,8 @@ def _check_header(columns: list[str], name: str, id_column: str, targets: list[s
         raise InvalidPredictions(
             f"{name} has unexpected column(s) {_first(map(repr, extra))}"
             f"{'...' if len(extra) > SHOW else ''}. " + advice,
-            f"Column {positions[extra[0]]} of the header of {name} is not expected. " + advice,
+            f"{_column_said(positions[extra[0]], n_expected).capitalize()} of the header of "
+            f"{name} is not expected. " + advice,
         )
 
 
@@ -387,6 +422,7 @@ def _read_body(
     numeric: list[str],
     labels: list[str],
     expected: str,
+    n_rows: int,
     id_dtype: object = str,
 ) -> pd.DataFrame:
     """Parse the rows with explicit dtypes: numbers straight to float64 on the fast path.
@@ -422,7 +458,7 @@ def _read_body(
                 "quote). " + advice,
             ) from None
         except UnicodeDecodeError:
-            raise _not_utf8(name, path) from None
+            raise _not_utf8(name, path, n_rows) from None
 
     try:
         return read(
@@ -449,8 +485,8 @@ def _read_body(
             raise InvalidPredictions(
                 f"{name} has {int(bad.sum())} non-numeric value(s) in column {column!r} "
                 f"(first: {shown}). " + advice,
-                f"{name}, data row {_first_row(bad)}: the value in column {column!r} is not "
-                "a number. " + advice,
+                f"{name}, {_row_said(_first_row(bad), n_rows)}: the value in column "
+                f"{column!r} is not a number. " + advice,
             )
         frame[column] = numbers.to_numpy(dtype=np.float64)
     return frame
@@ -627,6 +663,7 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
     for a Python-level string pass; messages for the error cases are built only then.
     """
     ids = raw.to_numpy(dtype=object, na_value="")
+    n_test = len(solution_ids)
     position = _positions(ids, solution_ids)
     unknown = position < 0
     if unknown.any():
@@ -641,11 +678,10 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
         raise InvalidPredictions(
             f"{name} has {int(empty.sum())} row(s) with an empty {id_column!r} (data rows "
             f"{_first(rows)}). Write the id of every row, as in {SAMPLE}.",
-            f"{name}, data row {rows[0]}: the {id_column!r} is empty. Write the id of every "
-            f"row, as in {SAMPLE}.",
+            f"{name}, {_row_said(int(rows[0]), n_test)}: the {id_column!r} is empty. Write the "
+            f"id of every row, as in {SAMPLE}.",
         )
 
-    n_test = len(solution_ids)
     hits = np.bincount(position[~unknown], minlength=n_test)
     if (hits > 1).any() or (unknown.any() and pd.Index(ids[unknown]).has_duplicates):
         index = pd.Index(ids)
@@ -654,7 +690,7 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
         raise InvalidPredictions(
             f"{name} has {len(dup_ids)} duplicated id(s) (first: {_first(dup_ids)}). "
             "Write exactly one row per id.",
-            f"{name}, data row {_first_row(again)}: the id repeats an earlier row's. "
+            f"{name}, {_row_said(_first_row(again), n_test)}: the id repeats an earlier row's. "
             "Write exactly one row per id.",
         )
 
@@ -666,8 +702,8 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
         )
         if unknown.any():
             safe += (
-                f" Data row {_first_row(unknown)} holds an id that is not a test id; ids are "
-                "compared as text, so '007' is not '7'."
+                f" {_row_said(_first_row(unknown), n_test).capitalize()} holds an id that is "
+                "not a test id; ids are compared as text, so '007' is not '7'."
             )
         message = (
             f"{name} is missing {int(missing.sum())} of the {n_test} test ids "
@@ -685,8 +721,8 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
         raise InvalidPredictions(
             f"{name} has {int(unknown.sum())} id(s) that are not test ids "
             f"(first: {_first(ids[unknown])}). Use only the ids in {SAMPLE}.",
-            f"{name}, data row {_first_row(unknown)}: the id is not a test id. Use only the "
-            f"ids in {SAMPLE}.",
+            f"{name}, {_row_said(_first_row(unknown), n_test)}: the id is not a test id. Use "
+            f"only the ids in {SAMPLE}.",
         )
 
     order = np.empty(n_test, dtype=np.intp)
@@ -736,7 +772,7 @@ def read_predictions(
         raise InvalidPredictions(message, message)
 
     _sniff(path, name, expected)
-    columns = _read_header(path, name, expected)
+    columns = _read_header(path, name, expected, n_test)
     _check_header(columns, name, id_column, target_columns)
 
     kind = metric.prediction if metric is not None else None
@@ -751,13 +787,13 @@ def read_predictions(
         keys = None
     order = None
     if keys is not None:
-        frame = _read_body(path, name, id_column, numeric, labels, expected, keys.dtype)
+        frame = _read_body(path, name, id_column, numeric, labels, expected, n_test, keys.dtype)
         ids = frame[id_column].to_numpy()
         order = keys.order(ids) if ids.dtype == keys.dtype else None
         if order is None and not isinstance(frame[id_column].dtype, pd.StringDtype):
-            frame = _read_body(path, name, id_column, numeric, labels, expected)
+            frame = _read_body(path, name, id_column, numeric, labels, expected, n_test)
     else:
-        frame = _read_body(path, name, id_column, numeric, labels, expected)
+        frame = _read_body(path, name, id_column, numeric, labels, expected, n_test)
     if len(frame) == 0:
         message = (
             f"{name} has a header but no rows. Write one row for every one of the {n_test} "
@@ -777,16 +813,16 @@ def read_predictions(
             raise InvalidPredictions(
                 f"{name} has {int(nan.sum())} missing or NaN value(s) in column {column!r} "
                 f"(first ids: {_first(result.index[nan])}). Write a number in every row.",
-                f"{name}, data row {_first_row(nan, order)}: the value in column {column!r} "
-                "is missing or NaN. Write a number in every row.",
+                f"{name}, {_row_said(_first_row(nan, order), len(order))}: the value in column "
+                f"{column!r} is missing or NaN. Write a number in every row.",
             )
         inf = np.isinf(values)
         if inf.any():
             raise InvalidPredictions(
                 f"{name} has {int(inf.sum())} infinite value(s) in column {column!r} "
                 f"(first ids: {_first(result.index[inf])}). Write finite numbers.",
-                f"{name}, data row {_first_row(inf, order)}: the value in column {column!r} "
-                "is infinite. Write finite numbers.",
+                f"{name}, {_row_said(_first_row(inf, order), len(order))}: the value in column "
+                f"{column!r} is infinite. Write finite numbers.",
             )
         if metric is not None and metric.value_range is not None:
             _check_range(values, metric, result.index, name, column, order)
@@ -806,8 +842,8 @@ def read_predictions(
             raise InvalidPredictions(
                 f"{name} has {int(bad.sum())} value(s) in column {column!r} that are not "
                 f"whole-number class labels (first: {shown}). " + advice,
-                f"{name}, data row {_first_row(bad, order)}: the value in column {column!r} "
-                "is not a whole-number class label. " + advice,
+                f"{name}, {_row_said(_first_row(bad, order), len(order))}: the value in column "
+                f"{column!r} is not a whole-number class label. " + advice,
             )
         else:
             result[column] = values
@@ -820,8 +856,8 @@ def read_predictions(
                 raise InvalidPredictions(
                     f"{name} has {int(empty.sum())} empty value(s) in column {column!r} "
                     f"(first ids: {_first(result.index[empty])}). Write a label in every row.",
-                    f"{name}, data row {_first_row(empty, order)}: the value in column "
-                    f"{column!r} is empty. Write a label in every row.",
+                    f"{name}, {_row_said(_first_row(empty, order), len(order))}: the value "
+                    f"in column {column!r} is empty. Write a label in every row.",
                 )
         long = (text.str.len() > max_field_chars).to_numpy()
         if long.any():
@@ -830,8 +866,8 @@ def read_predictions(
                 f"{name} has {int(long.sum())} value(s) longer than {max_field_chars:,} "
                 f"characters in column {column!r} (first ids: {_first(result.index[long])}). "
                 + advice,
-                f"{name}, data row {_first_row(long, order)}: the value in column {column!r} "
-                f"is longer than {max_field_chars:,} characters. " + advice,
+                f"{name}, {_row_said(_first_row(long, order), len(order))}: the value in column "
+                f"{column!r} is longer than {max_field_chars:,} characters. " + advice,
             )
         result[column] = text.to_numpy(dtype=object)
     return result
@@ -859,6 +895,6 @@ def _check_range(
     raise InvalidPredictions(
         f"{name} has {int(bad.sum())} value(s) in column {column!r} outside the range the "
         f"metric {metric.name} accepts (first: {shown}). Write {what} {wanted}.",
-        f"{name}, data row {_first_row(bad, rows)}: the value in column {column!r} is "
-        f"outside the range the metric {metric.name} accepts. Write {what} {wanted}.",
+        f"{name}, {_row_said(_first_row(bad, rows), len(rows))}: the value in column "
+        f"{column!r} is outside the range the metric {metric.name} accepts. Write {what} {wanted}.",
     )

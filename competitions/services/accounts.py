@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from competitions.models import UsernameKey
-from competitions.names import name_key
+from competitions.names import InvalidName, name_check_visible, name_key
 from podium.errors import ApplicationError
 
 # One answer for a name that is taken and for one that only looks like a taken one, so
@@ -29,7 +29,12 @@ def _username_keys_fill() -> None:
 
 def account_username_check(*, username: str) -> None:
     """Refuse (ApplicationError, code `username_unavailable`) a username that is, or looks
-    like (competitions.names.name_key), an existing one."""
+    like (competitions.names.name_key), an existing one; refuse (code `invalid_name`) one
+    holding an invisible or control character (competitions.names.name_check_visible)."""
+    try:
+        name_check_visible(username, what="A username")
+    except InvalidName as exc:
+        raise ApplicationError(str(exc), {"code": "invalid_name"}) from exc
     _username_keys_fill()
     if UsernameKey.objects.filter(key=name_key(username)).exists():
         raise ApplicationError(USERNAME_UNAVAILABLE, {"code": "username_unavailable"})

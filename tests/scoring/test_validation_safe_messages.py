@@ -33,8 +33,8 @@ CASES = [
         "repeated column",
         NUMBERS,
         None,
-        f"id,label,{SECRET},{SECRET}\n" + _rows("1,1,1"),
-        "column 4 repeats column 3",
+        f"id,{SECRET},{SECRET},label\n" + _rows("1,1,1"),
+        "column 3 repeats column 2",
     ),
     ("no id column", NUMBERS, None, f"{SECRET},label\n" + _rows(), "has no 'id' column"),
     (
