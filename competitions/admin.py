@@ -212,7 +212,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         page = self._confirmation(request, queryset, "rescore", from_changelist=True)
         if page is not None:
             return page
-        from scoring.tasks import enqueue_rescore
+        from competitions.evaluation.tasks import enqueue_rescore
 
         for competition in queryset:
             if competition.submissions.count() > RESCORE_INLINE_LIMIT:

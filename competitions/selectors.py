@@ -34,6 +34,7 @@ from django.db.models.query import ModelIterable
 from django.http import Http404
 
 from competitions import run_reports
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import (
     Competition,
     CompetitionFile,
@@ -44,7 +45,6 @@ from competitions.models import (
     TeamMergeRequest,
 )
 from podium.errors import ApplicationError
-from scoring.competition_metric import metric_lookup
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -550,13 +550,13 @@ def _with_confidence(
     entries: list[LeaderboardEntry],
     predictions: dict[int, str],
 ) -> list[LeaderboardEntry]:
-    """Attach bootstrap intervals to the top entries (see scoring.confidence); no query
+    """Attach bootstrap intervals to the top entries (see evaluation.confidence); no query
     at all when none of them kept predictions."""
     top = int(getattr(settings, "PODIUM_LEADERBOARD_CI_TOP", 20))
     if top <= 0 or not any(predictions.get(e.submission_id or 0) for e in entries[:top]):
         return entries
     try:
-        from scoring.confidence import leaderboard_confidence
+        from competitions.evaluation.confidence import leaderboard_confidence
     except ImportError:  # the bootstrap helper is not there yet
         return entries
     found = leaderboard_confidence(

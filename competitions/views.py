@@ -25,6 +25,7 @@ from rest_framework.authtoken.models import Token
 
 from competitions import selectors
 from competitions.evaluation import workers
+from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
     InviteForm,
     JoinForm,
@@ -55,7 +56,6 @@ from competitions.services.accounts import account_username_record
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
-from scoring.competition_metric import metric_lookup
 from uploads.services import upload_consume, upload_request_length_check
 
 # Accounts

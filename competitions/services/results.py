@@ -49,7 +49,7 @@ def competition_rescore(*, actor: AbstractBaseUser | None, competition: Competit
     """
     if actor is not None:
         require_organizer(actor, "rescore a competition")
-    from scoring.services import competition_predictions_rescore
+    from competitions.evaluation.pipeline import competition_predictions_rescore
 
     with transaction.atomic():
         report = competition_predictions_rescore(competition=competition)

@@ -238,7 +238,7 @@ def submission_create(
     submission.save()
     if not (debug or submission.is_late):
         leaderboard_invalidate(competition_id=competition.pk)  # its submission count grew
-    from scoring.tasks import enqueue_evaluation
+    from competitions.evaluation.tasks import enqueue_evaluation
 
     transaction.on_commit(lambda: enqueue_evaluation(submission.pk))
     return submission
@@ -363,7 +363,7 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
             details={"submissions": pks},
         )
         leaderboard_invalidate(competition_id=competition_id)
-    from scoring.tasks import enqueue_evaluation
+    from competitions.evaluation.tasks import enqueue_evaluation
 
     for pk in ids:
         transaction.on_commit(lambda pk=pk: enqueue_evaluation(pk))

@@ -34,7 +34,7 @@ def set_now() -> Iterator[Callable[[dt.datetime], None]]:
 
 @pytest.fixture(autouse=True)
 def _no_queue() -> Iterator[None]:
-    with mock.patch("scoring.tasks.enqueue_evaluation"):
+    with mock.patch("competitions.evaluation.tasks.enqueue_evaluation"):
         yield
 
 
@@ -207,7 +207,7 @@ def test_cancel_a_queued_submission_frees_its_slot(set_now) -> None:
 
 
 def test_cancel_a_running_submission_keeps_the_worker_from_recording_it(set_now) -> None:
-    from scoring.services import _finish
+    from competitions.evaluation.pipeline import _finish
 
     m = member()
     submission = past(m, S.RUNNING)

@@ -249,7 +249,7 @@ def test_requeue_puts_failed_runs_back_and_audits(comp: Competition) -> None:
     team = TeamFactory(competition=comp)
     failed = run(team, None, status=S.FAILED, failure_kind="platform_error", worker="w1")
     scored = run(team, 0.5, 0.5)
-    with mock.patch("scoring.tasks.enqueue_evaluation") as enqueue:
+    with mock.patch("competitions.evaluation.tasks.enqueue_evaluation") as enqueue:
         with pytest.raises(ApplicationError):
             submission_requeue(actor=UserFactory(), submissions=Submission.objects.all())
         with mock.patch("django.db.transaction.on_commit", side_effect=lambda f: f()):
@@ -267,7 +267,7 @@ def test_requeue_puts_failed_runs_back_and_audits(comp: Competition) -> None:
 
 def test_cached_board_follows_scoring_and_selection(m: TeamMembership, settings) -> None:
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300
-    from scoring.services import _finish
+    from competitions.evaluation.pipeline import _finish
 
     comp = m.competition
     run(m.team, 0.5, 0.5)
@@ -356,7 +356,7 @@ def test_rescore_recomputes_from_kept_predictions_and_audits(digits: Competition
 
 
 def test_rescore_task_runs_the_service(digits: Competition, kept) -> None:
-    from scoring.tasks import rescore_competition
+    from competitions.evaluation.tasks import rescore_competition
 
     kept(TeamFactory(competition=digits))
     assert rescore_competition.run(digits.pk, staff().pk) == 1

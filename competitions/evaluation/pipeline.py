@@ -20,15 +20,15 @@ from django.db.models.fields.files import FieldFile
 
 import sandbox
 from competitions.evaluation import queue, retention, transitions
-from competitions.evaluation.lease import LeaseKeeper
-from competitions.models import Competition, CompetitionFile, Submission
-from competitions.services import file_sha256, leaderboard_invalidate
-from scoring.competition_metric import competition_metric
-from scoring.data import (
+from competitions.evaluation.data import (
     CompetitionNotReady,
     competition_data_prepare,
     competition_debug_data_prepare,
 )
+from competitions.evaluation.lease import LeaseKeeper
+from competitions.evaluation.metric import competition_metric
+from competitions.models import Competition, CompetitionFile, Submission
+from competitions.services import file_sha256, leaderboard_invalidate
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution

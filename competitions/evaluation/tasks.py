@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from competitions.evaluation import queue, recovery, retention
-from scoring.services import PlatformFault, submission_evaluate
+from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
 
 logger = logging.getLogger(__name__)
 
