@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from competitions.evaluation import transitions
 from competitions.models import AuditRecord, Competition, CompetitionFile, Submission, Team
 from competitions.services.common import (
     leaderboard_invalidate,
@@ -235,7 +236,7 @@ def submission_create(
     )
     name = getattr(image, "name", None) or "image.tar"
     submission.image.save(Path(name).name, File(image), save=False)
-    submission.save()
+    transitions.create(submission)
     if not (debug or submission.is_late):
         leaderboard_invalidate(competition_id=competition.pk)  # its submission count grew
     from competitions.evaluation.tasks import enqueue_evaluation
@@ -270,9 +271,7 @@ def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Subm
             "or running submissions can be cancelled.",
             {"code": "not_cancellable"},
         )
-    Submission.objects.filter(pk=current.pk, status__in=ACTIVE).update(
-        status=Status.CANCELLED, finished_at=timezone.now()
-    )
+    transitions.cancel(submission_id=current.pk)
     leaderboard_invalidate(competition_id=current.competition_id)
     current.refresh_from_db()
     return current
@@ -344,14 +343,7 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
         .values_list("pk", "competition_id")
     )
     ids = [pk for pk, _ in failed]
-    Submission.objects.filter(pk__in=ids, status=Status.FAILED).update(
-        status=Status.QUEUED,
-        failure_kind="",
-        failure_message="",
-        started_at=None,
-        finished_at=None,
-        worker="",
-    )
+    transitions.requeue_failed(submission_ids=ids)
     by_competition: dict[int, list[int]] = {}
     for pk, competition_id in failed:
         by_competition.setdefault(competition_id, []).append(pk)

@@ -207,12 +207,12 @@ def test_cancel_a_queued_submission_frees_its_slot(set_now) -> None:
 
 
 def test_cancel_a_running_submission_keeps_the_worker_from_recording_it(set_now) -> None:
-    from competitions.evaluation.pipeline import _finish
+    from competitions.evaluation.pipeline import _scored
 
     m = member()
     submission = past(m, S.RUNNING)
     submission_cancel(user=m.user, submission=submission)
-    assert _finish(submission.pk, status=S.SCORED, public_score=0.9) is False
+    assert _scored(submission.pk, public_score=0.9) is False
     submission.refresh_from_db()
     assert (submission.status, submission.public_score) == (S.CANCELLED, None)
 

@@ -267,7 +267,7 @@ def test_requeue_puts_failed_runs_back_and_audits(comp: Competition) -> None:
 
 def test_cached_board_follows_scoring_and_selection(m: TeamMembership, settings) -> None:
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300
-    from competitions.evaluation.pipeline import _finish
+    from competitions.evaluation.pipeline import _scored
 
     comp = m.competition
     run(m.team, 0.5, 0.5)
@@ -275,7 +275,7 @@ def test_cached_board_follows_scoring_and_selection(m: TeamMembership, settings)
     assert [e.score for e in board] == [pytest.approx(0.5)]
 
     pending = run(m.team, None, None, status=S.RUNNING)
-    _finish(pending.pk, status=S.SCORED, public_score=0.8, private_score=0.1)
+    _scored(pending.pk, public_score=0.8, private_score=0.1)
 
     board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=comp)
     assert [(e.score, e.submissions) for e in board] == [(pytest.approx(0.8), 2)]
