@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions import selectors, services
+from competitions import selectors
 from competitions.models import Competition, Submission
 from competitions.serializers import (
     CompetitionFileSerializer,
@@ -46,6 +46,9 @@ from competitions.serializers import (
     TeamSerializer,
     TokenSerializer,
 )
+from competitions.services import accounts as accounts_services
+from competitions.services import submissions as submissions_services
+from competitions.services import teams as teams_services
 from uploads.services import upload_consume, upload_request_length_check
 
 ERRORS = {
@@ -92,7 +95,7 @@ class CompetitionJoinApi(APIView):
 
     @extend_schema(request=None, responses={200: TeamSerializer, **ERRORS})
     def post(self, request: Request, slug: str) -> Response:
-        team = services.competition_join(
+        team = teams_services.competition_join(
             user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
         )
         return Response({"id": team.pk, "name": team.name})
@@ -158,7 +161,7 @@ class TeamApi(APIView):
                 "name": team.name,
                 "competition": team.competition.slug,
                 "members": selectors.team_members(team=team),
-                "quota": services.submission_quota(team=team),
+                "quota": submissions_services.submission_quota(team=team),
             }
         ).data
 
@@ -173,7 +176,7 @@ class TeamApi(APIView):
         team = _my_team(request.user, competition)
         serializer = TeamRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = services.team_rename(
+        team = teams_services.team_rename(
             user=request.user, team=team, name=serializer.validated_data["name"]
         )
         return Response(self._render(team))
@@ -196,7 +199,7 @@ class TeamInvitationsApi(APIView):
         team = _my_team(request.user, competition)
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invitation = services.team_invite(
+        invitation = teams_services.team_invite(
             user=request.user,
             team=team,
             invitee_username=serializer.validated_data["username"],
@@ -223,7 +226,7 @@ class TeamMergeRequestsApi(APIView):
         team = _my_team(request.user, competition)
         serializer = MergeRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        merge = services.team_merge_request(
+        merge = teams_services.team_merge_request(
             user=request.user,
             team=team,
             target_team_name=serializer.validated_data["target_team"],
@@ -239,7 +242,7 @@ class MergeRequestRespondApi(APIView):
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
-        merge = services.team_merge_respond(
+        merge = teams_services.team_merge_respond(
             user=request.user,
             merge_request=_found(selectors.merge_requests_for_team(team=team), pk, "merge request"),
             accept=serializer.validated_data["accept"],
@@ -276,7 +279,7 @@ class InvitationRespondApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invitation = services.team_invitation_respond(
+        invitation = teams_services.team_invitation_respond(
             user=request.user,
             invitation=_found(selectors.invitations_for_user(user=request.user), pk, "invitation"),
             accept=serializer.validated_data["accept"],
@@ -290,7 +293,7 @@ class InvitationCancelApi(APIView):
     @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
     def post(self, request: Request, slug: str, pk: int) -> Response:
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
-        invitation = services.team_invitation_cancel(
+        invitation = teams_services.team_invitation_cancel(
             user=request.user,
             invitation=_found(selectors.invitations_for_team(team=team), pk, "invitation"),
         )
@@ -340,9 +343,9 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
             with upload_consume(
                 user=request.user, upload_id=data["upload"], competition=competition
             ) as image:
-                submission = services.submission_create(image=image, **options)
+                submission = submissions_services.submission_create(image=image, **options)
         else:
-            submission = services.submission_create(image=data["image"], **options)
+            submission = submissions_services.submission_create(image=data["image"], **options)
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
         )
@@ -393,7 +396,9 @@ class SubmissionCancelApi(APIView):
     @extend_schema(request=None, responses={200: SubmissionDetailSerializer, **ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
-        submission = services.submission_cancel(user=request.user, submission=submission)
+        submission = submissions_services.submission_cancel(
+            user=request.user, submission=submission
+        )
         return _submission_response(request, submission)
 
 
@@ -407,7 +412,7 @@ class SubmissionSelectApi(APIView):
         serializer = SubmissionSelectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
-        submission = services.submission_select(
+        submission = submissions_services.submission_select(
             user=request.user,
             submission=submission,
             selected=serializer.validated_data["selected"],
@@ -483,5 +488,5 @@ class AccountTokenApi(APIView):
 
     @extend_schema(request=None, responses={201: TokenSerializer})
     def post(self, request: Request) -> Response:
-        token = services.account_token_rotate(user=request.user)
+        token = accounts_services.account_token_rotate(user=request.user)
         return Response(_token_payload(token), status=status.HTTP_201_CREATED)

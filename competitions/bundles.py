@@ -12,13 +12,13 @@ from django.utils.dateparse import parse_datetime
 
 from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, CompetitionFile
-from competitions.services import competition_file_delete, competition_file_store
 from competitions.services.data_checks import (
     DataFile,
     DataReport,
     competition_data_check,
     local_files,
 )
+from competitions.services.files import competition_file_delete, competition_file_store
 from competitions.services.publication import competition_publish
 from podium.errors import ApplicationError
 from podium.units import parse_cpus, parse_duration, parse_size

@@ -34,6 +34,7 @@ from django.db.models.query import ModelIterable
 from django.http import Http404
 
 from competitions import run_reports
+from competitions.evaluation.confidence import leaderboard_confidence
 from competitions.evaluation.metric import metric_lookup
 from competitions.models import (
     Competition,
@@ -554,10 +555,6 @@ def _with_confidence(
     at all when none of them kept predictions."""
     top = int(getattr(settings, "PODIUM_LEADERBOARD_CI_TOP", 20))
     if top <= 0 or not any(predictions.get(e.submission_id or 0) for e in entries[:top]):
-        return entries
-    try:
-        from competitions.evaluation.confidence import leaderboard_confidence
-    except ImportError:  # the bootstrap helper is not there yet
         return entries
     found = leaderboard_confidence(
         competition=competition,

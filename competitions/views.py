@@ -37,14 +37,16 @@ from competitions.forms import (
     TeamRenameForm,
 )
 from competitions.models import Competition, Submission, TeamInvitation, TeamMergeRequest
-from competitions.services import (
-    account_token_rotate,
-    competition_join,
+from competitions.services.accounts import account_token_rotate, account_username_record
+from competitions.services.submissions import (
     debug_runs_available,
     submission_cancel,
     submission_create,
     submission_quota,
     submission_select,
+)
+from competitions.services.teams import (
+    competition_join,
     team_invitation_cancel,
     team_invitation_respond,
     team_invite,
@@ -52,7 +54,6 @@ from competitions.services import (
     team_merge_respond,
     team_rename,
 )
-from competitions.services.accounts import account_username_record
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size

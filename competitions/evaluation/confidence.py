@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 
+from competitions.evaluation.data import local_path
 from competitions.evaluation.metric import competition_metric
-from competitions.evaluation.pipeline import local_path
 from competitions.models import Competition, CompetitionFile, Submission
 from scoring.bootstrap import bootstrap_interval, significantly_different
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage

@@ -7,8 +7,7 @@ import contextvars
 import hashlib
 import logging
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db.models import Q
-from django.db.models.fields.files import FieldFile
 
 import sandbox
 from competitions.evaluation import queue, retention, transitions
@@ -24,11 +22,13 @@ from competitions.evaluation.data import (
     CompetitionNotReady,
     competition_data_prepare,
     competition_debug_data_prepare,
+    local_path,
 )
 from competitions.evaluation.lease import LeaseKeeper
 from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
-from competitions.services import file_sha256, leaderboard_invalidate
+from competitions.services.common import leaderboard_invalidate
+from competitions.services.files import file_sha256
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
@@ -99,23 +99,6 @@ def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> bool:
         submission_id=submission_id, owner=_OWNER.get(), kind=kind, message=message, **fields
     )
     return _recorded(submission_id, done, Submission.Status.FAILED)
-
-
-@contextlib.contextmanager
-def local_path(field: FieldFile) -> Iterator[Path]:
-    """A path on this machine for a stored file (a copy when storage is remote)."""
-    try:
-        path = Path(field.path)
-    except NotImplementedError:
-        path = None  # remote storage: no path of its own
-    if path is not None:
-        yield path
-        return
-    with tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix) as tmp:
-        with field.open("rb") as src:
-            shutil.copyfileobj(src, tmp, 1024 * 1024)
-        tmp.flush()
-        yield Path(tmp.name)
 
 
 def submission_evaluate(*, submission_id: int) -> None:

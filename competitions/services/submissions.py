@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from competitions.evaluation import tasks as evaluation_tasks
 from competitions.evaluation import transitions
 from competitions.models import AuditRecord, Competition, CompetitionFile, Submission, Team
 from competitions.services.common import (
@@ -239,9 +240,7 @@ def submission_create(
     transitions.create(submission)
     if not (debug or submission.is_late):
         leaderboard_invalidate(competition_id=competition.pk)  # its submission count grew
-    from competitions.evaluation.tasks import enqueue_evaluation
-
-    transaction.on_commit(lambda: enqueue_evaluation(submission.pk))
+    transaction.on_commit(lambda: evaluation_tasks.enqueue_evaluation(submission.pk))
     return submission
 
 
@@ -355,8 +354,6 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
             details={"submissions": pks},
         )
         leaderboard_invalidate(competition_id=competition_id)
-    from competitions.evaluation.tasks import enqueue_evaluation
-
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: enqueue_evaluation(pk))
+        transaction.on_commit(lambda pk=pk: evaluation_tasks.enqueue_evaluation(pk))
     return len(ids)

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
 from competitions.models import CompetitionFile, Submission, TeamMembership
-from competitions.services import submission_cancel, submission_create, submission_quota
+from competitions.services.submissions import submission_cancel, submission_create, submission_quota
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -22,13 +22,12 @@ from factories import (
 
 from competitions import selectors
 from competitions.models import AuditRecord, Competition, Submission, Team, TeamMembership
-from competitions.services import (
+from competitions.services.results import (
     competition_hide_private,
     competition_rescore,
     competition_reveal_private,
-    submission_requeue,
-    submission_select,
 )
+from competitions.services.submissions import submission_requeue, submission_select
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -26,7 +26,8 @@ from processes import process_env
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create, submission_quota
+from competitions.services.submissions import submission_create, submission_quota
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]

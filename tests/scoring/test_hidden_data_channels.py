@@ -27,8 +27,9 @@ from rest_framework.test import APIClient
 from competitions.bundles import competition_import_bundle
 from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create
 from competitions.services.files import competition_file_store
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker]
 

@@ -17,7 +17,8 @@ from django.db import connection
 from competitions.bundles import competition_import_bundle
 from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_cancel, submission_create
+from competitions.services.submissions import submission_cancel, submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker]
 
