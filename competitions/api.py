@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions import selectors
+from competitions import leaderboards, selectors
 from competitions.models import Competition, Submission
 from competitions.serializers import (
     CompetitionFileSerializer,
@@ -49,7 +49,8 @@ from competitions.serializers import (
 from competitions.services import accounts as accounts_services
 from competitions.services import submissions as submissions_services
 from competitions.services import teams as teams_services
-from uploads.services import upload_consume, upload_request_length_check
+from competitions.services.submit import submission_submit
+from uploads.services import upload_request_length_check
 
 ERRORS = {
     400: OpenApiResponse(description="A rule was broken: `detail` says which, `code` names it."),
@@ -333,19 +334,14 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        options = {
-            "user": request.user,
-            "competition": competition,
-            "description": data.get("description", ""),
-            "debug": data["debug"],
-        }
-        if "upload" in data:
-            with upload_consume(
-                user=request.user, upload_id=data["upload"], competition=competition
-            ) as image:
-                submission = submissions_services.submission_create(image=image, **options)
-        else:
-            submission = submissions_services.submission_create(image=data["image"], **options)
+        submission = submission_submit(
+            user=request.user,
+            competition=competition,
+            image=data.get("image") if "upload" not in data else None,
+            upload_id=data.get("upload"),
+            description=data.get("description", ""),
+            debug=data["debug"],
+        )
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
         )
@@ -430,8 +426,8 @@ class LeaderboardApi(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        kind = request.query_params.get("kind", selectors.LeaderboardKind.PUBLIC)
-        entries = selectors.leaderboard_for_user(
+        kind = request.query_params.get("kind", leaderboards.LeaderboardKind.PUBLIC)
+        entries = leaderboards.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
         )
         # Plain dicts, not LeaderboardSerializer(many=True): with 10,000 teams DRF's
@@ -466,7 +462,7 @@ class ShakeupApi(APIView):
     @extend_schema(responses={200: ShakeupEntrySerializer(many=True), **ERRORS})
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        moves = selectors.shakeup_for_user(user=request.user, competition=competition)
+        moves = leaderboards.shakeup_for_user(user=request.user, competition=competition)
         return Response(ShakeupEntrySerializer(moves, many=True).data)
 
 

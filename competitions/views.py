@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
-from competitions import selectors
+from competitions import leaderboards, selectors
 from competitions.evaluation import workers
 from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
@@ -41,10 +41,10 @@ from competitions.services.accounts import account_token_rotate, account_usernam
 from competitions.services.submissions import (
     debug_runs_available,
     submission_cancel,
-    submission_create,
     submission_quota,
     submission_select,
 )
+from competitions.services.submit import submission_submit
 from competitions.services.teams import (
     competition_join,
     team_invitation_cancel,
@@ -57,7 +57,7 @@ from competitions.services.teams import (
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
-from uploads.services import upload_consume, upload_request_length_check
+from uploads.services import upload_request_length_check
 
 # Accounts
 
@@ -130,9 +130,9 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
 def _leaderboard_context(
     request: HttpRequest, competition: Competition, kind: str | None = None
 ) -> dict[str, Any]:
-    kind = kind or request.GET.get("kind", selectors.LeaderboardKind.PUBLIC)
+    kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
     try:
-        entries = selectors.leaderboard_for_user(
+        entries = leaderboards.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
         )
         error = ""
@@ -156,7 +156,7 @@ def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
         "join_form": JoinForm(),
-        **_leaderboard_context(request, competition, selectors.LeaderboardKind.PUBLIC),
+        **_leaderboard_context(request, competition, leaderboards.LeaderboardKind.PUBLIC),
     }
     context["entries"] = context["entries"][:10]
     return render(request, "competitions/detail.html", context)
@@ -184,9 +184,9 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         **_tab_context(request, competition, "leaderboard"),
         **_leaderboard_context(request, competition),
     }
-    if context["kind"] == selectors.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
+    if context["kind"] == leaderboards.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
         try:
-            rows = selectors.shakeup_for_user(user=request.user, competition=competition)
+            rows = leaderboards.shakeup_for_user(user=request.user, competition=competition)
         except ApplicationError:
             rows = []
         context["shakeup_svg"] = charts.shakeup_svg(rows)
@@ -255,25 +255,14 @@ def _submit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if data["upload"]:
-                with upload_consume(
-                    user=request.user, upload_id=str(data["upload"]), competition=competition
-                ) as image:
-                    submission = submission_create(
-                        user=request.user,
-                        competition=competition,
-                        image=image,
-                        description=data["description"],
-                        debug=data["debug"],
-                    )
-            else:
-                submission = submission_create(
-                    user=request.user,
-                    competition=competition,
-                    image=data["image"],
-                    description=data["description"],
-                    debug=data["debug"],
-                )
+            submission = submission_submit(
+                user=request.user,
+                competition=competition,
+                image=None if data["upload"] else data["image"],
+                upload_id=str(data["upload"]) if data["upload"] else None,
+                description=data["description"],
+                debug=data["debug"],
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:

@@ -276,11 +276,6 @@ def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Subm
     return current
 
 
-def selectable_filter() -> Q:
-    """Submissions a team may pick as final: scored on the public part, not late, not debug."""
-    return Q(status=Status.SCORED, is_late=False, is_debug=False, public_score__isnull=False)
-
-
 @transaction.atomic
 def submission_select(
     *, user: AbstractBaseUser, submission: Submission, selected: bool
@@ -288,7 +283,7 @@ def submission_select(
     """Choose (or drop) a final submission for the private leaderboard, before the end.
 
     A team holds at most `final_selections`; where it selects fewer, its best public
-    submissions fill the remaining slots automatically (see selectors.leaderboard).
+    submissions fill the remaining slots automatically (see leaderboards.leaderboard).
     """
     current = _locked(submission)
     competition = current.competition

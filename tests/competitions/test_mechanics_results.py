@@ -20,7 +20,7 @@ from factories import (
     UserFactory,
 )
 
-from competitions import selectors
+from competitions import leaderboards, selectors
 from competitions.models import AuditRecord, Competition, Submission, Team, TeamMembership
 from competitions.services.results import (
     competition_hide_private,
@@ -61,7 +61,7 @@ def staff():
 
 
 def private_board(comp: Competition):
-    return selectors.leaderboard_for_user(user=staff(), competition=comp, kind="private")
+    return leaderboards.leaderboard_for_user(user=staff(), competition=comp, kind="private")
 
 
 # final selections
@@ -142,7 +142,7 @@ def test_other_teams_cannot_select(m: TeamMembership) -> None:
 
 def test_debug_submissions_are_never_ranked(m: TeamMembership) -> None:
     run(m.team, 0.99, None, is_debug=True)
-    assert selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition) == []
+    assert leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition) == []
 
 
 # hidden until the reveal, on every selector path
@@ -162,9 +162,9 @@ def test_private_scores_hidden_on_every_participant_path_before_reveal(
     assert listed[0].private_score is None
     assert selectors.submission_get_for_user(user=m.user, pk=submission.pk).private_score is None
     with pytest.raises(ApplicationError, match="hidden until the competition ends"):
-        selectors.leaderboard_for_user(user=m.user, competition=comp, kind="private")
+        leaderboards.leaderboard_for_user(user=m.user, competition=comp, kind="private")
     with pytest.raises(ApplicationError, match="shown once the private leaderboard"):
-        selectors.shakeup_for_user(user=m.user, competition=comp)
+        leaderboards.shakeup_for_user(user=m.user, competition=comp)
     # the database keeps it
     submission.refresh_from_db()
     assert submission.private_score == pytest.approx(0.7)
@@ -190,9 +190,9 @@ def test_reveal_shows_private_scores_and_shakeup_then_hide_hides_them(
     comp.refresh_from_db()
     listed = selectors.submissions_for_user(user=m.user, competition=comp)
     assert [s.private_score for s in listed] == [pytest.approx(0.6)]
-    board = selectors.leaderboard_for_user(user=m.user, competition=comp, kind="private")
+    board = leaderboards.leaderboard_for_user(user=m.user, competition=comp, kind="private")
     assert [(e.team, e.rank, e.public_rank) for e in board] == [("B", 1, 2), ("A", 2, 1)]
-    assert selectors.shakeup_for_user(user=m.user, competition=comp) == [
+    assert leaderboards.shakeup_for_user(user=m.user, competition=comp) == [
         {"team": "B", "team_id": b.pk, "public_rank": 2, "private_rank": 1, "delta": 1},
         {"team": "A", "team_id": m.team.pk, "public_rank": 1, "private_rank": 2, "delta": -1},
     ]
@@ -270,22 +270,22 @@ def test_cached_board_follows_scoring_and_selection(m: TeamMembership, settings)
 
     comp = m.competition
     run(m.team, 0.5, 0.5)
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=comp)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=comp)
     assert [e.score for e in board] == [pytest.approx(0.5)]
 
     pending = run(m.team, None, None, status=S.RUNNING)
     _scored(pending.pk, public_score=0.8, private_score=0.1)
 
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=comp)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=comp)
     assert [(e.score, e.submissions) for e in board] == [(pytest.approx(0.8), 2)]
 
 
 def test_cached_board_query_count(m: TeamMembership, settings, django_assert_num_queries) -> None:
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300
     run(m.team, 0.5, 0.5)
-    selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
+    leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
     with django_assert_num_queries(1):
-        selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
+        leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
 
 
 # rescore and intervals, on the digits bundle (a real solution)
@@ -374,7 +374,7 @@ def test_top_entries_get_bootstrap_intervals_and_neighbour_tests(
     kept(c, wrong_every=3)
     competition_rescore(actor=staff(), competition=digits)
 
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=digits)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
 
     assert [e.team for e in board] == ["A", "B", "C"]
     for entry in board:
