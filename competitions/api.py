@@ -245,7 +245,7 @@ class MergeRequestRespondApi(APIView):
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
         merge = teams_services.team_merge_respond(
             user=request.user,
-            merge_request=_found(selectors.merge_requests_for_team(team=team), pk, "merge request"),
+            merge_request=selectors.merge_request_get_for_team(team=team, pk=pk),
             accept=serializer.validated_data["accept"],
         )
         return Response(MergeRequestSerializer(merge).data)
@@ -265,14 +265,6 @@ class InvitationListApi(APIView):
         return Response(InvitationSerializer(invitations, many=True).data)
 
 
-def _found(items: Any, pk: int, what: str) -> Any:
-    """The item with this id among those a selector returned, else 404."""
-    for item in items:
-        if item.pk == pk:
-            return item
-    raise Http404(f"No such {what}.")
-
-
 class InvitationRespondApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -282,7 +274,7 @@ class InvitationRespondApi(APIView):
         serializer.is_valid(raise_exception=True)
         invitation = teams_services.team_invitation_respond(
             user=request.user,
-            invitation=_found(selectors.invitations_for_user(user=request.user), pk, "invitation"),
+            invitation=selectors.invitation_get_for_user(user=request.user, pk=pk),
             accept=serializer.validated_data["accept"],
         )
         return Response(InvitationSerializer(invitation).data)
@@ -296,7 +288,7 @@ class InvitationCancelApi(APIView):
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
         invitation = teams_services.team_invitation_cancel(
             user=request.user,
-            invitation=_found(selectors.invitations_for_team(team=team), pk, "invitation"),
+            invitation=selectors.invitation_get_for_team(team=team, pk=pk),
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -480,7 +472,7 @@ class AccountTokenApi(APIView):
 
     @extend_schema(responses=TokenSerializer)
     def get(self, request: Request) -> Response:
-        return Response(_token_payload(Token.objects.filter(user=request.user).first()))
+        return Response(_token_payload(selectors.token_for_user(user=request.user)))
 
     @extend_schema(request=None, responses={201: TokenSerializer})
     def post(self, request: Request) -> Response:

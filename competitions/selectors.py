@@ -16,6 +16,7 @@ from django.db.models import (
 )
 from django.db.models.query import ModelIterable
 from django.http import Http404
+from rest_framework.authtoken.models import Token
 
 from competitions import run_reports
 from competitions.models import (
@@ -228,6 +229,42 @@ def merge_requests_for_team(*, team: Team) -> QuerySet[TeamMergeRequest]:
         .filter(status=TeamMergeRequest.Status.PENDING)
         .select_related("source", "target", "requested_by")
     )
+
+
+def invitation_get_for_user(*, user: User, pk: int) -> TeamInvitation:
+    """A pending invitation addressed to the user. Raises Http404 otherwise (any other
+    invitation's existence is not told)."""
+    return _get_or_404(invitations_for_user(user=user), pk, "invitation")
+
+
+def invitation_get_for_team(*, team: Team, pk: int) -> TeamInvitation:
+    """A pending invitation the team sent. Raises Http404 otherwise."""
+    return _get_or_404(invitations_for_team(team=team), pk, "invitation")
+
+
+def merge_request_get_for_team(
+    *, team: Team, pk: int, received_only: bool = False
+) -> TeamMergeRequest:
+    """A pending merge request the team sent or (``received_only``: only) received.
+    Raises Http404 otherwise."""
+    found = merge_requests_for_team(team=team)
+    if received_only:
+        found = found.filter(target=team)
+    return _get_or_404(found, pk, "merge request")
+
+
+def token_for_user(*, user: User) -> Token | None:
+    """The user's API token, None before one was made."""
+    if not user.is_authenticated:
+        return None
+    return Token.objects.filter(user=user).first()
+
+
+def _get_or_404(found: QuerySet[Any], pk: int, what: str) -> Any:
+    try:
+        return found.get(pk=pk)
+    except found.model.DoesNotExist as exc:
+        raise Http404(f"No such {what}.") from exc
 
 
 def submissions_stale(*, competition: Competition) -> QuerySet[Submission]:

@@ -14,14 +14,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from competitions import leaderboards, selectors
 from competitions.evaluation import workers
@@ -36,7 +35,8 @@ from competitions.forms import (
     SubmissionForm,
     TeamRenameForm,
 )
-from competitions.models import Competition, Submission, TeamInvitation, TeamMergeRequest
+from competitions.models import Competition, Submission
+from competitions.serializers import SubmissionDetailSerializer
 from competitions.services.accounts import account_token_rotate, account_username_record
 from competitions.services.submissions import (
     debug_runs_available,
@@ -94,7 +94,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request,
         "account.html",
         {
-            "token": Token.objects.filter(user=request.user).first(),
+            "token": selectors.token_for_user(user=request.user),
             "invitations": selectors.invitations_for_user(user=request.user),
             "respond_form": RespondForm(),
         },
@@ -327,7 +327,9 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
-    """What the status poller shows: state, queue position, time used, result."""
+    """What the status poller shows: the API's representation of the submission
+    (SubmissionDetailSerializer, through competitions.run_reports) and, for the page, the
+    same facts as text: state, queue note, time used against the limit, result."""
     now = timezone.now()
     competition = submission.competition
     elapsed = None
@@ -337,28 +339,19 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
         elapsed = float(
             round(((submission.finished_at or now) - submission.started_at).total_seconds())
         )
-    position = None
-    if submission.status == Submission.Status.QUEUED:
-        position = selectors.submission_queue_position(submission=submission)
-    visible = selectors.private_scores_visible(user=request.user, competition=competition)
+    position = selectors.submission_queue_position(submission=submission)
+    body = dict(SubmissionDetailSerializer(submission, context={"queue_position": position}).data)
     return {
-        "id": submission.pk,
-        "status": submission.status,
+        **body,
         "status_display": submission.get_status_display(),
         "finished": submission.is_finished,
-        "queue_position": position,
         "queue_note": workers.submission_wait_note(submission=submission),
         "elapsed_seconds": elapsed,
         "elapsed_display": format_duration(elapsed) if elapsed is not None else "",
         "time_limit_seconds": competition.time_limit_seconds,
         "time_limit_display": format_duration(competition.time_limit_seconds),
-        "public_score": submission.public_score,
         "public_score_display": charts.fmt_score(submission.public_score),
-        "private_score": submission.private_score if visible else None,
-        "failure_kind": submission.failure_kind,
         "failure_display": submission.get_failure_kind_display() if submission.failure_kind else "",
-        "failure_message": submission.failure_message,
-        "note": submission.run_report.note,  # type: ignore[attr-defined]
         "duration_display": format_duration(submission.duration_seconds),
     }
 
@@ -500,7 +493,7 @@ def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def team_invitation_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     def action(competition, team) -> str:
-        invitation = _invitation(pk, team=team)
+        invitation = selectors.invitation_get_for_team(team=team, pk=pk)
         team_invitation_cancel(user=request.user, invitation=invitation)
         return f"The invitation of {invitation.invitee} is cancelled."
 
@@ -523,33 +516,17 @@ def team_merge_view(request: HttpRequest, slug: str) -> HttpResponse:
 def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     def action(competition, team) -> str:
         accept = _valid(RespondForm(request.POST))["accept"]
-        try:
-            merge = selectors.merge_requests_for_team(team=team).get(pk=pk, target=team)
-        except TeamMergeRequest.DoesNotExist as exc:
-            raise Http404("No such merge request.") from exc
+        merge = selectors.merge_request_get_for_team(team=team, pk=pk, received_only=True)
         team_merge_respond(user=request.user, merge_request=merge, accept=accept)
         return f"{merge.source} merged into your team." if accept else "Merge declined."
 
     return _team_action(request, slug, action)
 
 
-def _invitation(pk: int, *, team=None, invitee=None) -> TeamInvitation:
-    """A pending invitation the team sent, or one addressed to the invitee; else 404."""
-    found = (
-        selectors.invitations_for_team(team=team)
-        if team is not None
-        else selectors.invitations_for_user(user=invitee)
-    )
-    try:
-        return found.get(pk=pk)
-    except TeamInvitation.DoesNotExist as exc:
-        raise Http404("No such invitation.") from exc
-
-
 @login_required
 @require_POST
 def invitation_respond(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation = _invitation(pk, invitee=request.user)
+    invitation = selectors.invitation_get_for_user(user=request.user, pk=pk)
     form = RespondForm(request.POST)
     try:
         accept = _valid(form)["accept"]
