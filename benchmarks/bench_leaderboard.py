@@ -97,7 +97,7 @@ def measure(client: Client, url: str, repeat: int, cached: bool) -> tuple[float,
 
 def selector_ms(competition: Competition, repeat: int, cached: bool) -> float:
     """The selector alone (what the API view calls), without serialization."""
-    from competitions.selectors import leaderboard_for_user
+    from competitions.leaderboards import leaderboard_for_user
 
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300 if cached else 0
     cache.clear()

@@ -44,10 +44,11 @@ from django.utils import timezone  # noqa: E402
 import sandbox  # noqa: E402
 from competitions.bundles import competition_import_bundle  # noqa: E402
 from competitions.evaluation import retention  # noqa: E402
+from competitions.evaluation.pipeline import submission_evaluate  # noqa: E402
 from competitions.models import Submission  # noqa: E402
-from competitions.services import competition_join, submission_create  # noqa: E402
+from competitions.services.submissions import submission_create  # noqa: E402
+from competitions.services.teams import competition_join  # noqa: E402
 from examples.digits.make_bundle import make_bundle  # noqa: E402
-from scoring.services import submission_evaluate  # noqa: E402
 
 PROGRAM = r"""
 #include <stdio.h>

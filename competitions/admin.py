@@ -26,6 +26,7 @@ from competitions.admin_forms import (
     CompetitionFileForm,
     CompetitionFileFormSet,
 )
+from competitions.evaluation import tasks as evaluation_tasks
 from competitions.evaluation import workers
 from competitions.models import (
     AuditRecord,
@@ -38,15 +39,14 @@ from competitions.models import (
     TeamMergeRequest,
 )
 from competitions.selectors import submissions_stale
-from competitions.services import (
-    competition_file_delete,
-    competition_file_store,
+from competitions.services.files import competition_file_delete, competition_file_store
+from competitions.services.publication import competition_publish
+from competitions.services.results import (
     competition_hide_private,
     competition_rescore,
     competition_reveal_private,
-    submission_requeue,
 )
-from competitions.services.publication import competition_publish
+from competitions.services.submissions import submission_requeue
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
 
@@ -212,11 +212,9 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         page = self._confirmation(request, queryset, "rescore", from_changelist=True)
         if page is not None:
             return page
-        from scoring.tasks import enqueue_rescore
-
         for competition in queryset:
             if competition.submissions.count() > RESCORE_INLINE_LIMIT:
-                enqueue_rescore(competition.pk, request.user.pk)
+                evaluation_tasks.enqueue_rescore(competition.pk, request.user.pk)
                 self.message_user(
                     request,
                     f"{competition}: rescoring in the background (scoring.rescore_competition); "

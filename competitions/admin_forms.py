@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from competitions.admin_files import StoredFileInput
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, CompetitionFile
 from competitions.services.data_checks import (
     CompetitionDataInvalid,
@@ -29,7 +30,6 @@ from podium.units import (
     parse_size,
     size_text,
 )
-from scoring.competition_metric import metric_lookup
 from scoring.metrics import METRICS, MetricError, UnknownMetric
 
 

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from competitions import selectors, services
+from competitions import leaderboards, selectors
 from competitions.models import Competition, Submission
 from competitions.serializers import (
     CompetitionFileSerializer,
@@ -46,7 +46,11 @@ from competitions.serializers import (
     TeamSerializer,
     TokenSerializer,
 )
-from uploads.services import upload_consume, upload_request_length_check
+from competitions.services import accounts as accounts_services
+from competitions.services import submissions as submissions_services
+from competitions.services import teams as teams_services
+from competitions.services.submit import submission_submit
+from uploads.services import upload_request_length_check
 
 ERRORS = {
     400: OpenApiResponse(description="A rule was broken: `detail` says which, `code` names it."),
@@ -92,7 +96,7 @@ class CompetitionJoinApi(APIView):
 
     @extend_schema(request=None, responses={200: TeamSerializer, **ERRORS})
     def post(self, request: Request, slug: str) -> Response:
-        team = services.competition_join(
+        team = teams_services.competition_join(
             user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
         )
         return Response({"id": team.pk, "name": team.name})
@@ -158,7 +162,7 @@ class TeamApi(APIView):
                 "name": team.name,
                 "competition": team.competition.slug,
                 "members": selectors.team_members(team=team),
-                "quota": services.submission_quota(team=team),
+                "quota": submissions_services.submission_quota(team=team),
             }
         ).data
 
@@ -173,7 +177,7 @@ class TeamApi(APIView):
         team = _my_team(request.user, competition)
         serializer = TeamRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = services.team_rename(
+        team = teams_services.team_rename(
             user=request.user, team=team, name=serializer.validated_data["name"]
         )
         return Response(self._render(team))
@@ -196,7 +200,7 @@ class TeamInvitationsApi(APIView):
         team = _my_team(request.user, competition)
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invitation = services.team_invite(
+        invitation = teams_services.team_invite(
             user=request.user,
             team=team,
             invitee_username=serializer.validated_data["username"],
@@ -223,7 +227,7 @@ class TeamMergeRequestsApi(APIView):
         team = _my_team(request.user, competition)
         serializer = MergeRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        merge = services.team_merge_request(
+        merge = teams_services.team_merge_request(
             user=request.user,
             team=team,
             target_team_name=serializer.validated_data["target_team"],
@@ -239,9 +243,9 @@ class MergeRequestRespondApi(APIView):
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
-        merge = services.team_merge_respond(
+        merge = teams_services.team_merge_respond(
             user=request.user,
-            merge_request=_found(selectors.merge_requests_for_team(team=team), pk, "merge request"),
+            merge_request=selectors.merge_request_get_for_team(team=team, pk=pk),
             accept=serializer.validated_data["accept"],
         )
         return Response(MergeRequestSerializer(merge).data)
@@ -261,14 +265,6 @@ class InvitationListApi(APIView):
         return Response(InvitationSerializer(invitations, many=True).data)
 
 
-def _found(items: Any, pk: int, what: str) -> Any:
-    """The item with this id among those a selector returned, else 404."""
-    for item in items:
-        if item.pk == pk:
-            return item
-    raise Http404(f"No such {what}.")
-
-
 class InvitationRespondApi(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -276,9 +272,9 @@ class InvitationRespondApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        invitation = services.team_invitation_respond(
+        invitation = teams_services.team_invitation_respond(
             user=request.user,
-            invitation=_found(selectors.invitations_for_user(user=request.user), pk, "invitation"),
+            invitation=selectors.invitation_get_for_user(user=request.user, pk=pk),
             accept=serializer.validated_data["accept"],
         )
         return Response(InvitationSerializer(invitation).data)
@@ -290,9 +286,9 @@ class InvitationCancelApi(APIView):
     @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
     def post(self, request: Request, slug: str, pk: int) -> Response:
         team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
-        invitation = services.team_invitation_cancel(
+        invitation = teams_services.team_invitation_cancel(
             user=request.user,
-            invitation=_found(selectors.invitations_for_team(team=team), pk, "invitation"),
+            invitation=selectors.invitation_get_for_team(team=team, pk=pk),
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -330,19 +326,14 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
         serializer = SubmissionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        options = {
-            "user": request.user,
-            "competition": competition,
-            "description": data.get("description", ""),
-            "debug": data["debug"],
-        }
-        if "upload" in data:
-            with upload_consume(
-                user=request.user, upload_id=data["upload"], competition=competition
-            ) as image:
-                submission = services.submission_create(image=image, **options)
-        else:
-            submission = services.submission_create(image=data["image"], **options)
+        submission = submission_submit(
+            user=request.user,
+            competition=competition,
+            image=data.get("image") if "upload" not in data else None,
+            upload_id=data.get("upload"),
+            description=data.get("description", ""),
+            debug=data["debug"],
+        )
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
         )
@@ -393,7 +384,9 @@ class SubmissionCancelApi(APIView):
     @extend_schema(request=None, responses={200: SubmissionDetailSerializer, **ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
-        submission = services.submission_cancel(user=request.user, submission=submission)
+        submission = submissions_services.submission_cancel(
+            user=request.user, submission=submission
+        )
         return _submission_response(request, submission)
 
 
@@ -407,7 +400,7 @@ class SubmissionSelectApi(APIView):
         serializer = SubmissionSelectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
-        submission = services.submission_select(
+        submission = submissions_services.submission_select(
             user=request.user,
             submission=submission,
             selected=serializer.validated_data["selected"],
@@ -425,8 +418,8 @@ class LeaderboardApi(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        kind = request.query_params.get("kind", selectors.LeaderboardKind.PUBLIC)
-        entries = selectors.leaderboard_for_user(
+        kind = request.query_params.get("kind", leaderboards.LeaderboardKind.PUBLIC)
+        entries = leaderboards.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
         )
         # Plain dicts, not LeaderboardSerializer(many=True): with 10,000 teams DRF's
@@ -461,7 +454,7 @@ class ShakeupApi(APIView):
     @extend_schema(responses={200: ShakeupEntrySerializer(many=True), **ERRORS})
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        moves = selectors.shakeup_for_user(user=request.user, competition=competition)
+        moves = leaderboards.shakeup_for_user(user=request.user, competition=competition)
         return Response(ShakeupEntrySerializer(moves, many=True).data)
 
 
@@ -479,9 +472,9 @@ class AccountTokenApi(APIView):
 
     @extend_schema(responses=TokenSerializer)
     def get(self, request: Request) -> Response:
-        return Response(_token_payload(Token.objects.filter(user=request.user).first()))
+        return Response(_token_payload(selectors.token_for_user(user=request.user)))
 
     @extend_schema(request=None, responses={201: TokenSerializer})
     def post(self, request: Request) -> Response:
-        token = services.account_token_rotate(user=request.user)
+        token = accounts_services.account_token_rotate(user=request.user)
         return Response(_token_payload(token), status=status.HTTP_201_CREATED)

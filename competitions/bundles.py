@@ -10,18 +10,18 @@ import yaml
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, CompetitionFile
-from competitions.services import competition_file_delete, competition_file_store
 from competitions.services.data_checks import (
     DataFile,
     DataReport,
     competition_data_check,
     local_files,
 )
+from competitions.services.files import competition_file_delete, competition_file_store
 from competitions.services.publication import competition_publish
 from podium.errors import ApplicationError
 from podium.units import parse_cpus, parse_duration, parse_size
-from scoring.competition_metric import metric_lookup
 from scoring.metrics import MetricError, UnknownMetric
 
 LIMIT_FIELDS = {

@@ -364,7 +364,7 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["competition", "status"]),
             models.Index(fields=["team", "created_at"]),
-            # The public leaderboard (competitions.selectors._public_board): per team, its
+            # The public leaderboard (competitions.leaderboards._public_board): per team, its
             # best ranked public score and the earliest submission with it are seeks here...
             models.Index(
                 fields=[

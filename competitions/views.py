@@ -14,17 +14,17 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
-from competitions import selectors
+from competitions import leaderboards, selectors
 from competitions.evaluation import workers
+from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
     InviteForm,
     JoinForm,
@@ -35,15 +35,18 @@ from competitions.forms import (
     SubmissionForm,
     TeamRenameForm,
 )
-from competitions.models import Competition, Submission, TeamInvitation, TeamMergeRequest
-from competitions.services import (
-    account_token_rotate,
-    competition_join,
+from competitions.models import Competition, Submission
+from competitions.serializers import SubmissionDetailSerializer
+from competitions.services.accounts import account_token_rotate, account_username_record
+from competitions.services.submissions import (
     debug_runs_available,
     submission_cancel,
-    submission_create,
     submission_quota,
     submission_select,
+)
+from competitions.services.submit import submission_submit
+from competitions.services.teams import (
+    competition_join,
     team_invitation_cancel,
     team_invitation_respond,
     team_invite,
@@ -51,12 +54,10 @@ from competitions.services import (
     team_merge_respond,
     team_rename,
 )
-from competitions.services.accounts import account_username_record
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
 from podium.units import format_duration, format_size
-from scoring.competition_metric import metric_lookup
-from uploads.services import upload_consume, upload_request_length_check
+from uploads.services import upload_request_length_check
 
 # Accounts
 
@@ -99,7 +100,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request,
         "account.html",
         {
-            "token": Token.objects.filter(user=request.user).first(),
+            "token": selectors.token_for_user(user=request.user),
             "invitations": selectors.invitations_for_user(user=request.user),
             "respond_form": RespondForm(),
         },
@@ -135,9 +136,9 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
 def _leaderboard_context(
     request: HttpRequest, competition: Competition, kind: str | None = None
 ) -> dict[str, Any]:
-    kind = kind or request.GET.get("kind", selectors.LeaderboardKind.PUBLIC)
+    kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
     try:
-        entries = selectors.leaderboard_for_user(
+        entries = leaderboards.leaderboard_for_user(
             user=request.user, competition=competition, kind=kind
         )
         error = ""
@@ -161,7 +162,7 @@ def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
         "join_form": JoinForm(),
-        **_leaderboard_context(request, competition, selectors.LeaderboardKind.PUBLIC),
+        **_leaderboard_context(request, competition, leaderboards.LeaderboardKind.PUBLIC),
     }
     context["entries"] = context["entries"][:10]
     return render(request, "competitions/detail.html", context)
@@ -189,9 +190,9 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         **_tab_context(request, competition, "leaderboard"),
         **_leaderboard_context(request, competition),
     }
-    if context["kind"] == selectors.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
+    if context["kind"] == leaderboards.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
         try:
-            rows = selectors.shakeup_for_user(user=request.user, competition=competition)
+            rows = leaderboards.shakeup_for_user(user=request.user, competition=competition)
         except ApplicationError:
             rows = []
         context["shakeup_svg"] = charts.shakeup_svg(rows)
@@ -260,25 +261,14 @@ def _submit(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            if data["upload"]:
-                with upload_consume(
-                    user=request.user, upload_id=str(data["upload"]), competition=competition
-                ) as image:
-                    submission = submission_create(
-                        user=request.user,
-                        competition=competition,
-                        image=image,
-                        description=data["description"],
-                        debug=data["debug"],
-                    )
-            else:
-                submission = submission_create(
-                    user=request.user,
-                    competition=competition,
-                    image=data["image"],
-                    description=data["description"],
-                    debug=data["debug"],
-                )
+            submission = submission_submit(
+                user=request.user,
+                competition=competition,
+                image=None if data["upload"] else data["image"],
+                upload_id=str(data["upload"]) if data["upload"] else None,
+                description=data["description"],
+                debug=data["debug"],
+            )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
@@ -343,7 +333,9 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
-    """What the status poller shows: state, queue position, time used, result."""
+    """What the status poller shows: the API's representation of the submission
+    (SubmissionDetailSerializer, through competitions.run_reports) and, for the page, the
+    same facts as text: state, queue note, time used against the limit, result."""
     now = timezone.now()
     competition = submission.competition
     elapsed = None
@@ -353,28 +345,19 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
         elapsed = float(
             round(((submission.finished_at or now) - submission.started_at).total_seconds())
         )
-    position = None
-    if submission.status == Submission.Status.QUEUED:
-        position = selectors.submission_queue_position(submission=submission)
-    visible = selectors.private_scores_visible(user=request.user, competition=competition)
+    position = selectors.submission_queue_position(submission=submission)
+    body = dict(SubmissionDetailSerializer(submission, context={"queue_position": position}).data)
     return {
-        "id": submission.pk,
-        "status": submission.status,
+        **body,
         "status_display": submission.get_status_display(),
         "finished": submission.is_finished,
-        "queue_position": position,
         "queue_note": workers.submission_wait_note(submission=submission),
         "elapsed_seconds": elapsed,
         "elapsed_display": format_duration(elapsed) if elapsed is not None else "",
         "time_limit_seconds": competition.time_limit_seconds,
         "time_limit_display": format_duration(competition.time_limit_seconds),
-        "public_score": submission.public_score,
         "public_score_display": charts.fmt_score(submission.public_score),
-        "private_score": submission.private_score if visible else None,
-        "failure_kind": submission.failure_kind,
         "failure_display": submission.get_failure_kind_display() if submission.failure_kind else "",
-        "failure_message": submission.failure_message,
-        "note": submission.run_report.note,  # type: ignore[attr-defined]
         "duration_display": format_duration(submission.duration_seconds),
     }
 
@@ -516,7 +499,7 @@ def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def team_invitation_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     def action(competition, team) -> str:
-        invitation = _invitation(pk, team=team)
+        invitation = selectors.invitation_get_for_team(team=team, pk=pk)
         team_invitation_cancel(user=request.user, invitation=invitation)
         return f"The invitation of {invitation.invitee} is cancelled."
 
@@ -539,33 +522,17 @@ def team_merge_view(request: HttpRequest, slug: str) -> HttpResponse:
 def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     def action(competition, team) -> str:
         accept = _valid(RespondForm(request.POST))["accept"]
-        try:
-            merge = selectors.merge_requests_for_team(team=team).get(pk=pk, target=team)
-        except TeamMergeRequest.DoesNotExist as exc:
-            raise Http404("No such merge request.") from exc
+        merge = selectors.merge_request_get_for_team(team=team, pk=pk, received_only=True)
         team_merge_respond(user=request.user, merge_request=merge, accept=accept)
         return f"{merge.source} merged into your team." if accept else "Merge declined."
 
     return _team_action(request, slug, action)
 
 
-def _invitation(pk: int, *, team=None, invitee=None) -> TeamInvitation:
-    """A pending invitation the team sent, or one addressed to the invitee; else 404."""
-    found = (
-        selectors.invitations_for_team(team=team)
-        if team is not None
-        else selectors.invitations_for_user(user=invitee)
-    )
-    try:
-        return found.get(pk=pk)
-    except TeamInvitation.DoesNotExist as exc:
-        raise Http404("No such invitation.") from exc
-
-
 @login_required
 @require_POST
 def invitation_respond(request: HttpRequest, pk: int) -> HttpResponse:
-    invitation = _invitation(pk, invitee=request.user)
+    invitation = selectors.invitation_get_for_user(user=request.user, pk=pk)
     form = RespondForm(request.POST)
     try:
         accept = _valid(form)["accept"]

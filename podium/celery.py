@@ -10,6 +10,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The evaluation tasks (names `scoring.*`) live in a package, not in an app's tasks.py.
+app.autodiscover_tasks(["competitions.evaluation"])
 
 _heartbeat = None
 

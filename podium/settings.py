@@ -56,7 +56,6 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "competitions",
-    "scoring",
     "uploads",
 ]
 

@@ -25,7 +25,7 @@ from competitions.models import (
     TeamInvitation,
     TeamMergeRequest,
 )
-from competitions.services import competition_file_store
+from competitions.services.files import competition_file_store
 from uploads.services import upload_create
 
 

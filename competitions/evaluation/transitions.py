@@ -1,4 +1,5 @@
-"""Every status change of a submission's run, each one guarded UPDATE.
+"""Every status change of a submission, each one guarded UPDATE (or, for a new row, one
+INSERT): no other module writes ``Submission.status``.
 
 A run's row is the source of truth; the broker only wakes workers. Each function is one
 conditional UPDATE whose WHERE clause is its precondition, so two workers, a reaper and a
@@ -39,6 +40,48 @@ def worker_id() -> str:
 
 def _in(seconds: float) -> dt.datetime:
     return timezone.now() + dt.timedelta(seconds=seconds)
+
+
+def create(submission: Submission) -> Submission:
+    """new -> queued: insert an unsaved submission (its image already stored) as queued.
+
+    Precondition: ``submission`` is not saved yet (``pk`` is None). Raises ValueError
+    otherwise. Returns the saved submission.
+    """
+    if submission.pk is not None:
+        raise ValueError(f"submission {submission.pk} exists already")
+    submission.status = Status.QUEUED
+    submission.save()
+    return submission
+
+
+def cancel(*, submission_id: int) -> bool:
+    """queued or running -> cancelled (a participant's or organizer's cancel).
+
+    Precondition: ``status`` is queued or running. A worker running the submission then
+    records nothing: its own transitions require ``status = running``.
+    """
+    return bool(
+        Submission.objects.filter(
+            pk=submission_id, status__in=[Status.QUEUED, Status.RUNNING]
+        ).update(status=Status.CANCELLED, finished_at=timezone.now())
+    )
+
+
+def requeue_failed(*, submission_ids: list[int]) -> int:
+    """failed -> queued, failure and run times cleared (an organizer's requeue).
+
+    Precondition: ``status = failed``; other rows among ``submission_ids`` are left alone.
+    Returns the number of rows changed.
+    """
+    return Submission.objects.filter(pk__in=submission_ids, status=Status.FAILED).update(
+        status=Status.QUEUED,
+        failure_kind="",
+        failure_message="",
+        started_at=None,
+        finished_at=None,
+        worker="",
+    )
 
 
 def claim(*, submission_id: int, owner: str, lease_seconds: float) -> bool:
@@ -92,6 +135,12 @@ def finish(*, submission_id: int, owner: str, **fields: Any) -> bool:
     )
 
 
+def score(*, submission_id: int, owner: str, **fields: Any) -> bool:
+    """running -> scored with ``fields`` (scores, usage, kept predictions). Precondition as
+    :func:`finish`."""
+    return finish(submission_id=submission_id, owner=owner, status=Status.SCORED, **fields)
+
+
 def fail(*, submission_id: int, owner: str, kind: str, message: str, **fields: Any) -> bool:
     """running -> failed with ``kind`` and ``message``. Precondition as :func:`finish`."""
     return finish(
@@ -138,6 +187,19 @@ def fail_platform(*, submission_id: int, message: str, owner: str | None = None)
             **_LEASE_CLEARED,
         )
     )
+
+
+def rescore(*, submission_id: int, seen_status: str, scored: bool | None, **fields: Any) -> bool:
+    """A rescore's verdict on kept predictions: -> scored (``scored=True``), -> failed as
+    invalid predictions (``scored=False``), or the status kept (``scored=None``, only
+    ``fields`` such as the scored solution's checksum written).
+
+    Precondition: ``status = seen_status`` (scored, or failed as invalid predictions, as the
+    rescore read it): a submission cancelled or requeued meanwhile is left alone.
+    """
+    if scored is not None:
+        fields["status"] = Status.SCORED if scored else Status.FAILED
+    return bool(Submission.objects.filter(pk=submission_id, status=seen_status).update(**fields))
 
 
 def _lost_lease_q(now: dt.datetime, lease_seconds: float) -> Q:

@@ -36,9 +36,9 @@ import pandas as pd
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import CompetitionFile
 from podium.errors import ApplicationError
-from scoring.competition_metric import metric_lookup
 from scoring.metrics import Metric, MetricError, UnknownMetric
 from scoring.scorer import score_predictions
 from scoring.split import (

@@ -12,10 +12,10 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, CompetitionFile
 from competitions.services.data_checks import local_files, solution_usage, stored_usage
 from podium.errors import ApplicationError
-from scoring.competition_metric import metric_lookup
 from scoring.validation import read_solution
 
 CHUNK = 1024 * 1024

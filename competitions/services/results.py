@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from competitions.evaluation.pipeline import competition_predictions_rescore
 from competitions.models import AuditRecord, Competition
 from competitions.services.common import leaderboard_invalidate, require_organizer
 
@@ -49,8 +50,6 @@ def competition_rescore(*, actor: AbstractBaseUser | None, competition: Competit
     """
     if actor is not None:
         require_organizer(actor, "rescore a competition")
-    from scoring.services import competition_predictions_rescore
-
     with transaction.atomic():
         report = competition_predictions_rescore(competition=competition)
         AuditRecord.objects.create(

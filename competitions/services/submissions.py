@@ -22,6 +22,8 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from competitions.evaluation import tasks as evaluation_tasks
+from competitions.evaluation import transitions
 from competitions.models import AuditRecord, Competition, CompetitionFile, Submission, Team
 from competitions.services.common import (
     leaderboard_invalidate,
@@ -241,12 +243,10 @@ def submission_create(
     )
     name = getattr(image, "name", None) or "image.tar"
     submission.image.save(Path(name).name, File(image), save=False)
-    submission.save()
+    transitions.create(submission)
     if not (debug or submission.is_late):
         leaderboard_invalidate(competition_id=competition.pk)  # its submission count grew
-    from scoring.tasks import enqueue_evaluation
-
-    transaction.on_commit(lambda: enqueue_evaluation(submission.pk))
+    transaction.on_commit(lambda: evaluation_tasks.enqueue_evaluation(submission.pk))
     return submission
 
 
@@ -276,17 +276,10 @@ def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Subm
             "or running submissions can be cancelled.",
             {"code": "not_cancellable"},
         )
-    Submission.objects.filter(pk=current.pk, status__in=ACTIVE).update(
-        status=Status.CANCELLED, finished_at=timezone.now()
-    )
+    transitions.cancel(submission_id=current.pk)
     leaderboard_invalidate(competition_id=current.competition_id)
     current.refresh_from_db()
     return current
-
-
-def selectable_filter() -> Q:
-    """Submissions a team may pick as final: scored on the public part, not late, not debug."""
-    return Q(status=Status.SCORED, is_late=False, is_debug=False, public_score__isnull=False)
 
 
 @transaction.atomic
@@ -296,7 +289,7 @@ def submission_select(
     """Choose (or drop) a final submission for the private leaderboard, before the end.
 
     A team holds at most `final_selections`; where it selects fewer, its best public
-    submissions fill the remaining slots automatically (see selectors.leaderboard).
+    submissions fill the remaining slots automatically (see leaderboards.leaderboard).
     """
     current = _locked(submission)
     competition = current.competition
@@ -350,14 +343,7 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
         .values_list("pk", "competition_id")
     )
     ids = [pk for pk, _ in failed]
-    Submission.objects.filter(pk__in=ids, status=Status.FAILED).update(
-        status=Status.QUEUED,
-        failure_kind="",
-        failure_message="",
-        started_at=None,
-        finished_at=None,
-        worker="",
-    )
+    transitions.requeue_failed(submission_ids=ids)
     by_competition: dict[int, list[int]] = {}
     for pk, competition_id in failed:
         by_competition.setdefault(competition_id, []).append(pk)
@@ -369,8 +355,6 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
             details={"submissions": pks},
         )
         leaderboard_invalidate(competition_id=competition_id)
-    from scoring.tasks import enqueue_evaluation
-
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: enqueue_evaluation(pk))
+        transaction.on_commit(lambda pk=pk: evaluation_tasks.enqueue_evaluation(pk))
     return len(ids)

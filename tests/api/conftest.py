@@ -18,7 +18,9 @@ live_server = apifixtures.live_server
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fresh throttle counters and leaderboard cache; no scoring task is ever queued."""
-    monkeypatch.setattr("scoring.tasks.enqueue_evaluation", lambda submission_id: None)
+    monkeypatch.setattr(
+        "competitions.evaluation.tasks.enqueue_evaluation", lambda submission_id: None
+    )
     cache.clear()
     yield
     cache.clear()

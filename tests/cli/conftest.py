@@ -46,7 +46,9 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for name in ("PODIUM_URL", "PODIUM_TOKEN", "PODIUM_RESUMABLE_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("scoring.tasks.enqueue_evaluation", lambda submission_id: None)
+    monkeypatch.setattr(
+        "competitions.evaluation.tasks.enqueue_evaluation", lambda submission_id: None
+    )
     cache.clear()
     yield
     cache.clear()

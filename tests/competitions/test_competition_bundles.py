@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, CompetitionFile
-from competitions.services import competition_file_store
+from competitions.services.files import competition_file_store
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

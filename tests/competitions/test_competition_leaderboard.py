@@ -1,4 +1,4 @@
-"""Public and private leaderboards (competitions.selectors.leaderboard_for_user)."""
+"""Public and private leaderboards (competitions.leaderboards.leaderboard_for_user)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from factories import (
     UserFactory,
 )
 
+from competitions.leaderboards import LeaderboardEntry, leaderboard_for_user
 from competitions.models import Competition, Submission, Team
-from competitions.selectors import LeaderboardEntry, leaderboard_for_user
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -20,7 +20,8 @@ from factories import (
 )
 
 from competitions.models import Competition, Submission, Team, TeamMembership
-from competitions.services import competition_join, submission_create, submission_quota
+from competitions.services.submissions import submission_create, submission_quota
+from competitions.services.teams import competition_join
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

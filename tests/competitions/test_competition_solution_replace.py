@@ -16,7 +16,7 @@ from small_bundles import N, write_bundle
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.selectors import submissions_stale
-from competitions.services import competition_rescore
+from competitions.services.results import competition_rescore
 from podium.errors import ApplicationError
 from scoring.split import assign_usage
 

@@ -11,8 +11,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create
-from competitions.services.submissions import submission_quota
+from competitions.services.submissions import submission_create, submission_quota
+from competitions.services.teams import competition_join
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

@@ -14,10 +14,10 @@ from django.utils import timezone
 from factories import SubmissionFactory
 
 from competitions.evaluation import queue, recovery, transitions
+from competitions.evaluation.tasks import housekeeping
 from competitions.models import Submission
 from competitions.services.submissions import submission_quota
 from podium.celery import app
-from scoring.tasks import housekeeping
 
 pytestmark = pytest.mark.django_db
 S = Submission.Status

@@ -1,4 +1,4 @@
-"""The public board's index path (competitions.selectors._public_board) against the rules
+"""The public board's index path (competitions.leaderboards._public_board) against the rules
 computed from the rows in Python: best score, ties to the earlier submission then the
 lower id, late/debug/unscored never ranked, counts and last submission without late,
 debug or cancelled ones."""
@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from factories import CompetitionFactory, SubmissionFactory, TeamFactory
 
+from competitions.leaderboards import leaderboard_for_user
 from competitions.models import Competition, Submission
-from competitions.selectors import leaderboard_for_user
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
 from competitions.models import CompetitionFile, Submission, TeamMembership
-from competitions.services import submission_cancel, submission_create, submission_quota
+from competitions.services.submissions import submission_cancel, submission_create, submission_quota
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def set_now() -> Iterator[Callable[[dt.datetime], None]]:
 
 @pytest.fixture(autouse=True)
 def _no_queue() -> Iterator[None]:
-    with mock.patch("scoring.tasks.enqueue_evaluation"):
+    with mock.patch("competitions.evaluation.tasks.enqueue_evaluation"):
         yield
 
 
@@ -218,12 +218,12 @@ def test_cancel_a_queued_submission_frees_its_slot(set_now) -> None:
 
 
 def test_cancel_a_running_submission_keeps_the_worker_from_recording_it(set_now) -> None:
-    from scoring.services import _finish
+    from competitions.evaluation.pipeline import _scored
 
     m = member()
     submission = past(m, S.RUNNING)
     submission_cancel(user=m.user, submission=submission)
-    assert _finish(submission.pk, status=S.SCORED, public_score=0.9) is False
+    assert _scored(submission.pk, public_score=0.9) is False
     submission.refresh_from_db()
     assert (submission.status, submission.public_score) == (S.CANCELLED, None)
 

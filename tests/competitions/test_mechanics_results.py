@@ -20,15 +20,14 @@ from factories import (
     UserFactory,
 )
 
-from competitions import selectors
+from competitions import leaderboards, selectors
 from competitions.models import AuditRecord, Competition, Submission, Team, TeamMembership
-from competitions.services import (
+from competitions.services.results import (
     competition_hide_private,
     competition_rescore,
     competition_reveal_private,
-    submission_requeue,
-    submission_select,
 )
+from competitions.services.submissions import submission_requeue, submission_select
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +61,7 @@ def staff():
 
 
 def private_board(comp: Competition):
-    return selectors.leaderboard_for_user(user=staff(), competition=comp, kind="private")
+    return leaderboards.leaderboard_for_user(user=staff(), competition=comp, kind="private")
 
 
 # final selections
@@ -143,7 +142,7 @@ def test_other_teams_cannot_select(m: TeamMembership) -> None:
 
 def test_debug_submissions_are_never_ranked(m: TeamMembership) -> None:
     run(m.team, 0.99, None, is_debug=True)
-    assert selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition) == []
+    assert leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition) == []
 
 
 # hidden until the reveal, on every selector path
@@ -163,9 +162,9 @@ def test_private_scores_hidden_on_every_participant_path_before_reveal(
     assert listed[0].private_score is None
     assert selectors.submission_get_for_user(user=m.user, pk=submission.pk).private_score is None
     with pytest.raises(ApplicationError, match="hidden until the competition ends"):
-        selectors.leaderboard_for_user(user=m.user, competition=comp, kind="private")
+        leaderboards.leaderboard_for_user(user=m.user, competition=comp, kind="private")
     with pytest.raises(ApplicationError, match="shown once the private leaderboard"):
-        selectors.shakeup_for_user(user=m.user, competition=comp)
+        leaderboards.shakeup_for_user(user=m.user, competition=comp)
     # the database keeps it
     submission.refresh_from_db()
     assert submission.private_score == pytest.approx(0.7)
@@ -191,9 +190,9 @@ def test_reveal_shows_private_scores_and_shakeup_then_hide_hides_them(
     comp.refresh_from_db()
     listed = selectors.submissions_for_user(user=m.user, competition=comp)
     assert [s.private_score for s in listed] == [pytest.approx(0.6)]
-    board = selectors.leaderboard_for_user(user=m.user, competition=comp, kind="private")
+    board = leaderboards.leaderboard_for_user(user=m.user, competition=comp, kind="private")
     assert [(e.team, e.rank, e.public_rank) for e in board] == [("B", 1, 2), ("A", 2, 1)]
-    assert selectors.shakeup_for_user(user=m.user, competition=comp) == [
+    assert leaderboards.shakeup_for_user(user=m.user, competition=comp) == [
         {"team": "B", "team_id": b.pk, "public_rank": 2, "private_rank": 1, "delta": 1},
         {"team": "A", "team_id": m.team.pk, "public_rank": 1, "private_rank": 2, "delta": -1},
     ]
@@ -249,7 +248,7 @@ def test_requeue_puts_failed_runs_back_and_audits(comp: Competition) -> None:
     team = TeamFactory(competition=comp)
     failed = run(team, None, status=S.FAILED, failure_kind="platform_error", worker="w1")
     scored = run(team, 0.5, 0.5)
-    with mock.patch("scoring.tasks.enqueue_evaluation") as enqueue:
+    with mock.patch("competitions.evaluation.tasks.enqueue_evaluation") as enqueue:
         with pytest.raises(ApplicationError):
             submission_requeue(actor=UserFactory(), submissions=Submission.objects.all())
         with mock.patch("django.db.transaction.on_commit", side_effect=lambda f: f()):
@@ -267,26 +266,26 @@ def test_requeue_puts_failed_runs_back_and_audits(comp: Competition) -> None:
 
 def test_cached_board_follows_scoring_and_selection(m: TeamMembership, settings) -> None:
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300
-    from scoring.services import _finish
+    from competitions.evaluation.pipeline import _scored
 
     comp = m.competition
     run(m.team, 0.5, 0.5)
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=comp)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=comp)
     assert [e.score for e in board] == [pytest.approx(0.5)]
 
     pending = run(m.team, None, None, status=S.RUNNING)
-    _finish(pending.pk, status=S.SCORED, public_score=0.8, private_score=0.1)
+    _scored(pending.pk, public_score=0.8, private_score=0.1)
 
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=comp)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=comp)
     assert [(e.score, e.submissions) for e in board] == [(pytest.approx(0.8), 2)]
 
 
 def test_cached_board_query_count(m: TeamMembership, settings, django_assert_num_queries) -> None:
     settings.PODIUM_LEADERBOARD_CACHE_SECONDS = 300
     run(m.team, 0.5, 0.5)
-    selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
+    leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
     with django_assert_num_queries(1):
-        selectors.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
+        leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition)
 
 
 # rescore and intervals, on the digits bundle (a real solution)
@@ -356,7 +355,7 @@ def test_rescore_recomputes_from_kept_predictions_and_audits(digits: Competition
 
 
 def test_rescore_task_runs_the_service(digits: Competition, kept) -> None:
-    from scoring.tasks import rescore_competition
+    from competitions.evaluation.tasks import rescore_competition
 
     kept(TeamFactory(competition=digits))
     assert rescore_competition.run(digits.pk, staff().pk) == 1
@@ -375,7 +374,7 @@ def test_top_entries_get_bootstrap_intervals_and_neighbour_tests(
     kept(c, wrong_every=3)
     competition_rescore(actor=staff(), competition=digits)
 
-    board = selectors.leaderboard_for_user(user=AnonymousUser(), competition=digits)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
 
     assert [e.team for e in board] == ["A", "B", "C"]
     for entry in board:

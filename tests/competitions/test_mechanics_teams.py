@@ -24,7 +24,7 @@ from competitions.selectors import (
     team_for_user,
     team_members,
 )
-from competitions.services import (
+from competitions.services.teams import (
     competition_join,
     team_invitation_cancel,
     team_invitation_respond,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from factories import CompetitionFactory
 
-from scoring.competition_metric import competition_metric, metric_lookup
-from scoring.data import CompetitionNotReady
+from competitions.evaluation.data import CompetitionNotReady
+from competitions.evaluation.metric import competition_metric, metric_lookup
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from competitions.evaluation.tasks import enqueue_evaluation
 from competitions.models import Competition, Submission
-from scoring.tasks import enqueue_evaluation
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,7 +26,8 @@ from processes import process_env
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create, submission_quota
+from competitions.services.submissions import submission_create, submission_quota
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,9 @@ def _sandbox_leftovers(engine: docker.DockerClient, slug: str, image_id: str) ->
         f"container {c.short_id}"
         for c in engine.containers.list(all=True, filters={"label": f"podium.competition={slug}"})
     ]
-    if any(i.id == image_id for i in engine.images.list(all=True)):
+    # Ids only: images.list() inspects each image, which fails when another session on the
+    # shared engine removes one of its own images meanwhile.
+    if image_id in engine.api.images(all=True, quiet=True):
         left.append(f"image {image_id}")
     work = Path(settings.PODIUM_WORK_DIR)
     left += [f"scratch {p}" for p in (work / "runs").glob("*/podium-run-*")]

@@ -25,10 +25,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from competitions.bundles import competition_import_bundle
+from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create
 from competitions.services.files import competition_file_store
-from scoring.services import submission_evaluate
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker]
 
@@ -135,7 +136,9 @@ def competition(
     transactional_db: None, digits_bundle: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Competition:
     # Runs are evaluated here, in the test's process: no task goes to a broker.
-    monkeypatch.setattr("scoring.tasks.enqueue_evaluation", lambda submission_id: None)
+    monkeypatch.setattr(
+        "competitions.evaluation.tasks.enqueue_evaluation", lambda submission_id: None
+    )
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     return competition
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from competitions.evaluation.pipeline import Rejected, score_kept_predictions
 from competitions.models import Competition
 from scoring.metrics import MetricError, get_metric
 from scoring.scorer import score_predictions
-from scoring.services import Rejected, score_kept_predictions
 from scoring.validation import read_solution
 
 PARTS = ["Public"] * 6 + ["Private"] * 12 + ["Ignored"] * 2  # row i's part

@@ -15,9 +15,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from competitions.bundles import competition_import_bundle
+from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_cancel, submission_create
-from scoring.services import submission_evaluate
+from competitions.services.submissions import submission_cancel, submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker]
 
@@ -31,7 +32,7 @@ def test_cancelling_a_running_submission_stops_its_container(
     script_archive: Callable[[str, str], Path],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="scoring.services")
+    caplog.set_level(logging.INFO, logger="competitions.evaluation.pipeline")
     archive = script_archive(
         "sleeper",
         """

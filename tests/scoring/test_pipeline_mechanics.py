@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from django.contrib.auth.models import User
 
+from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, competition_rescore, submission_create
-from scoring.services import submission_evaluate
+from competitions.services.results import competition_rescore
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 

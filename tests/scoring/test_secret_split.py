@@ -18,9 +18,13 @@ from factories import CompetitionFactory, MembershipFactory
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from competitions.evaluation.data import (
+    _public_ids,
+    competition_debug_data_prepare,
+    debug_sample_ids,
+)
 from competitions.models import Competition, CompetitionFile
 from competitions.services.files import competition_file_delete, competition_file_store
-from scoring.data import _public_ids, competition_debug_data_prepare, debug_sample_ids
 from scoring.metrics import get_metric
 from scoring.split import DEBUG_SAMPLE_PURPOSE, assign_usage, derive_key, split_hash_key
 from scoring.validation import read_solution

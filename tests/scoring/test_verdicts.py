@@ -9,9 +9,10 @@ from textwrap import dedent
 import pytest
 from django.contrib.auth.models import User
 
+from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create
-from scoring.services import submission_evaluate
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 MB = 2**20

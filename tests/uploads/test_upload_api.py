@@ -219,7 +219,7 @@ def test_session_auth_needs_the_csrf_header(member) -> None:
 def test_consume_makes_a_submission_and_deletes_the_upload(
     api: Client, member, django_capture_on_commit_callbacks
 ) -> None:
-    from competitions.services import submission_create
+    from competitions.services.submissions import submission_create
 
     data = b"pretend docker save output"
     upload_id = start(api, len(data))["id"]

@@ -16,7 +16,7 @@ from django.test import Client
 from factories import MembershipFactory
 
 from competitions.models import CompetitionFile
-from competitions.services import competition_file_store
+from competitions.services.files import competition_file_store
 
 
 def _production() -> dict[str, str]:

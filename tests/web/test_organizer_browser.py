@@ -50,6 +50,7 @@ class Visit:
         from selenium.common.exceptions import (
             NoSuchElementException,
             StaleElementReferenceException,
+            WebDriverException,
         )
         from selenium.webdriver.common.by import By
 
@@ -57,6 +58,12 @@ class Visit:
             try:
                 return self.browser.find_element(By.TAG_NAME, "body").text
             except (StaleElementReferenceException, NoSuchElementException):
+                time.sleep(0.1)
+            except WebDriverException as exc:
+                # The page navigated between finding <body> and reading it (chromium's
+                # stale-node error under another name).
+                if "does not belong to the document" not in str(exc):
+                    raise
                 time.sleep(0.1)
         return self.browser.find_element(By.TAG_NAME, "body").text
 

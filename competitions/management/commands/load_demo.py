@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from competitions.bundles import competition_import_bundle
-from competitions.services import competition_join, submission_create
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 from examples.digits.make_bundle import make_bundle
 
 

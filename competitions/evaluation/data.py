@@ -16,16 +16,20 @@ never reveals a private label.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.db.models.fields.files import FieldFile
 
 from competitions.models import Competition, CompetitionFile
 from scoring.split import DEBUG_SAMPLE_PURPOSE, PUBLIC, _hash_keys, canonical_usage, derive_key
@@ -226,3 +230,21 @@ def competition_debug_data_prepare(*, competition: Competition) -> CompetitionDa
     (staging / "solution.csv").chmod(0o600)
     _publish(staging, root)
     return data
+
+
+@contextlib.contextmanager
+def local_path(field: FieldFile) -> Iterator[Path]:
+    """A path on this machine for a stored file: its own path on local storage, else a
+    temporary copy (removed on exit) when storage is remote. Raises OSError (storage)."""
+    try:
+        path = Path(field.path)
+    except NotImplementedError:
+        path = None  # remote storage: no path of its own
+    if path is not None:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix) as tmp:
+        with field.open("rb") as src:
+            shutil.copyfileobj(src, tmp, 1024 * 1024)
+        tmp.flush()
+        yield Path(tmp.name)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 
 from competitions.evaluation import queue, recovery, retention
-from scoring.services import PlatformFault, submission_evaluate
+from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
+from competitions.models import Competition
+from competitions.services.results import competition_rescore
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +53,6 @@ def housekeeping() -> None:
 )
 def rescore_competition(competition_id: int, actor_id: int | None = None) -> int:
     """Rescore a competition from its kept predictions (no container runs)."""
-    from django.contrib.auth import get_user_model
-
-    from competitions.models import Competition
-    from competitions.services import competition_rescore
-
     competition = Competition.objects.get(pk=competition_id)
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     return competition_rescore(actor=actor, competition=competition)

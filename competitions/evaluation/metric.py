@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from scoring.data import CompetitionNotReady
+from competitions.evaluation.data import CompetitionNotReady
 from scoring.metrics import Metric, MetricError, UnknownMetric, get_metric
 
 if TYPE_CHECKING:

@@ -7,8 +7,7 @@ import contextvars
 import hashlib
 import logging
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,19 +15,20 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db.models import Q
-from django.db.models.fields.files import FieldFile
 
 import sandbox
 from competitions.evaluation import queue, retention, transitions
-from competitions.evaluation.lease import LeaseKeeper
-from competitions.models import Competition, CompetitionFile, Submission
-from competitions.services import file_sha256, leaderboard_invalidate
-from scoring.competition_metric import competition_metric
-from scoring.data import (
+from competitions.evaluation.data import (
     CompetitionNotReady,
     competition_data_prepare,
     competition_debug_data_prepare,
+    local_path,
 )
+from competitions.evaluation.lease import LeaseKeeper
+from competitions.evaluation.metric import competition_metric
+from competitions.models import Competition, CompetitionFile, Submission
+from competitions.services.common import leaderboard_invalidate
+from competitions.services.files import file_sha256
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
@@ -66,17 +66,21 @@ def limits_for(competition: Competition) -> sandbox.Limits:
     )
 
 
-# The lease owner of the run this thread works on: _finish and _fail record only under it.
+# The lease owner of the run this thread works on: _scored and _fail record only under it.
 _OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("podium_lease_owner", default="")
 
 
-def _finish(submission_id: int, **fields: Any) -> bool:
-    """Record the outcome unless the run is no longer ours (cancelled, or lease lost)."""
-    done = transitions.finish(submission_id=submission_id, owner=_OWNER.get(), **fields)
+def _recorded(submission_id: int, done: bool, outcome: str) -> bool:
     if done:
         _leaderboard_changed(submission_id)
-        logger.info("submission %s recorded as %s", submission_id, fields.get("status"))
+        logger.info("submission %s recorded as %s", submission_id, outcome)
     return done
+
+
+def _scored(submission_id: int, **fields: Any) -> bool:
+    """Record a scored run unless it is no longer ours (cancelled, or lease lost)."""
+    done = transitions.score(submission_id=submission_id, owner=_OWNER.get(), **fields)
+    return _recorded(submission_id, done, Submission.Status.SCORED)
 
 
 def _leaderboard_changed(submission_id: int) -> None:
@@ -89,31 +93,12 @@ def _leaderboard_changed(submission_id: int) -> None:
         leaderboard_invalidate(competition_id=row["competition_id"])
 
 
-def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> None:
-    _finish(
-        submission_id,
-        status=Submission.Status.FAILED,
-        failure_kind=kind,
-        failure_message=message,
-        **fields,
+def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> bool:
+    """Record a failed run unless it is no longer ours (cancelled, or lease lost)."""
+    done = transitions.fail(
+        submission_id=submission_id, owner=_OWNER.get(), kind=kind, message=message, **fields
     )
-
-
-@contextlib.contextmanager
-def local_path(field: FieldFile) -> Iterator[Path]:
-    """A path on this machine for a stored file (a copy when storage is remote)."""
-    try:
-        path = Path(field.path)
-    except NotImplementedError:
-        path = None  # remote storage: no path of its own
-    if path is not None:
-        yield path
-        return
-    with tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix) as tmp:
-        with field.open("rb") as src:
-            shutil.copyfileobj(src, tmp, 1024 * 1024)
-        tmp.flush()
-        yield Path(tmp.name)
+    return _recorded(submission_id, done, Submission.Status.FAILED)
 
 
 def submission_evaluate(*, submission_id: int) -> None:
@@ -301,20 +286,18 @@ def _score(
             metric=metric,
         )
     if isinstance(outcome, Rejected):
-        recorded = _finish(
+        recorded = _fail(
             submission.pk,
-            status=Submission.Status.FAILED,
-            failure_kind=Kind.INVALID_PREDICTIONS,
-            failure_message=outcome.message,
+            Kind.INVALID_PREDICTIONS,
+            outcome.message,
             failure_safe_message=outcome.safe,
             **usage,
         )
     elif outcome is None:
-        recorded = _finish(submission.pk, status=Submission.Status.SCORED, **usage)
+        recorded = _scored(submission.pk, **usage)
     else:
-        recorded = _finish(
+        recorded = _scored(
             submission.pk,
-            status=Submission.Status.SCORED,
             public_score=outcome.public,
             private_score=outcome.private,
             **usage,
@@ -442,8 +425,8 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
             continue
         before = (submission.status, submission.public_score, submission.private_score)
         if isinstance(outcome, Rejected):
+            status = Submission.Status.FAILED
             fields: dict[str, Any] = {
-                "status": Submission.Status.FAILED,
                 "failure_kind": Kind.INVALID_PREDICTIONS,
                 "failure_message": outcome.message,
                 "failure_safe_message": outcome.safe,
@@ -452,24 +435,30 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                 "is_selected": False,
             }
         else:
+            status = Submission.Status.SCORED
             fields = {
-                "status": Submission.Status.SCORED,
                 "failure_kind": Kind.NONE,
                 "failure_message": "",
                 "failure_safe_message": "",
                 "public_score": outcome.public,
                 "private_score": outcome.private,
             }
-        after = (fields["status"], fields["public_score"], fields["private_score"])
+        after = (status, fields["public_score"], fields["private_score"])
         report["rescored"] += 1
         if after == before:
-            Submission.objects.filter(pk=submission.pk, status=submission.status).update(
-                scored_solution_sha256=record.sha256
+            transitions.rescore(
+                submission_id=submission.pk,
+                seen_status=submission.status,
+                scored=None,
+                scored_solution_sha256=record.sha256,
             )
             continue
         fields["scored_solution_sha256"] = record.sha256
-        if not Submission.objects.filter(pk=submission.pk, status=submission.status).update(
-            **fields
+        if not transitions.rescore(
+            submission_id=submission.pk,
+            seen_status=submission.status,
+            scored=status == Submission.Status.SCORED,
+            **fields,
         ):
             continue
         report["changed"] += 1

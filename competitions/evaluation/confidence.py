@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 
+from competitions.evaluation.data import local_path
+from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from scoring.bootstrap import bootstrap_interval, significantly_different
-from scoring.competition_metric import competition_metric
-from scoring.services import local_path
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
 from scoring.validation import read_predictions, read_solution
 
