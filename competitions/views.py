@@ -87,7 +87,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     """The API token (for the CLI and scripts) and the invitations waiting for the user."""
     if request.method == "POST":
-        had_one = Token.objects.filter(user=request.user).exists()
+        had_one = selectors.token_for_user(user=request.user) is not None
         account_token_rotate(user=request.user)
         messages.success(
             request,
