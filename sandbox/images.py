@@ -61,6 +61,8 @@ class _Checked:
     image_id: str
     manifest: list[dict[str, Any]]
     archive_sha256: str
+    config_name: str = ""
+    config_bytes: bytes = b""
 
 
 class _HashingReader:
@@ -290,15 +292,27 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
     # The engine names an image by the digest of its configuration, so the id is known
     # before loading and does not depend on parsing the engine's progress messages.
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-    return _Checked(image_id=image_id, manifest=manifest, archive_sha256=archive_sha256)
+    return _Checked(
+        image_id=image_id,
+        manifest=manifest,
+        archive_sha256=archive_sha256,
+        config_name=config_name,
+        config_bytes=config_bytes,
+    )
 
 
 def _pad(size: int) -> bytes:
     return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
-def _untagged_stream(path: Path, manifest: list[dict[str, Any]]) -> Iterator[bytes]:
+def _untagged_stream(
+    path: Path, manifest: list[dict[str, Any]], config: tuple[str, bytes] | None = None
+) -> Iterator[bytes]:
     """Yield the archive, decompressed, with tags dropped from its manifest.
+
+    ``config`` is (canonical member name, bytes) of the configuration the validator read:
+    those bytes are sent in place of the member's, so the engine gets the configuration
+    that was checked even if the file changed between the two passes.
 
     ``repositories`` (legacy tag list) and ``index.json`` (OCI tag annotations) are left out
     for the same reason; the engine loads from manifest.json alone.
@@ -313,6 +327,12 @@ def _untagged_stream(path: Path, manifest: list[dict[str, Any]]) -> Iterator[byt
                 member.size = len(new_manifest)
                 yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
                 yield new_manifest + _pad(len(new_manifest))
+                continue
+            if config is not None and name == config[0]:
+                # The configuration the validator read, not the file's bytes read again.
+                member.size = len(config[1])
+                yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+                yield config[1] + _pad(len(config[1]))
                 continue
             yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
             if member.isreg():
@@ -360,7 +380,9 @@ def _load(
     """
     reported: list[str] = []
     try:
-        for message in client.api.load_image(_untagged_stream(path, checked.manifest)):
+        for message in client.api.load_image(
+            _untagged_stream(path, checked.manifest, (checked.config_name, checked.config_bytes))
+        ):
             image_id = _reported_image(client, message)
             if image_id is not None and image_id not in reported:
                 reported.append(image_id)

@@ -213,7 +213,7 @@ def test_engine_loading_another_image_is_refused_and_leaves_nothing(
     monkeypatch.setattr(
         sandbox.images,
         "_untagged_stream",
-        lambda _path, _manifest: real_stream(substitute, swapped),
+        lambda *_: real_stream(substitute, swapped),
     )
     ledger = tmp_path / "ledger"
     tracker = sandbox.ImageTracker(ledger)
@@ -252,3 +252,31 @@ def test_engine_loading_nothing_is_the_archives_fault(
         sandbox.load_image(client, checked, max_size_bytes=GB)
 
     assert _absent(client, _image_id(small))
+
+
+def test_archive_changed_after_validation_still_loads_the_checked_configuration(
+    client: docker.DockerClient,
+    tiny_archive: Path,
+    tmp_path: Path,
+    engine_images: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file is swapped between the validating pass and the loading pass (same names,
+    configuration B in place of A): the engine is sent the configuration that was read."""
+    rest, name, small, padded = _variants(tiny_archive)
+    upload = _write_gz(tmp_path / "upload.tar.gz", [*rest, _entry(name, small)])
+    swapped = _write_gz(tmp_path / "swapped.tar.gz", [*rest, _entry(name, padded)])
+    engine_images += [_image_id(small), _image_id(padded)]
+    real_check = sandbox.images._check
+
+    def check_then_swap(path: Path, *args: int) -> object:
+        checked = real_check(path, *args)
+        path.write_bytes(swapped.read_bytes())
+        return checked
+
+    monkeypatch.setattr(sandbox.images, "_check", check_then_swap)
+
+    loaded = sandbox.load_image(client, upload, max_size_bytes=GB)
+
+    assert loaded.image_id == _image_id(small)
+    assert _absent(client, _image_id(padded))
