@@ -372,13 +372,14 @@ def _load(
     path: Path,
     checked: _Checked,
     record: Callable[[str], None],
-) -> list[str]:
-    """Feed the archive to the engine; return the ids it reported loading, in order.
+    reported: list[str],
+) -> None:
+    """Feed the archive to the engine; append each id it reports loading to ``reported``.
 
-    Each id is passed to ``record`` as soon as the engine reports it, before anything else
-    can fail, so an image the engine holds is always in the ledger.
+    Each id is appended and passed to ``record`` as soon as the engine reports it, before
+    anything else can fail, so an image the engine holds is always in the ledger and in
+    ``reported`` even when this raises.
     """
-    reported: list[str] = []
     try:
         for message in client.api.load_image(
             _untagged_stream(path, checked.manifest, (checked.config_name, checked.config_bytes))
@@ -408,7 +409,6 @@ def _load(
         raise EngineError(f"The Docker engine failed to load the image: {exc}") from exc
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise EngineError(f"The Docker engine failed to load the image: {exc}") from exc
-    return reported
 
 
 def _present(client: docker.DockerClient, image_id: str) -> bool:
@@ -451,7 +451,7 @@ def load_image(
     if not reused:
         load_failed = True
         try:
-            reported = _load(client, path, checked, record)
+            _load(client, path, checked, record, reported)
             load_failed = False
         finally:
             # An image the engine made of this archive that is not the one checked (or any

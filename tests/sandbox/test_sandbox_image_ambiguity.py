@@ -20,6 +20,7 @@ from pathlib import Path
 import docker
 import docker.errors
 import pytest
+import requests
 
 import sandbox
 import sandbox.images
@@ -280,3 +281,33 @@ def test_archive_changed_after_validation_still_loads_the_checked_configuration(
 
     assert loaded.image_id == _image_id(small)
     assert _absent(client, _image_id(padded))
+
+
+def test_load_failing_after_the_engine_reported_an_image_leaves_nothing(
+    client: docker.DockerClient,
+    tiny_archive: Path,
+    tmp_path: Path,
+    engine_images: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection: the engine loads the image and reports it, then the connection
+    breaks before the response ends. The image was recorded and is removed."""
+    rest, name, small, _ = _variants(tiny_archive)
+    upload = _write_gz(tmp_path / "upload.tar.gz", [*rest, _entry(name, small)])
+    engine_images.append(_image_id(small))
+    real_load = client.api.load_image
+
+    def load_then_break(data: object, **kwargs: object) -> Iterator[object]:
+        for message in real_load(data, **kwargs):
+            yield message
+            if "Loaded image" in str(message):
+                raise requests.exceptions.ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(client.api, "load_image", load_then_break)
+    tracker = sandbox.ImageTracker(tmp_path / "ledger")
+
+    with pytest.raises(sandbox.EngineError, match="connection reset"):
+        sandbox.load_image(client, upload, max_size_bytes=GB, before_load=tracker.add)
+
+    assert tracker.image_ids == [_image_id(small)]
+    assert _absent(client, _image_id(small))
