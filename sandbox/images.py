@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import posixpath
+import re
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -59,6 +61,8 @@ class _Checked:
     image_id: str
     manifest: list[dict[str, Any]]
     archive_sha256: str
+    config_name: str = ""
+    config_bytes: bytes = b""
 
 
 class _HashingReader:
@@ -107,10 +111,36 @@ def _link_escapes(member: tarfile.TarInfo) -> bool:
     return False
 
 
-def _metadata_wanted(member: tarfile.TarInfo) -> bool:
+def _canonical(name: str) -> str:
+    """The path a member lands on when the engine unpacks the archive (``./a//b/`` is ``a/b``)."""
+    return posixpath.normpath(name)
+
+
+def _ambiguity(member: tarfile.TarInfo, name: str, seen: dict[str, bool], parents: set[str]) -> str:
+    """Say why the engine could read ``member`` otherwise than the validator did, or "".
+
+    The engine unpacks the whole archive before reading it, so a second member of the same
+    name replaces the first (the validator would have checked the first), and a member
+    under a link or a file lands wherever that link points.
+    """
+    if name in seen:
+        return f"two entries named {name!r}"
+    ancestors = [posixpath.dirname(name)]
+    while ancestors[-1] not in ("", "/", "."):
+        ancestors.append(posixpath.dirname(ancestors[-1]))
+    through = next((a for a in ancestors if a in seen and not seen[a]), None)
+    if through is not None:
+        return f"the entry {name!r} under {through!r}, which is not a directory"
+    if not member.isdir() and name in parents:
+        return f"the entry {name!r}, which is not a directory but has entries under it"
+    seen[name] = member.isdir()
+    parents.update(ancestors)
+    return ""
+
+
+def _metadata_wanted(member: tarfile.TarInfo, name: str) -> bool:
     if not member.isreg() or member.size > _METADATA_MAX_BYTES:
         return False
-    name = member.name.removeprefix("./")
     # Legacy format: manifest.json and <id>.json at the top; OCI format: blobs/sha256/<id>.
     return ("/" not in name and name.endswith(".json")) or name.startswith("blobs/")
 
@@ -125,6 +155,8 @@ def _scan(
     """
     metadata: dict[str, bytes] = {}
     names: set[str] = set()
+    seen: dict[str, bool] = {}
+    parents: set[str] = set()
     kept = 0
     total = 0
     limit = human_bytes(max_size_bytes)
@@ -163,9 +195,17 @@ def _scan(
                             "smaller (a slim base image, no build caches or datasets baked in) "
                             "and upload it again."
                         )
-                    name = member.name.removeprefix("./")
-                    names.add(name.rstrip("/"))
-                    if _metadata_wanted(member) and kept + member.size <= _METADATA_TOTAL_MAX_BYTES:
+                    name = _canonical(member.name)
+                    ambiguity = _ambiguity(member, name, seen, parents)
+                    if ambiguity:
+                        raise InvalidImage(
+                            f"The image archive is ambiguous ({ambiguity}): Docker would not "
+                            f"load what was checked. {_SAVE_HINT[0].upper()}{_SAVE_HINT[1:]} "
+                            "instead of building or editing the archive by hand."
+                        )
+                    names.add(name)
+                    room = kept + member.size <= _METADATA_TOTAL_MAX_BYTES
+                    if _metadata_wanted(member, name) and room:
                         data = archive.extractfile(member)
                         assert data is not None
                         metadata[name] = data.read()
@@ -215,12 +255,19 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
     layers = entry.get("Layers")
     if not isinstance(config_name, str) or not isinstance(layers, list):
         raise InvalidImage(f"The image archive has a malformed manifest.json; {_SAVE_HINT}.")
-    config_name = config_name.removeprefix("./")
-    if config_name not in metadata:
+    if any(_is_unsafe(str(p)) for p in [config_name, *layers]):
         raise InvalidImage(
-            f"The image archive lacks the image configuration its manifest names; {_SAVE_HINT}."
+            f"The image archive's manifest.json names a path outside the archive; {_SAVE_HINT}."
         )
-    missing = [layer for layer in layers if str(layer).removeprefix("./") not in names]
+    config_name = _canonical(config_name)
+    if config_name not in metadata:
+        # Absent, or a member the validator did not read (a link, or over the metadata
+        # size limit): the engine must never load a configuration that was not checked.
+        raise InvalidImage(
+            "The image archive lacks the image configuration its manifest names (or it is "
+            f"not a plain file of at most {human_bytes(_METADATA_MAX_BYTES)}); {_SAVE_HINT}."
+        )
+    missing = [layer for layer in layers if _canonical(str(layer)) not in names]
     if missing:
         raise InvalidImage(
             f"The image archive is incomplete ({len(missing)} layer(s) missing, e.g. "
@@ -245,15 +292,27 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
     # The engine names an image by the digest of its configuration, so the id is known
     # before loading and does not depend on parsing the engine's progress messages.
     image_id = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
-    return _Checked(image_id=image_id, manifest=manifest, archive_sha256=archive_sha256)
+    return _Checked(
+        image_id=image_id,
+        manifest=manifest,
+        archive_sha256=archive_sha256,
+        config_name=config_name,
+        config_bytes=config_bytes,
+    )
 
 
 def _pad(size: int) -> bytes:
     return b"\0" * (-size % tarfile.BLOCKSIZE)
 
 
-def _untagged_stream(path: Path, manifest: list[dict[str, Any]]) -> Iterator[bytes]:
+def _untagged_stream(
+    path: Path, manifest: list[dict[str, Any]], config: tuple[str, bytes] | None = None
+) -> Iterator[bytes]:
     """Yield the archive, decompressed, with tags dropped from its manifest.
+
+    ``config`` is (canonical member name, bytes) of the configuration the validator read:
+    those bytes are sent in place of the member's, so the engine gets the configuration
+    that was checked even if the file changed between the two passes.
 
     ``repositories`` (legacy tag list) and ``index.json`` (OCI tag annotations) are left out
     for the same reason; the engine loads from manifest.json alone.
@@ -261,13 +320,19 @@ def _untagged_stream(path: Path, manifest: list[dict[str, Any]]) -> Iterator[byt
     new_manifest = json.dumps([{**manifest[0], "RepoTags": None}]).encode()
     with _open_archive(path) as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
-            name = member.name.removeprefix("./")
+            name = _canonical(member.name)
             if name in ("repositories", "index.json"):
                 continue
             if name == "manifest.json":
                 member.size = len(new_manifest)
                 yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
                 yield new_manifest + _pad(len(new_manifest))
+                continue
+            if config is not None and name == config[0]:
+                # The configuration the validator read, not the file's bytes read again.
+                member.size = len(config[1])
+                yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+                yield config[1] + _pad(len(config[1]))
                 continue
             yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
             if member.isreg():
@@ -279,9 +344,50 @@ def _untagged_stream(path: Path, manifest: list[dict[str, Any]]) -> Iterator[byt
     yield b"\0" * (2 * tarfile.BLOCKSIZE)
 
 
-def _load(client: docker.DockerClient, path: Path, checked: _Checked) -> None:
+_LOADED_ID = re.compile(r"Loaded image ID: (sha256:[0-9a-f]{64})")
+_LOADED_NAME = re.compile(r"Loaded image: (\S+)")
+
+
+def _reported_image(client: docker.DockerClient, message: Any) -> str | None:
+    """Return the image id a ``docker load`` progress message says was loaded, if any.
+
+    The engine says ``Loaded image ID: sha256:...`` for an untagged image and ``Loaded
+    image: name:tag`` for a tagged one (then resolved to its id here).
+    """
+    text = message.get("stream") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        return None
+    if match := _LOADED_ID.search(text):
+        return match.group(1)
+    if match := _LOADED_NAME.search(text):
+        try:
+            return str(client.api.inspect_image(match.group(1))["Id"])
+        except (docker.errors.DockerException, requests.exceptions.RequestException, KeyError):
+            logger.warning("the engine loaded %s, whose id could not be read", match.group(1))
+    return None
+
+
+def _load(
+    client: docker.DockerClient,
+    path: Path,
+    checked: _Checked,
+    record: Callable[[str], None],
+    reported: list[str],
+) -> None:
+    """Feed the archive to the engine; append each id it reports loading to ``reported``.
+
+    Each id is appended and passed to ``record`` as soon as the engine reports it, before
+    anything else can fail, so an image the engine holds is always in the ledger and in
+    ``reported`` even when this raises.
+    """
     try:
-        for message in client.api.load_image(_untagged_stream(path, checked.manifest)):
+        for message in client.api.load_image(
+            _untagged_stream(path, checked.manifest, (checked.config_name, checked.config_bytes))
+        ):
+            image_id = _reported_image(client, message)
+            if image_id is not None and image_id not in reported:
+                reported.append(image_id)
+                record(image_id)
             if isinstance(message, dict) and message.get("error"):
                 # The engine read our bytes and rejected them: a corrupt layer, not an outage.
                 raise InvalidImage(
@@ -329,21 +435,50 @@ def load_image(
     naming every layer's digest, so the same content) is not loaded again. Raise
     :class:`InvalidImage` for anything the participant can fix (with what to do) and
     :class:`EngineError` when the engine fails. ``before_load`` is called with the image id
-    once the archive is checked, before the engine sees it (to record the image in a
-    ledger: see :mod:`sandbox.ledger`).
+    once the archive is checked, before the engine sees it, and again with the id of every
+    image the engine reports loading, as soon as it reports it (to record each in a ledger:
+    see :mod:`sandbox.ledger`). An archive the validator and the engine could read
+    differently (duplicate entries, entries under links) is refused before loading; if the
+    engine still loads an image other than the one checked, every image it loaded is
+    removed and :class:`InvalidImage` is raised.
     """
     path = Path(path)
     checked = _check(path, max_size_bytes, max_entries)
-    if before_load is not None:
-        before_load(checked.image_id)
+    record = before_load or (lambda _image_id: None)
+    record(checked.image_id)
     reused = _present(client, checked.image_id)
+    reported: list[str] = []
     if not reused:
-        _load(client, path, checked)
+        load_failed = True
+        try:
+            _load(client, path, checked, record, reported)
+            load_failed = False
+        finally:
+            # An image the engine made of this archive that is not the one checked (or any
+            # image at all, when the load failed) is removed now: it was never validated.
+            for image_id in reported:
+                if load_failed or image_id != checked.image_id:
+                    remove_image(client, image_id)
+        unexpected = [image_id for image_id in reported if image_id != checked.image_id]
+        if unexpected:
+            remove_image(client, checked.image_id)
+            raise InvalidImage(
+                f"The Docker engine loaded a different image ({unexpected[0][:19]}) from the "
+                f"archive than the one checked ({checked.image_id[:19]}): the archive is "
+                f"inconsistent. {_SAVE_HINT[0].upper()}{_SAVE_HINT[1:]} and upload it again."
+            )
     try:
         attrs = client.api.inspect_image(checked.image_id)
     except docker.errors.ImageNotFound as exc:
-        raise EngineError(
-            f"The Docker engine reported no error but image {checked.image_id} is missing"
+        if reused or checked.image_id in reported:
+            # The engine said it holds the image and then did not: not the archive's doing.
+            raise EngineError(
+                f"The Docker engine reported loading image {checked.image_id} but it is missing"
+            ) from exc
+        raise InvalidImage(
+            f"The Docker engine loaded no image {checked.image_id[:19]} from the archive (it "
+            f"reported {', '.join(i[:19] for i in reported) or 'none'}): the archive is "
+            f"inconsistent. {_SAVE_HINT[0].upper()}{_SAVE_HINT[1:]} and upload it again."
         ) from exc
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"The Docker engine failed to inspect the image: {exc}") from exc

@@ -38,7 +38,8 @@ class ImageTracker:
     def add(self, image_id: str) -> None:
         self.ledger_dir.mkdir(parents=True, exist_ok=True)
         (self.ledger_dir / f"{owner_token()}-{_image_key(image_id)}").touch()
-        self.image_ids.append(image_id)
+        if image_id not in self.image_ids:
+            self.image_ids.append(image_id)
 
     def release(self, client: docker.DockerClient) -> None:
         """Remove each image; one the engine keeps is left marked for a later sweep."""
