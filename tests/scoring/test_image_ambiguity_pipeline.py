@@ -20,9 +20,10 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 import sandbox
+from competitions.evaluation.pipeline import submission_evaluate
 from competitions.models import Competition, Submission
-from competitions.services import competition_join, submission_create
-from scoring.services import submission_evaluate
+from competitions.services.submissions import submission_create
+from competitions.services.teams import competition_join
 
 pytestmark = [pytest.mark.docker, pytest.mark.django_db]
 
