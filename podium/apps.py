@@ -1,4 +1,5 @@
-"""The platform's own app: creates the folders under PODIUM_HOME once at start-up."""
+"""The platform's own app: at start-up, loads the Celery app and creates the folders
+under PODIUM_HOME."""
 
 from pathlib import Path
 
@@ -38,4 +39,8 @@ class PodiumConfig(AppConfig):
     verbose_name = "Podium"
 
     def ready(self) -> None:
+        # Every Django process (web, worker, command) gets the Celery app, so that its
+        # shared tasks send through this project's broker.
+        import podium.celery  # noqa: F401
+
         ensure_directories()

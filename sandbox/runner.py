@@ -25,7 +25,7 @@ import requests
 from docker.models.containers import Container
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from sandbox._units import human_bytes, human_seconds
+from podium.units import format_duration, format_size
 from sandbox.errors import EngineError
 from sandbox.gpus import GpuAllocator, detect_gpu_ids
 from sandbox.limits import Limits, RunMounts
@@ -423,9 +423,9 @@ def _disk_failure(
             what = "size" if tmp_blocks else "number of files"
             return Failure(
                 "disk_limit",
-                f"Your run filled /tmp (its {what} limit: {human_bytes(limits.tmp_bytes)}, "
+                f"Your run filled /tmp (its {what} limit: {format_size(limits.tmp_bytes)}, "
                 f"{tmp.inodes} files) and failed. /tmp holds at most "
-                f"{human_bytes(limits.tmp_bytes)} on disk (it does not count toward the memory "
+                f"{format_size(limits.tmp_bytes)} on disk (it does not count toward the memory "
                 "limit): write less, or stream instead of caching.",
             )
     blocks_full, inodes_full = volume.usage()
@@ -433,7 +433,7 @@ def _disk_failure(
         what = "size" if blocks_full else "number of files"
         return Failure(
             "disk_limit",
-            f"Your run filled /output (its {what} limit: {human_bytes(limits.output_bytes)}, "
+            f"Your run filled /output (its {what} limit: {format_size(limits.output_bytes)}, "
             f"{volume.inodes} files) and failed. Write only predictions.csv to /output "
             "and keep scratch files in /tmp.",
         )
@@ -441,10 +441,10 @@ def _disk_failure(
         return Failure(
             "disk_limit",
             'Your run ran out of disk space ("No space left on device" or "File too large" '
-            f"in its log). /tmp holds at most {human_bytes(limits.tmp_bytes)} and "
+            f"in its log). /tmp holds at most {format_size(limits.tmp_bytes)} and "
             f"{limits.tmp_inodes} files; /output holds "
-            f"{human_bytes(limits.output_bytes)}; no file may exceed "
-            f"{human_bytes(limits.file_size_bytes)}. Write less, or stream instead of caching.",
+            f"{format_size(limits.output_bytes)}; no file may exceed "
+            f"{format_size(limits.file_size_bytes)}. Write less, or stream instead of caching.",
         )
     return None
 
@@ -468,7 +468,7 @@ def _classify(
         return _collect(
             limits=limits, volume=volume, log_tail=log_tail, output_dir=output_dir, tmp=tmp
         )
-    memory = human_bytes(limits.memory_bytes)
+    memory = format_size(limits.memory_bytes)
     near_limit = (peak_memory_bytes or 0) >= _OOM_USAGE_RATIO * limits.memory_bytes
     if oom_killed or (exit_code == 137 and not timed_out and near_limit):
         return None, Failure(
@@ -481,7 +481,7 @@ def _classify(
     if timed_out:
         return None, Failure(
             "time_limit",
-            f"Your run exceeded the time limit ({human_seconds(limits.time_seconds)}) and was "
+            f"Your run exceeded the time limit ({format_duration(limits.time_seconds)}) and was "
             "stopped. Make training and prediction faster (fewer epochs, a smaller model, a "
             "sample of the data); the limit in seconds is in PODIUM_TIME_LIMIT_SECONDS so your "
             "code can budget its time.",
