@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import docker.errors
@@ -121,16 +121,17 @@ class _StatsSampler(threading.Thread):
     """
 
     def __init__(self, container: Container, cgroup_parent: str | None = None) -> None:
-        super().__init__(name=f"sandbox-stats-{container.id[:12]}", daemon=True)
+        container_id = container.id or ""  # set once the engine created the container
+        super().__init__(name=f"sandbox-stats-{container_id[:12]}", daemon=True)
         self._container = container
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self.cpu_seconds: float | None = None
         self.peak_memory_bytes: int | None = None
         parent = (cgroup_parent or "docker").strip("/")
-        self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container.id / "cpuacct.usage"
+        self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container_id / "cpuacct.usage"
         self._memory_file = (
-            _CGROUP_ROOT / "memory" / parent / container.id / "memory.max_usage_in_bytes"
+            _CGROUP_ROOT / "memory" / parent / container_id / "memory.max_usage_in_bytes"
         )
 
     def run(self) -> None:
@@ -145,7 +146,8 @@ class _StatsSampler(threading.Thread):
             if self._sample_cgroup():
                 return True
             try:
-                stats = self._container.stats(stream=False, one_shot=True)
+                # stream=False: one dict, not an iterator of them.
+                stats = cast(dict[str, Any], self._container.stats(stream=False, one_shot=True))
             except Exception:  # sampling is best effort; the run result matters more
                 logger.debug("stats sample failed", exc_info=True)
                 return False
@@ -629,7 +631,7 @@ def _run_container(
         try:
             container = client.containers.create(**options)
             spans.mark("create")
-            watch = _EngineWatch(client, container.id)
+            watch = _EngineWatch(client, container.id or "")
             watch.start()
             started = time.monotonic()
             container.start()

@@ -783,7 +783,7 @@ def read_predictions(
         integral = values == np.round(values)
         if is_integer_dtype(solution[column].dtype) and integral.all():
             result[column] = values.astype(solution[column].dtype)
-        elif kind == "label" and is_integer_dtype(solution[column].dtype):
+        elif metric is not None and kind == "label" and is_integer_dtype(solution[column].dtype):
             bad = ~integral
             shown = ", ".join(
                 f"id {i}: {v:g}"
