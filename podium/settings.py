@@ -20,13 +20,11 @@ class Env(environ.Env):
     """django-environ's reader, with two rules of this project: a variable set to the
     empty string counts as unset (`VAR= cmd` means "the default"), and list items are
     trimmed with blanks dropped ("a, ,b," is ["a", "b"]). Cache URLs are limited to the
-    backends Podium supports; file:// and locmem:// are short for filecache:// and
-    locmemcache://."""
+    backends Podium supports (file:// and locmem:// are read as filecache:// and
+    locmemcache://, below)."""
 
     CACHE_SCHEMES = {
-        "file": "django.core.cache.backends.filebased.FileBasedCache",
         "filecache": "django.core.cache.backends.filebased.FileBasedCache",
-        "locmem": "django.core.cache.backends.locmem.LocMemCache",
         "locmemcache": "django.core.cache.backends.locmem.LocMemCache",
         "redis": "django.core.cache.backends.redis.RedisCache",
         "rediss": "django.core.cache.backends.redis.RedisCache",
@@ -170,8 +168,13 @@ PODIUM_TRUSTED_PROXIES = env.int("PODIUM_TRUSTED_PROXIES", default=0)
 # local-memory cache is per process (gunicorn runs several), so the default is files under
 # PODIUM_HOME; PODIUM_CACHE_URL: file:///path, redis://host:6379/0, or locmem://.
 _cache_url = env.str("PODIUM_CACHE_URL", default=f"file://{PODIUM_HOME / 'cache'}")
+# django-environ's names for the two short forms (its "file" scheme would drop the path).
+_cache_env_url = _cache_url
+for _short, _long in (("file://", "filecache://"), ("locmem://", "locmemcache://")):
+    if _cache_url.startswith(_short):
+        _cache_env_url = _long + _cache_url.removeprefix(_short)
 try:
-    CACHES = {"default": env.cache_url_config(_cache_url)}
+    CACHES = {"default": env.cache_url_config(_cache_env_url)}
 except ImproperlyConfigured:
     raise ImproperlyConfigured(
         f"PODIUM_CACHE_URL={_cache_url!r}: use file:///path, redis://host:port/db or locmem://."
