@@ -102,7 +102,7 @@ def shakeup_for_user(*, user: User, competition: Competition) -> list[dict[str, 
 
 
 def _cache_seconds() -> int:
-    return int(getattr(settings, "PODIUM_LEADERBOARD_CACHE_SECONDS", 300))
+    return settings.PODIUM_LEADERBOARD_CACHE_SECONDS
 
 
 def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
@@ -330,7 +330,7 @@ def _with_confidence(
 ) -> list[LeaderboardEntry]:
     """Attach bootstrap intervals to the top entries (see evaluation.confidence); no query
     at all when none of them kept predictions."""
-    top = int(getattr(settings, "PODIUM_LEADERBOARD_CI_TOP", 20))
+    top = settings.PODIUM_LEADERBOARD_CI_TOP
     if top <= 0 or not any(predictions.get(e.submission_id or 0) for e in entries[:top]):
         return entries
     found = leaderboard_confidence(

@@ -1,5 +1,7 @@
-"""The Podium Django project: settings, URLs, the Celery app."""
+"""The Podium Django project: settings, URLs, the Celery app (podium.celery), units.
 
-from podium.celery import app as celery_app
-
-__all__ = ["celery_app"]
+Importing this package loads nothing else, so that plain modules such as podium.units
+serve the Django-free sandbox and scoring kernel. The Celery app is loaded when Django
+starts (podium.apps.PodiumConfig.ready) and by `celery -A podium`, which finds
+podium.celery.app.
+"""

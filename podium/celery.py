@@ -26,6 +26,8 @@ def _django_logging(**_: object) -> None:
 
     from django.conf import settings
 
+    # Logging is configured before the apps are ready (which creates PODIUM_HOME's folders).
+    settings.PODIUM_LOG_DIR.mkdir(parents=True, exist_ok=True)
     config = copy.deepcopy(settings.LOGGING)
     config["handlers"]["file"]["filename"] = str(settings.PODIUM_LOG_DIR / "worker.log")
     logging.config.dictConfig(config)

@@ -1,47 +1,71 @@
-"""Settings, read from environment variables.
+"""Settings, read from environment variables: every variable is read here and only here.
 
 Defaults are for one machine with nothing to install: SQLite and Celery's filesystem
 transport under PODIUM_HOME. With DJANGO_DEBUG=0 (production), DJANGO_SECRET_KEY and
 DJANGO_ALLOWED_HOSTS have no default and the process refuses to start without them.
+Importing this module has no side effect: the folders under PODIUM_HOME are created at
+start-up (podium.apps.PodiumConfig.ready).
 """
 
-import json
-import os
 from pathlib import Path
+from typing import Any
 
-import dj_database_url
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class Env(environ.Env):
+    """django-environ's reader, with two rules of this project: a variable set to the
+    empty string counts as unset (`VAR= cmd` means "the default"), and list items are
+    trimmed with blanks dropped ("a, ,b," is ["a", "b"]). Cache URLs are limited to the
+    backends Podium supports (file:// and locmem:// are read as filecache:// and
+    locmemcache://, below)."""
+
+    CACHE_SCHEMES = {
+        "filecache": "django.core.cache.backends.filebased.FileBasedCache",
+        "locmemcache": "django.core.cache.backends.locmem.LocMemCache",
+        "redis": "django.core.cache.backends.redis.RedisCache",
+        "rediss": "django.core.cache.backends.redis.RedisCache",
+        "rediscache": "django.core.cache.backends.redis.RedisCache",
+    }
+
+    def get_value(
+        self,
+        var: str,
+        cast: Any = None,
+        default: Any = environ.Env.NOTSET,
+        parse_default: bool = False,
+    ) -> Any:
+        if not str(self.ENVIRON.get(var, "")).strip():
+            if default is self.NOTSET:
+                raise ImproperlyConfigured(f"Set the environment variable {var}.")
+            return self.parse_value(default, cast) if parse_default else default
+        value = super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        if isinstance(value, list):
+            value = [item.strip() for item in value if item.strip()]
+        return value
 
 
-def env_list(name: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+env = Env()
 
+PODIUM_HOME = Path(env.str("PODIUM_HOME", default=str(BASE_DIR / "var"))).resolve()
 
-PODIUM_HOME = Path(os.environ.get("PODIUM_HOME", BASE_DIR / "var")).resolve()
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = "django-insecure-development-key-never-use-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
     ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +79,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "podium",
     "competitions",
     "uploads",
 ]
@@ -90,9 +115,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "podium.wsgi.application"
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{PODIUM_HOME / 'db.sqlite3'}", conn_max_age=0
-    )
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{PODIUM_HOME / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker write concurrently: WAL lets readers go on while one
@@ -139,32 +162,24 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # --- Accounts and transport (issue 10) ------------------------------------------------------
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
 # header is then ignored). Only these hops are believed: see podium.clients.
-PODIUM_TRUSTED_PROXIES = int(os.environ.get("PODIUM_TRUSTED_PROXIES", "0"))
+PODIUM_TRUSTED_PROXIES = env.int("PODIUM_TRUSTED_PROXIES", default=0)
 # The cache every web process shares (API throttle counters, cached leaderboards). A
 # local-memory cache is per process (gunicorn runs several), so the default is files under
 # PODIUM_HOME; PODIUM_CACHE_URL: file:///path, redis://host:6379/0, or locmem://.
-_cache_url = os.environ.get("PODIUM_CACHE_URL", "") or f"file://{PODIUM_HOME / 'cache'}"
-if _cache_url.startswith("file://"):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": _cache_url.removeprefix("file://"),
-            "OPTIONS": {"MAX_ENTRIES": 10000},
-        }
-    }
-elif _cache_url.startswith(("redis://", "rediss://")):
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": _cache_url,
-        }
-    }
-elif _cache_url.startswith("locmem://"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-else:
+_cache_url = env.str("PODIUM_CACHE_URL", default=f"file://{PODIUM_HOME / 'cache'}")
+# django-environ's names for the two short forms (its "file" scheme would drop the path).
+_cache_env_url = _cache_url
+for _short, _long in (("file://", "filecache://"), ("locmem://", "locmemcache://")):
+    if _cache_url.startswith(_short):
+        _cache_env_url = _long + _cache_url.removeprefix(_short)
+try:
+    CACHES = {"default": env.cache_url_config(_cache_env_url)}
+except ImproperlyConfigured:
     raise ImproperlyConfigured(
         f"PODIUM_CACHE_URL={_cache_url!r}: use file:///path, redis://host:port/db or locmem://."
-    )
+    ) from None
+if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+    CACHES["default"]["OPTIONS"] = {"MAX_ENTRIES": 10000}
 # Login attempts (django-axes, in the database every process shares): an account, and
 # separately an address, is locked for AXES_COOLOFF_TIME after AXES_FAILURE_LIMIT failures;
 # while locked even the right password is refused.
@@ -174,8 +189,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = int(os.environ.get("PODIUM_LOGIN_FAILURE_LIMIT", "40"))
-AXES_COOLOFF_TIME = float(os.environ.get("PODIUM_LOGIN_LOCKOUT_HOURS", "0.25"))
+AXES_FAILURE_LIMIT = env.int("PODIUM_LOGIN_FAILURE_LIMIT", default=40)
+AXES_COOLOFF_TIME = env.float("PODIUM_LOGIN_LOCKOUT_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "podium.clients.client_address"
@@ -185,12 +200,12 @@ AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 # HTTPS (PODIUM_HTTPS=1, production only): Secure cookies, HSTS, and HTTP redirected to
 # HTTPS. Behind a trusted proxy that terminates TLS, its X-Forwarded-Proto says the scheme.
-PODIUM_HTTPS = env_bool("PODIUM_HTTPS", False) and not DEBUG
+PODIUM_HTTPS = env.bool("PODIUM_HTTPS", default=False) and not DEBUG
 if PODIUM_HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = True
-    SECURE_HSTS_SECONDS = int(os.environ.get("PODIUM_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_SECONDS = env.int("PODIUM_HSTS_SECONDS", default=365 * 24 * 3600)
     if PODIUM_TRUSTED_PROXIES > 0:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Content-Security-Policy (django-csp) on every response: scripts and styles only from this
@@ -230,8 +245,8 @@ REST_FRAMEWORK = {
     # PODIUM_TRUSTED_PROXIES; counters live in the shared default cache.
     "DEFAULT_THROTTLE_CLASSES": ["podium.clients.AnonThrottle", "podium.clients.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("PODIUM_API_THROTTLE_ANON", "300/minute"),
-        "user": os.environ.get("PODIUM_API_THROTTLE_USER", "3000/minute"),
+        "anon": env.str("PODIUM_API_THROTTLE_ANON", default="300/minute"),
+        "user": env.str("PODIUM_API_THROTTLE_USER", default="3000/minute"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -255,7 +270,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. The default broker is kombu's filesystem transport: no server to install.
 # "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost//")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -283,24 +298,24 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # every PODIUM_LEASE_RENEW_SECONDS; a lease not renewed for PODIUM_LEASE_SECONDS is expired
 # and the run goes back to the queue. A queued run whose broker delivery is overdue by
 # PODIUM_REQUEUE_AFTER_SECONDS is enqueued again (a second delivery is harmless).
-PODIUM_LEASE_SECONDS = float(os.environ.get("PODIUM_LEASE_SECONDS", "120"))
-PODIUM_LEASE_RENEW_SECONDS = float(
-    os.environ.get("PODIUM_LEASE_RENEW_SECONDS", str(PODIUM_LEASE_SECONDS / 4))
+PODIUM_LEASE_SECONDS = env.float("PODIUM_LEASE_SECONDS", default=120.0)
+PODIUM_LEASE_RENEW_SECONDS = env.float(
+    "PODIUM_LEASE_RENEW_SECONDS", default=PODIUM_LEASE_SECONDS / 4
 )
-PODIUM_REQUEUE_AFTER_SECONDS = float(os.environ.get("PODIUM_REQUEUE_AFTER_SECONDS", "600"))
+PODIUM_REQUEUE_AFTER_SECONDS = env.float("PODIUM_REQUEUE_AFTER_SECONDS", default=600.0)
 # First wait before a retry of a platform fault; doubled per attempt, at most 10 minutes.
-PODIUM_RETRY_BACKOFF_SECONDS = float(os.environ.get("PODIUM_RETRY_BACKOFF_SECONDS", "15"))
-PODIUM_HOUSEKEEPING_SECONDS = float(os.environ.get("PODIUM_HOUSEKEEPING_SECONDS", "60"))
+PODIUM_RETRY_BACKOFF_SECONDS = env.float("PODIUM_RETRY_BACKOFF_SECONDS", default=15.0)
+PODIUM_HOUSEKEEPING_SECONDS = env.float("PODIUM_HOUSEKEEPING_SECONDS", default=60.0)
 # Each worker writes a heartbeat row this often; the queue page reads it.
-PODIUM_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("PODIUM_WORKER_HEARTBEAT_SECONDS", "10"))
+PODIUM_WORKER_HEARTBEAT_SECONDS = env.float("PODIUM_WORKER_HEARTBEAT_SECONDS", default=10.0)
 # Uploaded image archives are deleted this many days after their run finished (0: at once);
 # a run that failed through the platform's fault keeps its archive for a requeue.
-PODIUM_IMAGE_RETENTION_DAYS = float(os.environ.get("PODIUM_IMAGE_RETENTION_DAYS", "0"))
+PODIUM_IMAGE_RETENTION_DAYS = env.float("PODIUM_IMAGE_RETENTION_DAYS", default=0.0)
 # Per submission: the kept predictions file and the kept log tail, in bytes.
-PODIUM_KEPT_PREDICTIONS_MAX_BYTES = int(
-    os.environ.get("PODIUM_KEPT_PREDICTIONS_MAX_BYTES", str(256 * 2**20))
+PODIUM_KEPT_PREDICTIONS_MAX_BYTES = env.int(
+    "PODIUM_KEPT_PREDICTIONS_MAX_BYTES", default=256 * 2**20
 )
-PODIUM_LOG_TAIL_BYTES = int(os.environ.get("PODIUM_LOG_TAIL_BYTES", str(64 * 2**10)))
+PODIUM_LOG_TAIL_BYTES = env.int("PODIUM_LOG_TAIL_BYTES", default=64 * 2**10)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "housekeeping": {
         "task": "scoring.housekeeping",
@@ -314,20 +329,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PODIUM_HOME / "celerybeat-schedule")
 # Where the scoring worker keeps unpacked competition data and per-run output folders.
 PODIUM_WORK_DIR = PODIUM_HOME / "work"
 # How often a platform fault (Docker engine unreachable, ...) is retried before giving up.
-PODIUM_PLATFORM_RETRIES = int(os.environ.get("PODIUM_PLATFORM_RETRIES", "5"))
+PODIUM_PLATFORM_RETRIES = env.int("PODIUM_PLATFORM_RETRIES", default=5)
 
-for _dir in (PODIUM_HOME, MEDIA_ROOT, STATIC_ROOT, Path(FILE_UPLOAD_TEMP_DIR), PODIUM_WORK_DIR):
-    _dir.mkdir(parents=True, exist_ok=True)
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _dir in ("queue", "processed", "control"):
-        (PODIUM_HOME / "broker" / _dir).mkdir(parents=True, exist_ok=True)
+# The leaderboard cache (invalidated whenever a score changes), in seconds (0: not cached),
+# and how many leading entries get a bootstrap confidence interval (0: none).
+PODIUM_LEADERBOARD_CACHE_SECONDS = env.int("PODIUM_LEADERBOARD_CACHE_SECONDS", default=300)
+PODIUM_LEADERBOARD_CI_TOP = env.int("PODIUM_LEADERBOARD_CI_TOP", default=20)
 
 # Logs: the console, and a file under PODIUM_HOME/logs: web.log for the web processes,
 # worker.log for Celery workers (podium/celery.py points the "file" handler there).
 # Unhandled errors of a request (django.request) and of a task (celery.app.trace) reach
 # the root logger with their traceback. WatchedFileHandler reopens a file logrotate moved.
 PODIUM_LOG_DIR = PODIUM_HOME / "logs"
-PODIUM_LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -345,7 +358,7 @@ LOGGING = {
     },
     "root": {
         "handlers": ["console", "file"],
-        "level": os.environ.get("PODIUM_LOG_LEVEL", "INFO"),
+        "level": env.str("PODIUM_LOG_LEVEL", default="INFO"),
     },
 }
 
@@ -353,20 +366,19 @@ LOGGING = {
 # the same file system as MEDIA_ROOT, so a finished upload is moved (not copied) into
 # storage. Unfinished or unused uploads are deleted after UPLOAD_EXPIRY_SECONDS.
 UPLOADS_DIR = PODIUM_HOME / "uploads"
-UPLOAD_CHUNK_SIZE = int(os.environ.get("PODIUM_UPLOAD_CHUNK_SIZE", str(8 * 1024 * 1024)))
+UPLOAD_CHUNK_SIZE = env.int("PODIUM_UPLOAD_CHUNK_SIZE", default=8 * 1024 * 1024)
 UPLOAD_MAX_CHUNK_SIZE = 64 * 1024 * 1024
 UPLOAD_EXPIRY_SECONDS = 24 * 3600
 # Per user: at most this many open (unfinished or unsubmitted) uploads, of at most this many
 # declared bytes together; a new upload over either is refused before any byte is sent.
-UPLOAD_MAX_OPEN = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN", "3"))
-UPLOAD_MAX_OPEN_BYTES = int(os.environ.get("PODIUM_UPLOAD_MAX_OPEN_BYTES", str(30 * 2**30)))
+UPLOAD_MAX_OPEN = env.int("PODIUM_UPLOAD_MAX_OPEN", default=3)
+UPLOAD_MAX_OPEN_BYTES = env.int("PODIUM_UPLOAD_MAX_OPEN_BYTES", default=30 * 2**30)
 # Stray files in UPLOADS_DIR and FILE_UPLOAD_TEMP_DIR unchanged for this long are deleted by
 # the periodic purge; it must exceed the web server's request timeout (podiumctl: 1800 s).
-UPLOAD_TEMP_GRACE_SECONDS = int(os.environ.get("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", "7200"))
-UPLOADS_DIR.mkdir(parents=True, exist_ok=True)
+UPLOAD_TEMP_GRACE_SECONDS = env.int("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", default=7200)
 CELERY_BEAT_SCHEDULE["uploads-purge"] = {
     "task": "uploads.purge",
-    "schedule": float(os.environ.get("PODIUM_UPLOAD_PURGE_SECONDS", "3600")),
+    "schedule": env.float("PODIUM_UPLOAD_PURGE_SECONDS", default=3600.0),
     "options": {"queue": "default"},
 }
 
@@ -375,16 +387,16 @@ INSTALLED_APPS += ["drf_spectacular_sidecar"]
 
 # --- Sandbox (issue 3) -------------------------------------------------------------------
 # GPU ids this worker may hand out ("0,1"); empty: ask nvidia-smi, none if it is absent.
-PODIUM_GPU_IDS = os.environ.get("PODIUM_GPU_IDS", "")
+PODIUM_GPU_IDS = env.str("PODIUM_GPU_IDS", default="")
 # Lock files that keep two runs (of any worker process on this host) off one GPU.
-PODIUM_GPU_LOCK_DIR = Path(os.environ.get("PODIUM_GPU_LOCK_DIR", "/run/lock/podium-gpus"))
+PODIUM_GPU_LOCK_DIR = Path(env.str("PODIUM_GPU_LOCK_DIR", default="/run/lock/podium-gpus"))
 # Another OCI runtime registered with the engine for participant runs (e.g. "runsc").
-PODIUM_SANDBOX_RUNTIME = os.environ.get("PODIUM_SANDBOX_RUNTIME", "") or None
+PODIUM_SANDBOX_RUNTIME = env.str("PODIUM_SANDBOX_RUNTIME", default="") or None
 # Size of each run's /output and /tmp file systems (loop-mounted ext4 images, on disk).
-PODIUM_SANDBOX_OUTPUT_BYTES = int(os.environ.get("PODIUM_SANDBOX_OUTPUT_BYTES", str(2 * 2**30)))
-PODIUM_SANDBOX_TMP_BYTES = int(os.environ.get("PODIUM_SANDBOX_TMP_BYTES", str(2 * 2**30)))
+PODIUM_SANDBOX_OUTPUT_BYTES = env.int("PODIUM_SANDBOX_OUTPUT_BYTES", default=2 * 2**30)
+PODIUM_SANDBOX_TMP_BYTES = env.int("PODIUM_SANDBOX_TMP_BYTES", default=2 * 2**30)
 # --- end sandbox ---------------------------------------------------------------------------
 
 # Custom metrics beside the built-in registry: a JSON object of name -> "module:function"
 # (entry points in the group "podium.metrics" are found as well). See scoring/metrics.py.
-PODIUM_METRICS = json.loads(os.environ.get("PODIUM_METRICS", "{}"))
+PODIUM_METRICS = env.json("PODIUM_METRICS", default={})

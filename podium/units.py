@@ -1,6 +1,16 @@
-"""Human sizes and durations, as organizers write them ("8g", "2h") and users read them."""
+"""Human sizes and durations, as organizers write them ("8g", "2h") and users read them.
+
+The one units module of the platform. Plain Python (no Django): the sandbox, the scoring
+kernel, the apps and the templates all use it, and static/units.js mirrors format_size
+for the browser (tests/podium/test_units.py runs both on the same values).
+
+Convention: sizes are binary, as limits are written: "8g" is 8 GiB = 8 * 2**30 bytes and
+is shown as "8 GB" (KB, MB, GB, TB mean 2**10, 2**20, 2**30, 2**40 bytes everywhere on
+the platform: pages, API messages, run failures, the upload progress bar).
+"""
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -83,14 +93,27 @@ def duration_text(seconds: int) -> str:
 
 
 def format_size(num_bytes: int | float | None) -> str:
-    """'8 GB', '512 MB', '1.5 GB' (binary units, as the limits are written)."""
+    """'8 GB', '512 MB', '1.5 GB', '1023 B' (binary units, as the limits are written):
+    three significant digits, half up, in the largest unit the size reaches; "-" for None.
+    static/units.js (formatSize) computes the same text."""
     if num_bytes is None:
         return "-"
     for unit, factor in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
         if num_bytes >= factor:
-            value = num_bytes / factor
-            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+            return f"{_three_digits(num_bytes / factor)} {unit}"
     return f"{int(num_bytes)} B"
+
+
+def _three_digits(value: float) -> str:
+    """`value` (>= 1) to three significant digits, rounded half up on its exact binary
+    value (as JavaScript's toPrecision(3) does), no trailing zeros; whole above 999.5."""
+    exact = Decimal(value)
+    digits = exact.adjusted()  # 0 for 1..9.99, 2 for 100..999.9
+    rounded = exact.quantize(Decimal(1).scaleb(min(digits - 2, 0)), rounding=ROUND_HALF_UP)
+    if rounded >= 1000:
+        rounded = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    text = format(rounded, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_duration(seconds: int | float | None) -> str:

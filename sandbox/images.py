@@ -26,7 +26,7 @@ import docker
 import docker.errors
 import requests
 
-from sandbox._units import human_bytes
+from podium.units import format_size
 from sandbox.errors import EngineError, InvalidImage
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def _scan(
     parents: set[str] = set()
     kept = 0
     total = 0
-    limit = human_bytes(max_size_bytes)
+    limit = format_size(max_size_bytes)
     try:
         with _open_archive(path) as raw:
             reader = _HashingReader(raw)
@@ -190,8 +190,8 @@ def _scan(
                     if total > max_size_bytes:
                         raise InvalidImage(
                             f"The image is over the image size limit of {limit} once "
-                            f"decompressed (at {member.name!r}, {human_bytes(member.size)}, the "
-                            f"archive's contents reach {human_bytes(total)}). Make the image "
+                            f"decompressed (at {member.name!r}, {format_size(member.size)}, the "
+                            f"archive's contents reach {format_size(total)}). Make the image "
                             "smaller (a slim base image, no build caches or datasets baked in) "
                             "and upload it again."
                         )
@@ -232,8 +232,8 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
     size = path.stat().st_size
     if size > max_size_bytes:
         raise InvalidImage(
-            f"The image archive is {human_bytes(size)} (compressed), over the image size limit of "
-            f"{human_bytes(max_size_bytes)}. Make the image smaller (a slim base image, "
+            f"The image archive is {format_size(size)} (compressed), over the image size limit of "
+            f"{format_size(max_size_bytes)}. Make the image smaller (a slim base image, "
             f"no build caches or datasets baked in) and upload it again."
         )
     metadata, names, archive_sha256 = _scan(
@@ -265,7 +265,7 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:
         # size limit): the engine must never load a configuration that was not checked.
         raise InvalidImage(
             "The image archive lacks the image configuration its manifest names (or it is "
-            f"not a plain file of at most {human_bytes(_METADATA_MAX_BYTES)}); {_SAVE_HINT}."
+            f"not a plain file of at most {format_size(_METADATA_MAX_BYTES)}); {_SAVE_HINT}."
         )
     missing = [layer for layer in layers if _canonical(str(layer)) not in names]
     if missing:
@@ -487,8 +487,8 @@ def load_image(
         if not reused:
             remove_image(client, checked.image_id)
         raise InvalidImage(
-            f"The image is {human_bytes(size)} once unpacked, over the image size limit of "
-            f"{human_bytes(max_size_bytes)}. Make the image smaller (a slim base image, no "
+            f"The image is {format_size(size)} once unpacked, over the image size limit of "
+            f"{format_size(max_size_bytes)}. Make the image smaller (a slim base image, no "
             f"build caches or datasets baked in) and upload it again."
         )
     return LoadedImage(

@@ -36,7 +36,7 @@ def _scratch_owner(path: Path) -> str | None:
 
 def _mounted_scratch_dirs() -> set[Path]:
     """Scratch directories with a file system still mounted, wherever they are."""
-    found = set()
+    found: set[Path] = set()
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:

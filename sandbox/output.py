@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from sandbox._units import human_bytes
+from podium.units import format_size
 from sandbox.errors import EngineError
 from sandbox.owner import owner_token
 
@@ -229,8 +229,8 @@ def collect_predictions(source_dir: Path, target: Path, *, max_bytes: int) -> Pa
         if info.st_size > max_bytes:
             raise PredictionsRejected(
                 "disk_limit",
-                f"Your predictions file is {human_bytes(info.st_size)}, over the limit of "
-                f"{human_bytes(max_bytes)}. Write only the columns of "
+                f"Your predictions file is {format_size(info.st_size)}, over the limit of "
+                f"{format_size(max_bytes)}. Write only the columns of "
                 "/data/sample_submission.csv, without extra precision or columns.",
             )
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -245,6 +245,6 @@ def collect_predictions(source_dir: Path, target: Path, *, max_bytes: int) -> Pa
             target.unlink(missing_ok=True)
             raise PredictionsRejected(
                 "disk_limit",
-                f"Your predictions file grew over the limit of {human_bytes(max_bytes)}.",
+                f"Your predictions file grew over the limit of {format_size(max_bytes)}.",
             )
     return target

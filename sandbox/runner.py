@@ -17,15 +17,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import docker.errors
 import requests
-from docker.models.containers import Container, _create_container_args
+from docker.models.containers import (  # type: ignore[attr-defined]  # the SDK's own translation
+    Container,
+    _create_container_args,
+)
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
-from sandbox._units import human_bytes, human_seconds
+from podium.units import format_duration, format_size
 from sandbox.errors import EngineError
 from sandbox.gpus import GpuAllocator, detect_gpu_ids
 from sandbox.limits import Limits, RunMounts
@@ -122,16 +125,17 @@ class _StatsSampler(threading.Thread):
     """
 
     def __init__(self, container: Container, cgroup_parent: str | None = None) -> None:
-        super().__init__(name=f"sandbox-stats-{container.id[:12]}", daemon=True)
+        container_id = container.id or ""  # set once the engine created the container
+        super().__init__(name=f"sandbox-stats-{container_id[:12]}", daemon=True)
         self._container = container
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self.cpu_seconds: float | None = None
         self.peak_memory_bytes: int | None = None
         parent = (cgroup_parent or "docker").strip("/")
-        self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container.id / "cpuacct.usage"
+        self._cpu_file = _CGROUP_ROOT / "cpuacct" / parent / container_id / "cpuacct.usage"
         self._memory_file = (
-            _CGROUP_ROOT / "memory" / parent / container.id / "memory.max_usage_in_bytes"
+            _CGROUP_ROOT / "memory" / parent / container_id / "memory.max_usage_in_bytes"
         )
 
     def run(self) -> None:
@@ -146,7 +150,8 @@ class _StatsSampler(threading.Thread):
             if self._sample_cgroup():
                 return True
             try:
-                stats = self._container.stats(stream=False, one_shot=True)
+                # stream=False: one dict, not an iterator of them.
+                stats = cast(dict[str, Any], self._container.stats(stream=False, one_shot=True))
             except Exception:  # sampling is best effort; the run result matters more
                 logger.debug("stats sample failed", exc_info=True)
                 return False
@@ -344,7 +349,9 @@ def _create_container(client: docker.DockerClient, options: dict[str, Any]) -> C
     """``client.containers.create(**options)`` with HostConfig.MaskedPaths set (see
     sandbox.masking), which the Docker SDK's keyword arguments do not offer; the rest is
     the SDK's own translation of the options."""
-    arguments = _create_container_args({**options, "command": None, "version": client.api._version})
+    arguments = _create_container_args(
+        {**options, "command": None, "version": client.api.api_version}
+    )
     arguments["host_config"]["MaskedPaths"] = masked_paths()
     response = client.api.create_container(**arguments)
     return client.containers.get(response["Id"])
@@ -434,9 +441,9 @@ def _disk_failure(
             what = "size" if tmp_blocks else "number of files"
             return Failure(
                 "disk_limit",
-                f"Your run filled /tmp (its {what} limit: {human_bytes(limits.tmp_bytes)}, "
+                f"Your run filled /tmp (its {what} limit: {format_size(limits.tmp_bytes)}, "
                 f"{tmp.inodes} files) and failed. /tmp holds at most "
-                f"{human_bytes(limits.tmp_bytes)} on disk (it does not count toward the memory "
+                f"{format_size(limits.tmp_bytes)} on disk (it does not count toward the memory "
                 "limit): write less, or stream instead of caching.",
             )
     blocks_full, inodes_full = volume.usage()
@@ -444,7 +451,7 @@ def _disk_failure(
         what = "size" if blocks_full else "number of files"
         return Failure(
             "disk_limit",
-            f"Your run filled /output (its {what} limit: {human_bytes(limits.output_bytes)}, "
+            f"Your run filled /output (its {what} limit: {format_size(limits.output_bytes)}, "
             f"{volume.inodes} files) and failed. Write only predictions.csv to /output "
             "and keep scratch files in /tmp.",
         )
@@ -452,10 +459,10 @@ def _disk_failure(
         return Failure(
             "disk_limit",
             'Your run ran out of disk space ("No space left on device" or "File too large" '
-            f"in its log). /tmp holds at most {human_bytes(limits.tmp_bytes)} and "
+            f"in its log). /tmp holds at most {format_size(limits.tmp_bytes)} and "
             f"{limits.tmp_inodes} files; /output holds "
-            f"{human_bytes(limits.output_bytes)}; no file may exceed "
-            f"{human_bytes(limits.file_size_bytes)}. Write less, or stream instead of caching.",
+            f"{format_size(limits.output_bytes)}; no file may exceed "
+            f"{format_size(limits.file_size_bytes)}. Write less, or stream instead of caching.",
         )
     return None
 
@@ -479,7 +486,7 @@ def _classify(
         return _collect(
             limits=limits, volume=volume, log_tail=log_tail, output_dir=output_dir, tmp=tmp
         )
-    memory = human_bytes(limits.memory_bytes)
+    memory = format_size(limits.memory_bytes)
     near_limit = (peak_memory_bytes or 0) >= _OOM_USAGE_RATIO * limits.memory_bytes
     if oom_killed or (exit_code == 137 and not timed_out and near_limit):
         return None, Failure(
@@ -492,7 +499,7 @@ def _classify(
     if timed_out:
         return None, Failure(
             "time_limit",
-            f"Your run exceeded the time limit ({human_seconds(limits.time_seconds)}) and was "
+            f"Your run exceeded the time limit ({format_duration(limits.time_seconds)}) and was "
             "stopped. Make training and prediction faster (fewer epochs, a smaller model, a "
             "sample of the data); the limit in seconds is in PODIUM_TIME_LIMIT_SECONDS so your "
             "code can budget its time.",
@@ -640,7 +647,7 @@ def _run_container(
         try:
             container = _create_container(client, options)
             spans.mark("create")
-            watch = _EngineWatch(client, container.id)
+            watch = _EngineWatch(client, container.id or "")
             watch.start()
             started = time.monotonic()
             container.start()

@@ -276,7 +276,9 @@ def _accuracy_rows(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return same.astype(np.float64)
 
 
-def _classify(average: str, positive_label: Any, scorer: Callable[..., float], name: str):
+def _classify(
+    average: str, positive_label: Any, scorer: Callable[..., float], name: str
+) -> MetricFunc:
     """Build an F1/precision/recall function for one averaging mode."""
 
     def compute(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -363,7 +365,9 @@ def _qwk() -> MetricFunc:
 # --------------------------------------------------------------------------- regression
 
 
-def _regression_rows(name: str, loss: Callable[[np.ndarray, np.ndarray], np.ndarray]):
+def _regression_rows(
+    name: str, loss: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> Callable[[], RowFunc]:
     def factory() -> RowFunc:
         def rows(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
             t = _as_float(y_true, name, "true values")
@@ -468,7 +472,7 @@ def _ndcg_rows(k: int = 10) -> RowFunc:
             if idcg <= 0:
                 continue
             seen: set[str] = set()
-            gains = []
+            gains: list[float] = []
             for item in _tokens(ranked):
                 if len(gains) == k:
                     break

@@ -21,7 +21,7 @@ class Scores:
     private: float | None
 
 
-def _targets(frame: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
+def target_arrays(frame: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
     """Give a metric 1-d arrays for one target column and 2-d arrays for several."""
     if len(target_columns) == 1:
         return frame[target_columns[0]].to_numpy()
@@ -67,8 +67,8 @@ def score_predictions(
                 "scoring.validation.read_predictions first."
             )
         aligned = predictions.reindex(solution.index)
-    y_true_all = _targets(solution, target_columns)
-    y_pred_all = _targets(aligned, target_columns)
+    y_true_all = target_arrays(solution, target_columns)
+    y_pred_all = target_arrays(aligned, target_columns)
     metric.func(y_true_all, y_pred_all)  # the metric's domain, on every row: may raise
 
     scores: dict[str, float | None] = {}

@@ -150,7 +150,7 @@ def assign_usage(
     n_public = round(n * public_fraction)
     if (seed is None) == (key is None):
         raise ValueError("Give assign_usage either a hash key or a seed.")
-    keys = _hash_keys(solution.index, key if key is not None else str(int(seed)).encode())
+    keys = _hash_keys(solution.index, key if key is not None else str(int(seed or 0)).encode())
     public = np.zeros(n, dtype=bool)
 
     classes = None
@@ -163,10 +163,10 @@ def assign_usage(
                 f"has no such column (columns: {', '.join(map(str, solution.columns))})."
             )
         # Several columns (one-hot classes) stratify by their combination, i.e. the class.
-        key = solution[wanted[0]].astype(str)
+        strata = solution[wanted[0]].astype(str)
         for column in wanted[1:]:
-            key = key + "\x1f" + solution[column].astype(str)
-        codes, uniques = pd.factorize(key, sort=True)
+            strata = strata + "\x1f" + solution[column].astype(str)
+        codes, uniques = pd.factorize(strata, sort=True)
         sizes = np.bincount(codes, minlength=len(uniques))
         if len(uniques) > 0 and sizes.min() >= 2:
             classes = (codes, sizes)

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_integer_dtype, is_numeric_dtype
 
+from podium.units import format_size
 from scoring.metrics import Metric
 from scoring.split import USAGE_COLUMN, USAGE_VALUES, canonical_usage
 
@@ -99,16 +100,6 @@ def _first(values: Iterable[object], limit: int = SHOW) -> str:
             break
         out.append(str(value))
     return ", ".join(out)
-
-
-def _human_bytes(n: int) -> str:
-    """Show a size the way a participant reads it (1 GiB, 12.5 MiB)."""
-    size = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{n} bytes" if unit == "bytes" else f"{size:.1f} {unit}".replace(".0 ", " ")
-        size /= 1024
-    raise AssertionError("unreachable")
 
 
 def _row_said(row: int, n_rows: int) -> str:
@@ -761,9 +752,8 @@ def read_predictions(
             f"Write only the columns {expected}, one row for each of the {n_test} ids in {SAMPLE}."
         )
         raise InvalidPredictions(
-            f"{name} is {_human_bytes(size)}, over the limit of {_human_bytes(max_bytes)}. "
-            + advice,
-            f"{name} is over the limit of {_human_bytes(max_bytes)}. " + advice,
+            f"{name} is {format_size(size)}, over the limit of {format_size(max_bytes)}. " + advice,
+            f"{name} is over the limit of {format_size(max_bytes)}. " + advice,
         )
     if size == 0:
         message = (
@@ -829,7 +819,7 @@ def read_predictions(
         integral = values == np.round(values)
         if is_integer_dtype(solution[column].dtype) and integral.all():
             result[column] = values.astype(solution[column].dtype)
-        elif kind == "label" and is_integer_dtype(solution[column].dtype):
+        elif metric is not None and kind == "label" and is_integer_dtype(solution[column].dtype):
             bad = ~integral
             shown = ", ".join(
                 f"id {i}: {v:g}"

@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   var form = document.getElementById("submit-form");
-  if (!form || !window.XMLHttpRequest || !window.Blob || !Blob.prototype.slice) return;
+  if (!form || !window.XMLHttpRequest || !window.Blob || !Blob.prototype.slice || !window.podiumUnits) return;
   var input = form.querySelector('input[type="file"][name="image"]');
   var uploadField = form.querySelector('input[name="upload"]');
   var box = document.getElementById("upload-box");
@@ -18,11 +18,7 @@
   var api = form.dataset.uploadsUrl;
   var csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
 
-  function size(n) {
-    var units = ["B", "KB", "MB", "GB", "TB"], i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-    return (i ? n.toFixed(1) : n) + " " + units[i];
-  }
+  var size = window.podiumUnits.formatSize;  // static/units.js: the server's rule
 
   function request(method, url, body, headers, onProgress) {
     return new Promise(function (resolve) {

@@ -26,6 +26,7 @@ from competitions.evaluation.data import local_path
 from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from scoring.bootstrap import bootstrap_interval, significantly_different
+from scoring.scorer import target_arrays
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
 from scoring.validation import read_predictions, read_solution
 
@@ -33,12 +34,6 @@ logger = logging.getLogger(__name__)
 
 RESAMPLES = 1000
 CACHE_SECONDS = 7 * 24 * 3600
-
-
-def _targets(frame: pd.DataFrame, target_columns: list[str]) -> np.ndarray:
-    if len(target_columns) == 1:
-        return frame[target_columns[0]].to_numpy()
-    return frame[target_columns].to_numpy()
 
 
 def leaderboard_confidence(
@@ -84,7 +79,7 @@ def leaderboard_confidence(
                         metric=metric,
                     )
                 rows = predictions.loc[frame.index[mask]]
-                state[key] = _targets(rows, competition.target_columns)
+                state[key] = target_arrays(rows, competition.target_columns)
             except Exception:  # a missing or unreadable file: no interval, not an error
                 logger.warning("no predictions to bootstrap for submission %s", submission.pk)
                 state[key] = None
@@ -92,7 +87,7 @@ def leaderboard_confidence(
 
     def y_true() -> np.ndarray:
         frame, mask = solution()
-        return _targets(frame[mask], competition.target_columns)
+        return target_arrays(frame[mask], competition.target_columns)
 
     base = f"podium:ci:v1:{record.sha256}:{part}:{competition.metric}:{competition.split_seed or 0}"
     out: dict[int, dict[str, Any]] = {}

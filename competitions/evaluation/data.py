@@ -31,6 +31,7 @@ import pandas as pd
 from django.conf import settings
 from django.db.models.fields.files import FieldFile
 
+from competitions.debug_runs import debug_runs_available
 from competitions.models import Competition, CompetitionFile
 from scoring.split import DEBUG_SAMPLE_PURPOSE, PUBLIC, _hash_keys, canonical_usage, derive_key
 
@@ -154,15 +155,8 @@ def competition_debug_data_prepare(*, competition: Competition) -> CompetitionDa
         competition.files.filter(kind=CompetitionFile.Kind.DEBUG_TEST).order_by("name")
     )
     tests = list(competition.files.filter(kind=CompetitionFile.Kind.TEST))
-    if not debug_files and (
-        competition.debug_sample_rows == 0
-        or len(tests) != 1
-        or not tests[0].name.lower().endswith(".csv")
-    ):
-        raise CompetitionNotReady(
-            f"The competition {competition.slug} has no debug sample: its test data is not a "
-            "single CSV file and the organizers gave no debug test files."
-        )
+    if not debug_files and (why := debug_runs_available(competition=competition)):
+        raise CompetitionNotReady(why)
     version = full.train_dir.parent.name
     sample_key = derive_key(competition.split_key, DEBUG_SAMPLE_PURPOSE)
     tag = hashlib.sha256(

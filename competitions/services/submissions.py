@@ -22,9 +22,10 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import tasks as evaluation_tasks
 from competitions.evaluation import transitions
-from competitions.models import AuditRecord, Competition, CompetitionFile, Submission, Team
+from competitions.models import AuditRecord, Competition, Submission, Team
 from competitions.services.common import (
     leaderboard_invalidate,
     membership_for,
@@ -156,26 +157,6 @@ def _busy_message(running: int, max_concurrent: int | None) -> str:
         f"Your team already has {running} submission(s) queued or running; the limit is "
         f"{max_concurrent} at once. Wait for one to finish or cancel one."
     )
-
-
-def debug_runs_available(*, competition: Competition) -> str:
-    """Why debug runs are impossible in this competition, or "" when they are possible."""
-    kinds = list(
-        competition.files.filter(
-            kind__in=[CompetitionFile.Kind.DEBUG_TEST, CompetitionFile.Kind.TEST]
-        ).values_list("kind", "name")
-    )
-    if any(kind == CompetitionFile.Kind.DEBUG_TEST for kind, _ in kinds):
-        return ""
-    if competition.debug_sample_rows == 0:
-        return f"Debug runs are off in {competition.title}: the organizers set no debug sample."
-    tests = [name for kind, name in kinds if kind == CompetitionFile.Kind.TEST]
-    if len(tests) != 1 or not tests[0].lower().endswith(".csv"):
-        return (
-            f"Debug runs are not available in {competition.title}: its test data is not a "
-            "single CSV file and the organizers gave no debug sample."
-        )
-    return ""
 
 
 def image_size_check(*, competition: Competition, size: int) -> None:

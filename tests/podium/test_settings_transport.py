@@ -17,7 +17,8 @@ PRINT = (
     "'redirect': getattr(s, 'SECURE_SSL_REDIRECT', False), "
     "'hsts': getattr(s, 'SECURE_HSTS_SECONDS', 0), "
     "'proxy_ssl': getattr(s, 'SECURE_PROXY_SSL_HEADER', None), "
-    "'cache': s.CACHES['default']['BACKEND'], 'proxies': s.PODIUM_TRUSTED_PROXIES}))"
+    "'cache': s.CACHES['default']['BACKEND'], 'proxies': s.PODIUM_TRUSTED_PROXIES, "
+    "'cache_location': s.CACHES['default'].get('LOCATION')}))"
 )
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "x"}
 
@@ -55,5 +56,10 @@ def test_the_default_cache_is_shared_by_processes_and_configurable(tmp_path: Pat
     assert values(tmp_path, PODIUM_CACHE_URL="locmem://")["cache"].endswith("LocMemCache")
     redis = values(tmp_path, PODIUM_CACHE_URL="redis://127.0.0.1:6379/0")["cache"]
     assert redis.endswith("RedisCache")
+    assert values(tmp_path)["cache_location"] == str(tmp_path / "cache")
+    elsewhere = values(tmp_path, PODIUM_CACHE_URL=f"file://{tmp_path}/elsewhere")
+    assert elsewhere["cache_location"] == f"{tmp_path}/elsewhere"
+    same = values(tmp_path, PODIUM_CACHE_URL=f"filecache://{tmp_path}/elsewhere")
+    assert same["cache_location"] == f"{tmp_path}/elsewhere"
     wrong = load(tmp_path, PODIUM_CACHE_URL="memcache://x")
     assert wrong.returncode != 0 and "PODIUM_CACHE_URL='memcache://x'" in wrong.stderr

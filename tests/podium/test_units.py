@@ -146,3 +146,34 @@ def test_parse_cpus_refuses_with_an_example(text: str) -> None:
 @pytest.mark.parametrize("num_bytes", [8 * GIB, 1536 * MIB, 100, 3 * 1024, 2**40, 1234567])
 def test_size_text_is_exact(num_bytes: int) -> None:
     assert parse_size(size_text(num_bytes)) == num_bytes
+
+
+BROWSER_SAMPLES = [
+    0, 1, 1023, 1024, 1536, 2048, 10 * GIB, 8 * GIB, 512 * MIB, int(1.5 * GIB), 2 * 2**40,
+    1000 * MIB, 1023 * GIB, 10**9, 10 * 10**9, 999.6 * MIB, 1.125 * GIB, 99.95 * 1024,
+    123.45 * 1024, 4_194_304, 1_234_567_890, 7.77 * MIB, 1000.5 * GIB, 3 * 2**40 + 1,
+]  # fmt: skip
+
+
+def test_the_browser_formats_sizes_as_the_server_does() -> None:
+    """static/units.js mirrors format_size: the same text for the same bytes, including
+    halfway cases and the 999.5 boundary (the browser said "10.7 GB" for a 10 GB limit)."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed (Debian: apt-get install nodejs)")
+    script = Path(__file__).resolve().parents[2] / "static" / "units.js"
+    code = (
+        f"require({json.dumps(str(script))});"
+        f"console.log(JSON.stringify({json.dumps(BROWSER_SAMPLES)}"
+        ".map(globalThis.podiumUnits.formatSize)))"
+    )
+    shown = subprocess.run(
+        [node, "-e", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert json.loads(shown) == [format_size(n) for n in BROWSER_SAMPLES]
+    assert format_size(10 * GIB) == "10 GB"

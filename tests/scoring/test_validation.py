@@ -141,7 +141,7 @@ def test_nan_and_inf_spelled_unusually_are_still_parsed_then_reported(tmp_path, 
 def test_a_file_over_the_size_limit_is_rejected_with_the_limit(tmp_path, solution):
     message = _invalid(tmp_path, "id,label\n" + _rows(range(1, 11)), solution, max_bytes=20)
     assert message.startswith("predictions.csv is ")
-    assert "over the limit of 20 bytes" in message
+    assert "over the limit of 20 B" in message
     assert "one row for each of the 10 ids in sample_submission.csv" in message
 
 
