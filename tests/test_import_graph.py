@@ -11,8 +11,10 @@ import grimp
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("competitions", "scoring", "sandbox", "uploads", "podium")
 # Imports a function may make: podium/celery.py's signal handlers run after Django is set
-# up, which its module (loaded by `celery -A podium` before Django) cannot wait for.
-LATE_IMPORT_MODULES = {"podium/celery.py"}
+# up, which its module (loaded by `celery -A podium` before Django) cannot wait for; and
+# podium/apps.py's ready() loads the Celery app once the apps are ready (Django's place for
+# start-up imports), so that importing `podium.units` alone never loads Celery or Django.
+LATE_IMPORT_MODULES = {"podium/celery.py", "podium/apps.py"}
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[tuple[str, ...]]:
