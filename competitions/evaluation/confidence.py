@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 from django.core.cache import cache
 
-from competitions.evaluation.data import local_path
+from competitions.evaluation.data import local_path, stored_solution_read
 from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from scoring.bootstrap import bootstrap_interval, significantly_different
 from scoring.scorer import target_arrays
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
-from scoring.validation import read_predictions, read_solution
+from scoring.validation import read_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,7 @@ def leaderboard_confidence(
 
     def solution() -> tuple[pd.DataFrame, np.ndarray]:
         if "solution" not in state:
-            with local_path(record.file) as path:
-                frame = read_solution(
-                    path,
-                    id_column=competition.id_column,
-                    target_columns=competition.target_columns,
-                    metric=metric,
-                )
+            frame = stored_solution_read(record, competition=competition, metric=metric)
             mask = (canonical_usage(frame[USAGE_COLUMN]) == part).to_numpy()
             state["solution"] = (frame, mask)
         return state["solution"]

@@ -33,7 +33,9 @@ from django.db.models.fields.files import FieldFile
 
 from competitions.debug_runs import debug_runs_available
 from competitions.models import Competition, CompetitionFile
+from scoring.metrics import Metric
 from scoring.split import DEBUG_SAMPLE_PURPOSE, PUBLIC, _hash_keys, canonical_usage, derive_key
+from scoring.validation import read_solution
 
 
 class CompetitionNotReady(Exception):
@@ -242,3 +244,18 @@ def local_path(field: FieldFile) -> Iterator[Path]:
             shutil.copyfileobj(src, tmp, 1024 * 1024)
         tmp.flush()
         yield Path(tmp.name)
+
+
+def stored_solution_read(
+    record: CompetitionFile, *, competition: Competition, metric: Metric
+) -> pd.DataFrame:
+    """The competition's stored solution (``record``), read as the scorer reads it
+    (scoring.validation.read_solution: indexed by id, with its Usage column). Raises
+    OSError when storage cannot give the file."""
+    with local_path(record.file) as path:
+        return read_solution(
+            path,
+            id_column=competition.id_column,
+            target_columns=competition.target_columns,
+            metric=metric,
+        )

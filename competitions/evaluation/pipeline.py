@@ -23,6 +23,7 @@ from competitions.evaluation.data import (
     competition_data_prepare,
     competition_debug_data_prepare,
     local_path,
+    stored_solution_read,
 )
 from competitions.evaluation.lease import LeaseKeeper
 from competitions.evaluation.metric import competition_metric
@@ -386,13 +387,7 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
     if record is None:
         raise CompetitionNotReady(f"The competition {competition.slug} has no solution.")
     metric = competition_metric(competition)
-    with local_path(record.file) as path:
-        solution = read_solution(
-            path,
-            id_column=competition.id_column,
-            target_columns=competition.target_columns,
-            metric=metric,
-        )
+    solution = stored_solution_read(record, competition=competition, metric=metric)
     candidates = (
         Submission.objects.filter(competition=competition, is_debug=False)
         .filter(
