@@ -133,7 +133,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     shot("10-team")
     go(reverse("competitions:account"))
     b.find_element(By.XPATH, "//button[text()='Create a token']").click()
-    token = b.find_element(By.ID, "api-token").get_attribute("value")
+    token = wait.until(ec.presence_of_element_located((By.ID, "api-token"))).get_attribute("value")
     assert len(token) == 40
     shot("11-account")
     # Every page above worked under the Content-Security-Policy, with nothing blocked.

@@ -86,9 +86,22 @@ class Visit:
         Select(self.by_name(name)).select_by_value(value)
 
     def click(self, css: str) -> None:
+        """Click an element that does not leave the page (a link adding a form row)."""
         from selenium.webdriver.common.by import By
 
         self.browser.find_element(By.CSS_SELECTOR, css).click()
+
+    def submit(self, css: str = "", *, element: Any = None) -> None:
+        """Click what sends a form or follows a link, and return once the next page has
+        replaced this one: a `go()` issued earlier would race the pending navigation and
+        could be overtaken by it (the page read would then be the redirect's target)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as ec
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = self.browser.find_element(By.TAG_NAME, "html")
+        (element or self.browser.find_element(By.CSS_SELECTOR, css)).click()
+        WebDriverWait(self.browser, 120).until(ec.staleness_of(page))
 
     def wait_for(self, words: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -101,7 +114,7 @@ class Visit:
         self.go("/admin/login/")
         self.type("username", username)
         self.type("password", PASSWORD)
-        self.click("input[type=submit]")
+        self.submit("input[type=submit]")
         deadline = time.monotonic() + 30
         while "/login/" in self.browser.current_url:
             assert time.monotonic() < deadline, f"not logged in as {username}:\n{self.text()}"
@@ -169,7 +182,7 @@ def fill_competition_form(v: Visit, *, metric: str, solution: Path, first_time: 
     uploads = {**v.files, "solution": solution}
     for i, kind in enumerate(("train", "test", "solution", "sample_submission")):
         v.by_name(f"files-{i}-file").send_keys(str(uploads[kind]))
-    v.click("input[name=_continue]")
+    v.submit("input[name=_continue]")
 
 
 def organizer_creates_the_competition(v: Visit) -> Competition:
@@ -222,15 +235,14 @@ def organizer_publishes(v: Visit, competition: Competition) -> None:
     assert "Not Found" in v.text() or "not found" in v.text().lower()
     v.log_in("olga")
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
-    from selenium.webdriver.common.by import By
 
     # The object tools are shown upper-case by the admin's CSS: find the link by address.
-    v.browser.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/confirm/publish/']").click()
+    v.submit(".object-tools a[href$='/confirm/publish/']")
     v.wait_for("Publish: please confirm.")
     competition.refresh_from_db()
     assert competition.published_at is None  # the confirmation page changes nothing
     v.shot("03b-publish-confirmation")
-    v.click("input[value='Yes, publish']")
+    v.submit("input[value='Yes, publish']")
     v.wait_for("Published 1 competition(s).")
     competition.refresh_from_db()
     assert competition.published_at is not None
@@ -240,7 +252,7 @@ def organizer_edits_the_deadline(v: Visit, competition: Competition) -> None:
     new_end = (competition.end + dt.timedelta(days=14)).strftime("%Y-%m-%d")
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
     v.type("end_0", new_end)
-    v.click("input[name=_continue]")
+    v.submit("input[name=_continue]")
     v.wait_for("was changed successfully")
     competition.refresh_from_db()
     assert competition.end.strftime("%Y-%m-%d") == new_end
@@ -254,16 +266,16 @@ def participant_joins_and_submits(
     v.type("username", "ada")
     v.type("password1", PASSWORD)
     v.type("password2", PASSWORD)
-    v.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     v.wait_for("Welcome, ada.")
     v.go(reverse("competitions:rules", args=[competition.slug]))
     v.by_name("accept_rules").click()
     from selenium.webdriver.common.by import By
 
-    v.browser.find_element(By.XPATH, "//button[text()='Join competition']").click()
+    v.submit(element=v.browser.find_element(By.XPATH, "//button[text()='Join competition']"))
     v.wait_for(f"You joined {TITLE} as team ada.")
     v.by_name("image").send_keys(str(image))
-    v.click("#submit-button")
+    v.click("#submit-button")  # a script uploads in chunks, then navigates
     v.wait_for("is queued", timeout=300)
     submission = Submission.objects.get(team__name="ada")
     deadline = time.monotonic() + 600
@@ -285,7 +297,7 @@ def organizer_replaces_the_solution(v: Visit, competition: Competition) -> None:
         if v.by_name(f"files-{i}-kind").get_attribute("value") == "solution"
     )
     v.by_name(f"files-{row}-file").send_keys(str(v.files["right_solution"]))
-    v.click("input[name=_continue]")
+    v.submit("input[name=_continue]")
     v.wait_for("solution replaced")
     assert "0 row(s) moved between the public and the private part" in v.text()
     assert "1 submission(s) were scored on an earlier solution" in v.text()
@@ -299,9 +311,9 @@ def organizer_replaces_the_solution(v: Visit, competition: Competition) -> None:
 
 def organizer_rescores(v: Visit, competition: Competition) -> None:
     """The stale notice's offer: the list's Rescore action for this competition."""
-    v.click("form.rescore-offer button")
+    v.submit("form.rescore-offer button")
     v.wait_for("Rescore from kept predictions: please confirm.")
-    v.click("input[value='Yes, rescore']")
+    v.submit("input[value='Yes, rescore']")
     v.wait_for("rescored 1 submission(s)")
     v.shot("05-rescored")
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
@@ -322,7 +334,7 @@ def participant_sees_the_rescored_result(
     v.go("/accounts/login/")
     v.type("username", "ada")
     v.type("password", PASSWORD)
-    v.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     v.go(reverse("competitions:leaderboard", args=[competition.slug]))
     assert f"ada {submission.public_score:.5f}" in v.text()
     v.shot("06-leaderboard")
@@ -332,16 +344,15 @@ def organizer_reveals(v: Visit, competition: Competition) -> None:
     """Reveal while the competition is still open: the confirmation page says so."""
     v.log_in("olga")
     v.go(f"/admin/competitions/competition/{competition.pk}/change/")
-    from selenium.webdriver.common.by import By
 
     tools = ".object-tools a[href$='/confirm/reveal_private/']"
-    v.browser.find_element(By.CSS_SELECTOR, tools).click()
+    v.submit(tools)
     v.wait_for("Reveal the private leaderboard: please confirm.")
     assert "is still open" in v.text()
     competition.refresh_from_db()
     assert competition.private_revealed_at is None
     v.shot("07-reveal-confirmation")
-    v.click("input[value='Yes, reveal']")
+    v.submit("input[value='Yes, reveal']")
     v.wait_for("Revealed the private leaderboard of 1 competition(s).")
     competition.refresh_from_db()
     assert competition.private_revealed_at is not None
