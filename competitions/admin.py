@@ -288,10 +288,10 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         form_url: str = "",
         obj: Competition | None = None,
     ) -> Any:
-        # The data check's refusals sit with the file rows at the bottom of a long form;
-        # repeat them at the top, where the organizer looks after saving.
+        # The data check's refusals go at the top, where the organizer looks after saving;
+        # the file rows at the bottom of the long form point here.
         for inline in context.get("inline_admin_formsets", []):
-            for problem in inline.formset.non_form_errors():
+            for problem in getattr(inline.formset, "data_problems", []):
                 self.message_user(request, f"Not saved: {problem}", messages.ERROR)
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -144,6 +144,12 @@ class CompetitionAdminForm(forms.ModelForm):
             raise ValidationError(problem)
         return slug
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        # The file formset checks the data with this instance; a field refused here still
+        # holds its old value there and would be reported a second time, wrongly.
+        self.instance._admin_refused_fields = frozenset(self.errors)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         start, end = data.get("start"), data.get("end")
@@ -187,12 +193,20 @@ class CompetitionFileFormSet(BaseInlineFormSet):
     competition's settings by the same service that checks a bundle."""
 
     data_report: DataReport | None = None
+    #: The data check's refusals, shown once, at the top of the page (CompetitionAdmin).
+    data_problems: list[str]
 
     def clean(self) -> None:
+        self.data_problems = []
         super().clean()
         if any(self.errors):
             return
         competition: Competition = self.instance
+        if getattr(competition, "_admin_refused_fields", None):
+            raise ValidationError(
+                "The files are checked once the settings marked above are accepted "
+                "(choose them again then: a browser does not keep chosen files)."
+            )
         stored = {r.pk: r for r in competition.files.all()} if competition.pk else {}
         uploads: list[tuple[str, str, Any]] = []  # new files, as uploaded
         kept: list[tuple[str, str, Any, CompetitionFile | None]] = []  # stored, staying
@@ -239,4 +253,10 @@ class CompetitionFileFormSet(BaseInlineFormSet):
                     stored_solution=paths[-1] if extra else None,
                 )
             except CompetitionDataInvalid as exc:
-                raise ValidationError(exc.problems) from exc
+                # The details go to the top of the page, where the organizer looks after
+                # saving; the file rows get a pointer, not a second copy.
+                self.data_problems = list(exc.problems)
+                raise ValidationError(
+                    f"Not saved: the data check found {len(exc.problems)} problem(s) with "
+                    "these files, listed at the top of the page."
+                ) from exc

@@ -135,7 +135,9 @@ class Competition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title
+        # With the slug: two competitions may share a title, and the admin's filters,
+        # selects and messages must tell them apart.
+        return f"{self.title} ({self.slug})"
 
     def get_absolute_url(self) -> str:
         return reverse("competitions:detail", kwargs={"slug": self.slug})
@@ -414,6 +416,14 @@ class Submission(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SCORED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def status_label(self) -> str:
+        """The status in a participant's words: a debug run that finished well was
+        validated, not scored against hidden labels, so it reads "Checked"."""
+        if self.is_debug and self.status == self.Status.SCORED:
+            return "Checked"
+        return str(self.get_status_display())
 
 
 class WorkerHeartbeat(models.Model):

@@ -349,7 +349,7 @@ def _status(request: HttpRequest, submission: Submission) -> dict[str, Any]:
     body = dict(SubmissionDetailSerializer(submission, context={"queue_position": position}).data)
     return {
         **body,
-        "status_display": submission.get_status_display(),
+        "status_display": submission.status_label,
         "finished": submission.is_finished,
         "queue_note": workers.submission_wait_note(submission=submission),
         "elapsed_seconds": elapsed,

@@ -257,3 +257,16 @@ def test_a_run_whose_image_was_deleted_says_it_cannot_run_again(world: World) ->
     assert "1 failed submission(s) cannot run again" in done
     failed.refresh_from_db()
     assert failed.status == Submission.Status.FAILED
+
+
+def test_competitions_with_the_same_title_are_told_apart_in_filters_and_selects(
+    world: World,
+) -> None:
+    """Titles need not be unique; the admin's filters and selects name the slug too."""
+    Competition.objects.filter(pk=world.draft.pk).update(title=world.competition.title)
+    client = world.client("staff")
+    listing = client.get(reverse("admin:competitions_submission_changelist")).content.decode()
+    for competition in (world.competition, world.draft):
+        assert f"{world.competition.title} ({competition.slug})" in listing
+    add_team = client.get(reverse("admin:competitions_team_add")).content.decode()
+    assert f"{world.competition.title} ({world.draft.slug})" in add_team

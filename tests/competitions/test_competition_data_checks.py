@@ -233,9 +233,10 @@ def test_admin_refuses_the_same_bundle_with_the_same_message(
     bundle = write_bundle(tmp_path / case, **arguments)
     status, page = admin_post(organizer, bundle)
     assert status == 200, page[:2000]
-    assert escape(message) in page
-    # Also at the top of the page, not only with the file rows at the bottom.
+    # Once, at the top of the page; the file rows at the bottom point there.
+    assert page.count(escape(message)) == 1
     assert escape(f"Not saved: {message}") in page
+    assert "with these files, listed at the top of the page." in page
     # What the organizer chose stays in the form.
     assert 'value="tiny"' in page
     assert not Competition.objects.exists()
@@ -272,6 +273,9 @@ def test_admin_refuses_an_invalid_slug_with_the_bundle_message(
     status, page = admin_post(organizer, write_bundle(tmp_path / "b"), slug="no spaces please")
     assert status == 200
     assert escape("slug 'no spaces please' is not a valid slug. Rule:") in page
+    # Said once, at the field: the file check does not add one for the empty slug.
+    assert page.count("is not a valid slug") == 1
+    assert "The files are checked once the settings marked above are accepted" in page
     assert not Competition.objects.exists()
 
 
@@ -293,6 +297,9 @@ def test_admin_form_errors_name_the_field_and_keep_the_rest(
     assert status == 200
     assert message in page
     assert 'value="Tiny"' in page
+    # The refused field is not reported again by the data check, with its old value.
+    assert "Not saved:" not in page
+    assert "The files are checked once the settings marked above are accepted" in page
     assert not Competition.objects.exists()
 
 

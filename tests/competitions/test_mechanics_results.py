@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
+from django.urls import reverse
 from django.utils import timezone
 from factories import (
     CompetitionFactory,
@@ -143,6 +144,21 @@ def test_other_teams_cannot_select(m: TeamMembership) -> None:
 def test_debug_submissions_are_never_ranked(m: TeamMembership) -> None:
     run(m.team, 0.99, None, is_debug=True)
     assert leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=m.competition) == []
+
+
+def test_a_finished_debug_run_reads_checked_not_scored(m: TeamMembership, client) -> None:
+    """A debug run is validated, never scored on hidden labels: no page calls it scored."""
+    debug = run(m.team, None, None, is_debug=True, status=S.SCORED)
+    regular = run(m.team, 0.5, None, minute=1, status=S.SCORED)
+    client.force_login(m.user)
+    page = client.get(debug.get_absolute_url()).content.decode()
+    assert ">Checked</span>" in page and ">Scored</span>" not in page
+    status = client.get(reverse("competitions:submission_status", args=[debug.pk])).json()
+    assert status["status"] == "scored" and status["status_display"] == "Checked"
+    mine = client.get(reverse("competitions:my_submissions", args=[m.competition.slug]))
+    listing = mine.content.decode()
+    assert listing.count(">Checked</span>") == 1 and listing.count(">Scored</span>") == 1
+    assert client.get(regular.get_absolute_url()).content.decode().count(">Scored</span>") == 1
 
 
 # hidden until the reveal, on every selector path
