@@ -15,6 +15,7 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from competitions.models import Competition, CompetitionFile, Submission
 from podium.units import format_size
@@ -31,7 +32,7 @@ FILE_OWNERS: dict[type[models.Model], tuple[type[models.Model], Any]] = {
 
 def stored_file_html(value: FieldFile | None) -> str:
     """`name (size)` linked to the access-checked download view; '' when empty."""
-    if not value:
+    if not value or not value.name:
         return ""
     name = PurePosixPath(value.name).name
     try:
@@ -61,7 +62,7 @@ class StoredFileInput(forms.ClearableFileInput):
     def is_initial(self, value: Any) -> bool:
         return False  # the base template would read value.url
 
-    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         html = super().render(name, value, attrs, renderer)
         current = stored_file_html(value) if isinstance(value, FieldFile) else ""
         if not current:
@@ -69,7 +70,9 @@ class StoredFileInput(forms.ClearableFileInput):
         return format_html("<p>Currently: {}</p>{}", current, html)
 
 
-FORMFIELD_OVERRIDES = {models.FileField: {"widget": StoredFileInput}}
+FORMFIELD_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.FileField: {"widget": StoredFileInput}
+}
 
 
 def stored_file_download(request: HttpRequest, *, model: str, pk: int, field: str) -> FileResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from podium.errors import ApplicationError
 from podium.units import parse_cpus, parse_duration, parse_size
 from scoring.metrics import MetricError, UnknownMetric
 
-LIMIT_FIELDS = {
+LIMIT_FIELDS: dict[str, tuple[str, Callable[[Any], float]]] = {
     "memory": ("memory_limit_bytes", parse_size),
     "cpus": ("cpu_limit", parse_cpus),
     "gpus": ("gpu_limit", int),
@@ -255,7 +256,7 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     except BaseException:
         # The transaction forgets the new records; forget their stored files too.
         for record in added:
-            record.file.storage.delete(record.file.name)
+            record.file.delete(save=False)
         raise
     competition.data_report = report  # type: ignore[attr-defined]
     return competition, created

@@ -50,7 +50,7 @@ def leaderboard_confidence(
     submissions = {
         s.pk: s for s in Submission.objects.filter(pk__in=submission_ids).exclude(predictions="")
     }
-    state: dict[str, Any] = {}
+    state: dict[str | int, Any] = {}  # "solution", and each submission's pk
 
     def solution() -> tuple[pd.DataFrame, np.ndarray]:
         if "solution" not in state:
