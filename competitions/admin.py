@@ -224,7 +224,9 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                 continue
             try:
                 count = competition_rescore(actor=request.user, competition=competition)
-            except Exception as exc:  # a missing solution, an unreadable file, ...
+            # The metric may be an organizer's plugin, which can raise anything; that, a missing
+            # solution or an unreadable file rolls the rescore back and is told here.
+            except Exception as exc:  # noqa: BLE001 - an organizer's code or data, told on the page
                 self.message_user(request, f"{competition}: {exc}", messages.ERROR)
                 continue
             record = competition.audit_records.filter(action=AuditRecord.Action.RESCORE).first()

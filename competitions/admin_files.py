@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest
@@ -87,7 +88,7 @@ def stored_file_download(request: HttpRequest, *, model: str, pk: int, field: st
     model_class = models_by_name[model]
     try:
         file_field = model_class._meta.get_field(field)
-    except Exception as exc:
+    except FieldDoesNotExist as exc:
         raise Http404("No such file.") from exc
     if not isinstance(file_field, models.FileField):
         raise Http404("No such file.")

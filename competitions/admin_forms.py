@@ -190,7 +190,7 @@ class CompetitionFileFormSet(BaseInlineFormSet):
 
     data_report: DataReport | None = None
 
-    def clean(self) -> None:
+    def clean(self) -> None:  # noqa: C901 - the files as they will be after this save (new, replaced, kept, deleted) in one pass
         super().clean()
         if any(self.errors):
             return

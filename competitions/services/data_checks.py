@@ -242,7 +242,7 @@ def slug_problem(slug: str) -> str | None:
     return None
 
 
-def competition_data_check(
+def competition_data_check(  # noqa: C901 - a flat list of data rules, each adding its own problem
     *,
     competition: Competition,
     test: Sequence[DataFile] = (),
