@@ -82,6 +82,7 @@ def tiny_archive(client: docker.DockerClient, workdir: Path) -> tuple[Path, str]
         for chunk in image.save(named=True):
             fh.write(chunk)
     client.images.remove(tag)  # loaded untagged by each run, as a participant's image is
+    assert image.id is not None  # a built image has its id
     return archive, image.id
 
 
@@ -103,7 +104,9 @@ def measure(client: docker.DockerClient, image_id: str) -> dict[str, int]:
 def run(label: str, days: float, runs: int, archive: Path, image_id: str, user: User) -> None:
     settings.PODIUM_IMAGE_RETENTION_DAYS = days
     client = sandbox.docker_client()
-    competition = user.team_memberships.first().team.competition
+    membership = user.team_memberships.first()
+    assert membership is not None  # the benchmark's user has joined
+    competition = membership.team.competition
     print(f"\n{label}: PODIUM_IMAGE_RETENTION_DAYS={days:g}, archive {archive.stat().st_size} B")
     print(f"{'run':>4} {'archives B':>11} {'allowed B':>10} {'predictions B':>14} "
           f"{'cap B':>11} {'scratch B':>10} {'images':>7}")  # fmt: skip

@@ -48,6 +48,7 @@ from competitions.services.results import (
 )
 from competitions.services.submissions import submission_requeue
 from podium.errors import ApplicationError
+from podium.http import AuthenticatedHttpRequest
 from podium.units import format_duration, format_size
 
 
@@ -208,7 +209,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         return None
 
     @admin.action(description="Rescore from kept predictions (after a solution fix)…")
-    def rescore(self, request: HttpRequest, queryset: QuerySet[Competition]) -> Any:
+    def rescore(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Competition]) -> Any:
         page = self._confirmation(request, queryset, "rescore", from_changelist=True)
         if page is not None:
             return page
@@ -223,7 +224,9 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                 continue
             try:
                 count = competition_rescore(actor=request.user, competition=competition)
-            except Exception as exc:  # a missing solution, an unreadable file, ...
+            # The metric may be an organizer's plugin, which can raise anything; that, a missing
+            # solution or an unreadable file rolls the rescore back and is told here.
+            except Exception as exc:  # noqa: BLE001 - an organizer's code or data, told on the page
                 self.message_user(request, f"{competition}: {exc}", messages.ERROR)
                 continue
             record = competition.audit_records.filter(action=AuditRecord.Action.RESCORE).first()
@@ -358,7 +361,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                 # Nothing half-saved: the files stored so far in this request go, and the
                 # exception rolls the whole change back (see changeform_view).
                 for record in stored:
-                    record.file.storage.delete(record.file.name)
+                    record.file.delete(save=False)
                 raise _StoreFailed(exc.message) from exc
         report = getattr(formset, "data_report", None)
         if report is not None and report.replaced_solution:
@@ -484,14 +487,14 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             self.message_user(request, health, level)
         return super().changelist_view(request, extra_context)
 
-    def get_ordering(self, request: HttpRequest) -> list[str]:
+    def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
         # Keep the queue filter's order (oldest first) instead of the default newest first.
         if request.GET.get("queue"):
-            return []
-        return ["-created_at"]
+            return ()
+        return ("-created_at",)
 
     @admin.action(description="Run again (queue the selected failed submissions)…")
-    def requeue(self, request: HttpRequest, queryset: QuerySet[Submission]) -> Any:
+    def requeue(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Submission]) -> Any:
         page = self._confirmation(request, queryset, "requeue", from_changelist=True)
         if page is not None:
             return page

@@ -10,11 +10,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from competitions.models import Competition, CompetitionFile, Submission
 from podium.units import format_size
@@ -31,7 +33,7 @@ FILE_OWNERS: dict[type[models.Model], tuple[type[models.Model], Any]] = {
 
 def stored_file_html(value: FieldFile | None) -> str:
     """`name (size)` linked to the access-checked download view; '' when empty."""
-    if not value:
+    if not value or not value.name:
         return ""
     name = PurePosixPath(value.name).name
     try:
@@ -61,7 +63,7 @@ class StoredFileInput(forms.ClearableFileInput):
     def is_initial(self, value: Any) -> bool:
         return False  # the base template would read value.url
 
-    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> str:
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> SafeString:
         html = super().render(name, value, attrs, renderer)
         current = stored_file_html(value) if isinstance(value, FieldFile) else ""
         if not current:
@@ -69,7 +71,9 @@ class StoredFileInput(forms.ClearableFileInput):
         return format_html("<p>Currently: {}</p>{}", current, html)
 
 
-FORMFIELD_OVERRIDES = {models.FileField: {"widget": StoredFileInput}}
+FORMFIELD_OVERRIDES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.FileField: {"widget": StoredFileInput}
+}
 
 
 def stored_file_download(request: HttpRequest, *, model: str, pk: int, field: str) -> FileResponse:
@@ -84,7 +88,7 @@ def stored_file_download(request: HttpRequest, *, model: str, pk: int, field: st
     model_class = models_by_name[model]
     try:
         file_field = model_class._meta.get_field(field)
-    except Exception as exc:
+    except FieldDoesNotExist as exc:
         raise Http404("No such file.") from exc
     if not isinstance(file_field, models.FileField):
         raise Http404("No such file.")

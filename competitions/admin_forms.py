@@ -4,7 +4,7 @@ anything is saved."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -95,7 +95,7 @@ class TargetColumnsField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         columns = [c.strip() for c in text.split(",") if c.strip()]
         if not columns:
             raise ValidationError("Name at least one target column, e.g. label.")
@@ -136,7 +136,7 @@ class CompetitionAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         current = self.instance.metric if self.instance.pk else None
-        self.fields["metric"].choices = metric_choices(current)
+        cast(forms.ChoiceField, self.fields["metric"]).choices = metric_choices(current)
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -151,7 +151,8 @@ class CompetitionAdminForm(forms.ModelForm):
         self.instance._admin_refused_fields = frozenset(self.errors)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("start"), data.get("end")
         if start and end and end <= start:
             # Said here, next to End, instead of the database constraint's own name.
@@ -181,7 +182,8 @@ class CompetitionFileForm(forms.ModelForm):
         widgets = {"file": StoredFileInput}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("file")
         if not data.get("name") and upload is not None:
             data["name"] = upload.name.rsplit("/", 1)[-1]
@@ -196,7 +198,7 @@ class CompetitionFileFormSet(BaseInlineFormSet):
     #: The data check's refusals, shown once, at the top of the page (CompetitionAdmin).
     data_problems: list[str]
 
-    def clean(self) -> None:
+    def clean(self) -> None:  # noqa: C901 - the files as they will be after this save (new, replaced, kept, deleted) in one pass
         self.data_problems = []
         super().clean()
         if any(self.errors):
@@ -215,7 +217,8 @@ class CompetitionFileFormSet(BaseInlineFormSet):
             if not data:
                 continue
             record = stored.pop(form.instance.pk, None) if form.instance.pk else None
-            if self._should_delete_form(form) or data.get("file") is None:
+            # _should_delete_form is BaseFormSet's own, missing from django-stubs.
+            if self._should_delete_form(form) or data.get("file") is None:  # type: ignore[attr-defined]
                 continue
             if "file" in form.changed_data:
                 uploads.append((data["kind"], data["name"], data["file"]))
@@ -246,10 +249,10 @@ class CompetitionFileFormSet(BaseInlineFormSet):
                 self.data_report = competition_data_check(
                     competition=competition,
                     test=by_kind.get(CompetitionFile.Kind.TEST, []),
-                    sample_submission=(
-                        by_kind.get(CompetitionFile.Kind.SAMPLE_SUBMISSION) or [None]
-                    )[0],
-                    solution=(by_kind.get(CompetitionFile.Kind.SOLUTION) or [None])[0],
+                    sample_submission=next(
+                        iter(by_kind.get(CompetitionFile.Kind.SAMPLE_SUBMISSION, [])), None
+                    ),
+                    solution=next(iter(by_kind.get(CompetitionFile.Kind.SOLUTION, [])), None),
                     stored_solution=paths[-1] if extra else None,
                 )
             except CompetitionDataInvalid as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions import leaderboards, selectors
-from competitions.models import Competition, Submission
+from competitions.models import Submission
 from competitions.serializers import (
     CompetitionFileSerializer,
     CompetitionSerializer,
@@ -50,6 +50,7 @@ from competitions.services import accounts as accounts_services
 from competitions.services import submissions as submissions_services
 from competitions.services import teams as teams_services
 from competitions.services.submit import submission_submit
+from podium.http import AuthenticatedRequest
 from uploads.services import upload_request_length_check
 
 ERRORS = {
@@ -64,13 +65,6 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-
-
-def _my_team(user: Any, competition: Competition) -> Any:
-    team = selectors.team_for_user(user=user, competition=competition)
-    if team is None:
-        raise Http404(f"You have not joined {competition.title}.")
-    return team
 
 
 # Competitions and data
@@ -95,7 +89,7 @@ class CompetitionJoinApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: TeamSerializer, **ERRORS})
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         team = teams_services.competition_join(
             user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
         )
@@ -169,12 +163,14 @@ class TeamApi(APIView):
     @extend_schema(responses={200: TeamDetailSerializer, 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        return Response(self._render(_my_team(request.user, competition)))
+        return Response(
+            self._render(selectors.team_get_for_user(user=request.user, competition=competition))
+        )
 
     @extend_schema(request=TeamRenameSerializer, responses={200: TeamDetailSerializer, **ERRORS})
-    def patch(self, request: Request, slug: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        team = _my_team(request.user, competition)
+        team = selectors.team_get_for_user(user=request.user, competition=competition)
         serializer = TeamRenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         team = teams_services.team_rename(
@@ -188,16 +184,18 @@ class TeamInvitationsApi(APIView):
 
     @extend_schema(responses={200: InvitationSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
-        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
+        team = selectors.team_get_for_user(
+            user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
+        )
         invitations = selectors.invitations_for_team(team=team).select_related("team__competition")
         return Response(InvitationSerializer(invitations, many=True).data)
 
     @extend_schema(
         request=InvitationCreateSerializer, responses={201: InvitationSerializer, **ERRORS}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        team = _my_team(request.user, competition)
+        team = selectors.team_get_for_user(user=request.user, competition=competition)
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         invitation = teams_services.team_invite(
@@ -214,7 +212,7 @@ class TeamMergeRequestsApi(APIView):
     @extend_schema(responses={200: MergeRequestSerializer(many=True), 404: ERRORS[404]})
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        team = _my_team(request.user, competition)
+        team = selectors.team_get_for_user(user=request.user, competition=competition)
         return Response(
             MergeRequestSerializer(selectors.merge_requests_for_team(team=team), many=True).data
         )
@@ -222,9 +220,9 @@ class TeamMergeRequestsApi(APIView):
     @extend_schema(
         request=MergeRequestCreateSerializer, responses={201: MergeRequestSerializer, **ERRORS}
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
-        team = _my_team(request.user, competition)
+        team = selectors.team_get_for_user(user=request.user, competition=competition)
         serializer = MergeRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         merge = teams_services.team_merge_request(
@@ -239,10 +237,12 @@ class MergeRequestRespondApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=RespondSerializer, responses={200: MergeRequestSerializer, **ERRORS})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str, pk: int) -> Response:
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
+        team = selectors.team_get_for_user(
+            user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
+        )
         merge = teams_services.team_merge_respond(
             user=request.user,
             merge_request=selectors.merge_request_get_for_team(team=team, pk=pk),
@@ -269,7 +269,7 @@ class InvitationRespondApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=RespondSerializer, responses={200: InvitationSerializer, **ERRORS})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         serializer = RespondSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         invitation = teams_services.team_invitation_respond(
@@ -284,8 +284,10 @@ class InvitationCancelApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: InvitationSerializer, **ERRORS})
-    def post(self, request: Request, slug: str, pk: int) -> Response:
-        team = _my_team(request.user, selectors.competition_get(slug=slug, user=request.user))
+    def post(self, request: AuthenticatedRequest, slug: str, pk: int) -> Response:
+        team = selectors.team_get_for_user(
+            user=request.user, competition=selectors.competition_get(slug=slug, user=request.user)
+        )
         invitation = teams_services.team_invitation_cancel(
             user=request.user,
             invitation=selectors.invitation_get_for_team(team=team, pk=pk),
@@ -316,7 +318,7 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
         },
         responses={201: SubmissionCreatedSerializer, **ERRORS},
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: AuthenticatedRequest, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
         if request.content_type.startswith("multipart/"):
             # Judge the declared length before request.data reads the body to disk.
@@ -382,7 +384,7 @@ class SubmissionCancelApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={200: SubmissionDetailSerializer, **ERRORS})
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
         submission = submissions_services.submission_cancel(
             user=request.user, submission=submission
@@ -396,7 +398,7 @@ class SubmissionSelectApi(APIView):
     @extend_schema(
         request=SubmissionSelectSerializer, responses={200: SubmissionDetailSerializer, **ERRORS}
     )
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
         serializer = SubmissionSelectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = selectors.submission_get_for_user(user=request.user, pk=pk)
@@ -475,6 +477,6 @@ class AccountTokenApi(APIView):
         return Response(_token_payload(selectors.token_for_user(user=request.user)))
 
     @extend_schema(request=None, responses={201: TokenSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         token = accounts_services.account_token_rotate(user=request.user)
         return Response(_token_payload(token), status=status.HTTP_201_CREATED)

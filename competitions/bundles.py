@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from podium.errors import ApplicationError
 from podium.units import parse_cpus, parse_duration, parse_size
 from scoring.metrics import MetricError, UnknownMetric
 
-LIMIT_FIELDS = {
+LIMIT_FIELDS: dict[str, tuple[str, Callable[[Any], float]]] = {
     "memory": ("memory_limit_bytes", parse_size),
     "cpus": ("cpu_limit", parse_cpus),
     "gpus": ("gpu_limit", int),
@@ -71,7 +72,7 @@ def _number(spec: dict[str, Any], key: str, kind: type, default: Any) -> Any:
         raise ApplicationError(f"competition.yaml: {key}: {value!r} is not {what}") from exc
 
 
-def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:
+def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901 - one check per competition.yaml key, each with its own message
     for key in ("slug", "title", "start", "end", "target_columns"):
         if key not in spec:
             raise ApplicationError(f"competition.yaml: {key} is required")
@@ -205,7 +206,7 @@ def _check(slug: str, fields: dict[str, Any], files: list[tuple[str, str, Path]]
 
 
 @transaction.atomic
-def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
+def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:  # noqa: C901 - one transaction whose failure path removes the files it stored
     """Create or update a competition from a bundle; returns it and whether it is new.
 
     A new competition is a draft (staff only) unless competition.yaml says
@@ -255,7 +256,7 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:
     except BaseException:
         # The transaction forgets the new records; forget their stored files too.
         for record in added:
-            record.file.storage.delete(record.file.name)
+            record.file.delete(save=False)
         raise
     competition.data_report = report  # type: ignore[attr-defined]
     return competition, created

@@ -47,7 +47,8 @@ class SubmissionForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("image") and not data.get("upload"):
             self.add_error("image", "This field is required.")
         return data

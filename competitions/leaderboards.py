@@ -200,6 +200,7 @@ def _public_board(
     entries: list[LeaderboardEntry] = []
     predictions: dict[int, str] = {}
     for rank, (pk, team_id, name, score, n, last, kept) in enumerate(rows, start=1):
+        assert score is not None  # the rows are scored ones with a public score
         entries.append(
             LeaderboardEntry(
                 rank=rank,
@@ -293,6 +294,7 @@ def _compute_leaderboard(
     ) in rows:
         if not ok:
             continue
+        assert public is not None  # ok: scored, with a public score
         predictions[pk] = kept
         if rank_in_team == 1:
             best_public[team_id] = (public, created, pk, name, n, last)
@@ -337,7 +339,9 @@ def _with_confidence(
         competition=competition,
         kind=kind,
         submission_ids=[
-            e.submission_id for e in entries[:top] if predictions.get(e.submission_id or 0)
+            e.submission_id
+            for e in entries[:top]
+            if e.submission_id is not None and predictions.get(e.submission_id)
         ],
     )
     out = []

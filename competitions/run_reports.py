@@ -26,12 +26,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 
 from competitions.models import Competition, Submission
 from podium.units import format_duration, format_size
 
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 Kind = Submission.FailureKind
 
 MEMORY_STEP_BYTES = 64 * 2**20  # peak memory is shown rounded up to this step
@@ -96,7 +97,7 @@ def _template(submission: Submission, competition: Competition) -> str:
     if kind == Kind.INVALID_IMAGE:
         # Checked before any run: about the uploaded archive, which the team made.
         return submission.failure_message
-    templates = {
+    templates: dict[str, str] = {
         Kind.TIME_LIMIT: (
             f"Your run exceeded the time limit ({format_duration(competition.time_limit_seconds)})"
             " and was stopped. The limit in seconds is in PODIUM_TIME_LIMIT_SECONDS."

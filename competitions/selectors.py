@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 from django.db.models import (
     Q,
     QuerySet,
@@ -29,7 +30,7 @@ from competitions.models import (
     TeamMergeRequest,
 )
 
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 
 
 def _is_organizer(user: User) -> bool:
@@ -57,6 +58,15 @@ def team_for_user(*, user: User, competition: Competition) -> Team | None:
     if not user.is_authenticated:
         return None
     return Team.objects.filter(competition=competition, memberships__user=user).first()
+
+
+def team_get_for_user(*, user: User, competition: Competition) -> Team:
+    """The user's team in the competition. Raises Http404 ("You have not joined ...") for a
+    user who has not joined it, an anonymous one included."""
+    team = team_for_user(user=user, competition=competition)
+    if team is None:
+        raise Http404(f"You have not joined {competition.title}.")
+    return team
 
 
 def private_scores_visible(*, user: User, competition: Competition) -> bool:
@@ -108,7 +118,7 @@ def _presented(queryset: QuerySet[Submission], *, user: User) -> QuerySet[Submis
     objects are for display: services reload a submission before writing."""
 
     class PresentedIterable(ModelIterable):
-        def __iter__(self):  # type: ignore[no-untyped-def]
+        def __iter__(self):
             for obj in super().__iter__():
                 yield run_reports.submission_present(user=user, submission=obj)
 
@@ -149,7 +159,7 @@ def _can_see_submission(user: User, submission: Submission) -> bool:
     if _is_organizer(user):
         return True
     return bool(
-        user.is_authenticated and submission.team.memberships.filter(user_id=user.pk).exists()  # type: ignore[attr-defined]
+        user.is_authenticated and submission.team.memberships.filter(user_id=user.pk).exists()
     )
 
 

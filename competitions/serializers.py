@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -12,6 +13,7 @@ from competitions.models import (
     Competition,
     CompetitionFile,
     Submission,
+    Team,
     TeamInvitation,
     TeamMergeRequest,
 )
@@ -74,9 +76,11 @@ class SubmissionSerializer(serializers.ModelSerializer):
     """A submission as its team sees it; give it objects from competitions.selectors,
     which hold only what the user may see of the run (competitions.run_reports)."""
 
-    competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    team = serializers.StringRelatedField()
-    user = serializers.StringRelatedField()
+    competition: serializers.SlugRelatedField[Competition] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
+    team: serializers.StringRelatedField[Team] = serializers.StringRelatedField()
+    user: serializers.StringRelatedField[User] = serializers.StringRelatedField()
     exit_status = serializers.SerializerMethodField(
         help_text='"zero", "non-zero" or null (no exit yet); exit_code itself is null for a '
         "scored run's non-zero exit unless the organizers show run logs."
@@ -222,9 +226,9 @@ class TeamRenameSerializer(serializers.Serializer):
 
 class InvitationSerializer(serializers.ModelSerializer):
     competition = serializers.CharField(source="team.competition.slug", read_only=True)
-    team = serializers.StringRelatedField()
-    invitee = serializers.StringRelatedField()
-    invited_by = serializers.StringRelatedField()
+    team: serializers.StringRelatedField[Team] = serializers.StringRelatedField()
+    invitee: serializers.StringRelatedField[User] = serializers.StringRelatedField()
+    invited_by: serializers.StringRelatedField[User] = serializers.StringRelatedField()
 
     class Meta:
         model = TeamInvitation
@@ -249,9 +253,11 @@ class RespondSerializer(serializers.Serializer):
 
 
 class MergeRequestSerializer(serializers.ModelSerializer):
-    source = serializers.StringRelatedField()
-    target = serializers.StringRelatedField()
-    requested_by = serializers.StringRelatedField()
+    # DRF's serializer metaclass takes declared fields off the class, so this field does not
+    # replace Field.source (the attribute path) as the stubs' class attribute says it would.
+    source: serializers.StringRelatedField[Team] = serializers.StringRelatedField()  # type: ignore[assignment]
+    target: serializers.StringRelatedField[Team] = serializers.StringRelatedField()
+    requested_by: serializers.StringRelatedField[User] = serializers.StringRelatedField()
 
     class Meta:
         model = TeamMergeRequest

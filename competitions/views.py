@@ -8,7 +8,7 @@ with a progress bar) and static/status.js (polls status.json for live run status
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from competitions import leaderboards, selectors
+from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import workers
 from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
@@ -39,7 +40,6 @@ from competitions.models import Competition, Submission
 from competitions.serializers import SubmissionDetailSerializer
 from competitions.services.accounts import account_token_rotate, account_username_record
 from competitions.services.submissions import (
-    debug_runs_available,
     submission_cancel,
     submission_quota,
     submission_select,
@@ -56,6 +56,7 @@ from competitions.services.teams import (
 )
 from competitions.templatetags import charts
 from podium.errors import ApplicationError
+from podium.http import AuthenticatedHttpRequest
 from podium.units import format_duration, format_size
 from uploads.services import upload_request_length_check
 
@@ -84,7 +85,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The API token (for the CLI and scripts) and the invitations waiting for the user."""
     if request.method == "POST":
         had_one = selectors.token_for_user(user=request.user) is not None
@@ -201,7 +202,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def join(request: HttpRequest, slug: str) -> HttpResponse:
+def join(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug, user=request.user)
     form = JoinForm(request.POST)
     if not form.is_valid():
@@ -235,7 +236,7 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
     length before the body is read (the CSRF check would read it, so it comes after)."""
     if (
         request.method == "POST"
-        and request.content_type.startswith("multipart/")
+        and (request.content_type or "").startswith("multipart/")
         and request.user.is_authenticated
     ):
         try:
@@ -246,12 +247,13 @@ def submit(request: HttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as exc:
             messages.error(request, exc.message)
             return redirect("competitions:submit", slug=slug)
-    return _submit(request, slug)
+    # _submit is login_required: an anonymous visitor is sent to sign in there.
+    return _submit(cast(AuthenticatedHttpRequest, request), slug)
 
 
 @csrf_protect
 @login_required
-def _submit(request: HttpRequest, slug: str) -> HttpResponse:
+def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug, user=request.user)
     team = selectors.team_for_user(user=request.user, competition=competition)
     if team is None:
@@ -307,7 +309,9 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         if s.status == Submission.Status.SCORED and s.public_score is not None and not s.is_debug
     ]
     higher = metric_lookup(competition.metric).greater_is_better
-    timeline = sorted((s.created_at, s.public_score, f"#{s.pk}") for s in scored)
+    timeline = sorted(
+        (s.created_at, s.public_score, f"#{s.pk}") for s in scored if s.public_score is not None
+    )
     context = {
         **_tab_context(request, competition, "submissions"),
         "submissions": submissions,
@@ -392,7 +396,7 @@ def submission_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 @require_POST
-def submission_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     submission = selectors.submission_get_for_user(user=request.user, pk=pk)
     try:
         submission_cancel(user=request.user, submission=submission)
@@ -405,7 +409,7 @@ def submission_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def submission_select_view(request: HttpRequest, pk: int) -> HttpResponse:
+def submission_select_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     submission = selectors.submission_get_for_user(user=request.user, pk=pk)
     form = SelectForm(request.POST)
     selected = form.is_valid() and form.cleaned_data["selected"]
@@ -475,7 +479,7 @@ def _valid(form) -> dict[str, Any]:
 
 @login_required
 @require_POST
-def team_rename_view(request: HttpRequest, slug: str) -> HttpResponse:
+def team_rename_view(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     def action(competition, team) -> str:
         name = _valid(TeamRenameForm(request.POST))["name"]
         team = team_rename(user=request.user, team=team, name=name)
@@ -486,7 +490,7 @@ def team_rename_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
+def team_invite_view(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     def action(competition, team) -> str:
         username = _valid(InviteForm(request.POST))["username"]
         team_invite(user=request.user, team=team, invitee_username=username)
@@ -497,7 +501,9 @@ def team_invite_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_invitation_cancel_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def team_invitation_cancel_view(
+    request: AuthenticatedHttpRequest, slug: str, pk: int
+) -> HttpResponse:
     def action(competition, team) -> str:
         invitation = selectors.invitation_get_for_team(team=team, pk=pk)
         team_invitation_cancel(user=request.user, invitation=invitation)
@@ -508,7 +514,7 @@ def team_invitation_cancel_view(request: HttpRequest, slug: str, pk: int) -> Htt
 
 @login_required
 @require_POST
-def team_merge_view(request: HttpRequest, slug: str) -> HttpResponse:
+def team_merge_view(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     def action(competition, team) -> str:
         target = _valid(MergeForm(request.POST))["target"]
         team_merge_request(user=request.user, team=team, target_team_name=target)
@@ -519,7 +525,7 @@ def team_merge_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+def team_merge_respond_view(request: AuthenticatedHttpRequest, slug: str, pk: int) -> HttpResponse:
     def action(competition, team) -> str:
         accept = _valid(RespondForm(request.POST))["accept"]
         merge = selectors.merge_request_get_for_team(team=team, pk=pk, received_only=True)
@@ -531,7 +537,7 @@ def team_merge_respond_view(request: HttpRequest, slug: str, pk: int) -> HttpRes
 
 @login_required
 @require_POST
-def invitation_respond(request: HttpRequest, pk: int) -> HttpResponse:
+def invitation_respond(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     invitation = selectors.invitation_get_for_user(user=request.user, pk=pk)
     form = RespondForm(request.POST)
     try:

@@ -1,6 +1,7 @@
 """The Celery application. Workers are started with `celery -A podium worker`."""
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging, worker_ready, worker_shutdown
@@ -28,13 +29,14 @@ def _django_logging(**_: object) -> None:
 
     # Logging is configured before the apps are ready (which creates PODIUM_HOME's folders).
     settings.PODIUM_LOG_DIR.mkdir(parents=True, exist_ok=True)
-    config = copy.deepcopy(settings.LOGGING)
+    config: dict[str, Any] = copy.deepcopy(settings.LOGGING)
     config["handlers"]["file"]["filename"] = str(settings.PODIUM_LOG_DIR / "worker.log")
     logging.config.dictConfig(config)
 
 
+# sender: the worker's Consumer; celery-types does not declare its task_consumer, so Any.
 @worker_ready.connect
-def _worker_start(sender: object = None, **_: object) -> None:
+def _worker_start(sender: Any = None, **_: object) -> None:
     """Clean up after a crashed worker on this host, take its runs back, and start beating.
 
     Order matters: the dead worker's containers and mounts go first, then its runs return

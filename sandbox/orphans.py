@@ -66,7 +66,7 @@ def _exited_long_ago(container: Container, grace_seconds: float) -> bool:
     return age.total_seconds() > grace_seconds
 
 
-def cleanup_orphans(
+def cleanup_orphans(  # noqa: C901 - three kinds of leftovers in one sweep, each tolerant of races
     client: docker.DockerClient,
     *,
     scratch_roots: Iterable[Path] = (),

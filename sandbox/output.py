@@ -128,7 +128,7 @@ def remove_scratch(scratch: Path) -> None:
     """Unmount and delete one run's scratch directory; never raise."""
     try:
         _unmount(scratch / _MOUNT_NAME)
-    except Exception:
+    except Exception:  # cleanup after a run: it must not fail the run or the worker
         logger.warning("could not unmount %s", scratch, exc_info=True)
     shutil.rmtree(scratch, ignore_errors=True)
 

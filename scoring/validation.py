@@ -174,7 +174,7 @@ def _shown_header(columns: list[str], limit: int = 200) -> str:
 # --------------------------------------------------------------------------- solution
 
 
-def read_solution(
+def read_solution(  # noqa: C901 - one check after another, each with its own message to the organizer
     path: Path,
     *,
     id_column: str,
@@ -721,7 +721,7 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
     return order
 
 
-def read_predictions(
+def read_predictions(  # noqa: C901 - one check after another, each with its own message to the team
     path: Path,
     *,
     solution: pd.DataFrame,

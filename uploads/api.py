@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from competitions.selectors import competition_get
 from podium.errors import ApplicationError
+from podium.http import AuthenticatedRequest
 from uploads.models import Upload
 from uploads.selectors import upload_get_for_user
 from uploads.services import UploadOffsetMismatch, upload_append, upload_create, upload_delete
@@ -66,7 +67,7 @@ class UploadCreateApi(APIView):
             )
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = UploadCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         upload = upload_create(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404
 
 from uploads.models import Upload
 
 
-def upload_get_for_user(*, user: AbstractBaseUser | AnonymousUser, upload_id: str) -> Upload:
+def upload_get_for_user(*, user: User | AnonymousUser, upload_id: str) -> Upload:
     try:
         key = uuid.UUID(str(upload_id))
     except ValueError as exc:

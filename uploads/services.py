@@ -28,7 +28,7 @@ from typing import IO, Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -74,13 +74,13 @@ class UploadedImage(File):
         return str(self._path)
 
 
-def _open_uploads(user: AbstractBaseUser) -> tuple[int, int]:
+def _open_uploads(user: User) -> tuple[int, int]:
     """How many uploads the user has open (unfinished or not yet submitted), and their bytes."""
     stats = Upload.objects.filter(user=user).aggregate(count=Count("pk"), size=Sum("size"))
     return stats["count"], stats["size"] or 0
 
 
-def upload_quota_check(*, user: AbstractBaseUser, size: int) -> None:
+def upload_quota_check(*, user: User, size: int) -> None:
     """Refuse a new upload of `size` bytes that would exceed the user's quota of open uploads.
 
     The quota is UPLOAD_MAX_OPEN (uploads) and UPLOAD_MAX_OPEN_BYTES (declared bytes summed
@@ -210,9 +210,7 @@ def upload_purge(*, now: dt.datetime | None = None) -> dict[str, int]:
     }
 
 
-def upload_create(
-    *, user: AbstractBaseUser, competition: Competition, filename: str, size: int
-) -> Upload:
+def upload_create(*, user: User, competition: Competition, filename: str, size: int) -> Upload:
     """Start an upload of `size` bytes after checking what can be checked before any byte.
 
     Refused (ApplicationError) when the user has not joined, the size is not positive or
@@ -298,7 +296,7 @@ def upload_append(*, upload: Upload, offset: int, stream: Readable | None, lengt
 
 @contextlib.contextmanager
 def upload_consume(
-    *, user: AbstractBaseUser, upload_id: str, competition: Competition | None = None
+    *, user: User, upload_id: str, competition: Competition | None = None
 ) -> Iterator[UploadedImage]:
     """Yield a complete upload of the user's as a file object with the original `.name`.
 

@@ -336,7 +336,7 @@ def _print_submission(out: Output, submission: dict[str, Any]) -> None:
         value = submission.get(field)
         if value in (None, "") and field not in ("status", "public_score"):
             continue
-        if field == "peak_memory_bytes":
+        if field == "peak_memory_bytes" and value is not None:
             value = human_size(value)
         out.say(f"{field + ':':<18} {_cell(value)}")
 

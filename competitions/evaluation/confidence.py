@@ -36,7 +36,7 @@ RESAMPLES = 1000
 CACHE_SECONDS = 7 * 24 * 3600
 
 
-def leaderboard_confidence(
+def leaderboard_confidence(  # noqa: C901 - cached intervals and paired tests share lazily read data
     *, competition: Competition, kind: str, submission_ids: list[int]
 ) -> dict[int, dict[str, Any]]:
     """For each submission (in rank order): {"low", "high", "not_significant_vs": {ids}}
@@ -50,7 +50,7 @@ def leaderboard_confidence(
     submissions = {
         s.pk: s for s in Submission.objects.filter(pk__in=submission_ids).exclude(predictions="")
     }
-    state: dict[str, Any] = {}
+    state: dict[str | int, Any] = {}  # "solution", and each submission's pk
 
     def solution() -> tuple[pd.DataFrame, np.ndarray]:
         if "solution" not in state:
@@ -74,7 +74,9 @@ def leaderboard_confidence(
                     )
                 rows = predictions.loc[frame.index[mask]]
                 state[key] = target_arrays(rows, competition.target_columns)
-            except Exception:  # a missing or unreadable file: no interval, not an error
+            # A kept file may be missing, unreadable or no longer match the solution, and the
+            # metric may be plugin code: whatever fails, the leaderboard renders without it.
+            except Exception:  # noqa: BLE001 - the interval is an extra: never break the board
                 logger.warning("no predictions to bootstrap for submission %s", submission.pk)
                 state[key] = None
         return state[key]
@@ -118,7 +120,7 @@ def leaderboard_confidence(
                 same = not significantly_different(
                     metric, y_true(), pa, pb, resamples=RESAMPLES, seed=competition.split_seed or 0
                 )
-            except Exception:
+            except Exception:  # as for the interval above: the paired test is an extra
                 logger.warning("no paired test for %s and %s", a, b, exc_info=True)
                 continue
             cache.set(key, same, CACHE_SECONDS)

@@ -62,7 +62,7 @@ def competition_data_prepare(*, competition: Competition) -> CompetitionData:
     files = list(competition.files.order_by("kind", "name"))
     kinds = {f.kind for f in files}
     missing = [
-        k.label
+        str(k.label)
         for k in (
             CompetitionFile.Kind.TEST,
             CompetitionFile.Kind.SOLUTION,
@@ -239,7 +239,7 @@ def local_path(field: FieldFile) -> Iterator[Path]:
     if path is not None:
         yield path
         return
-    with tempfile.NamedTemporaryFile(suffix=Path(field.name).suffix) as tmp:
+    with tempfile.NamedTemporaryFile(suffix=Path(field.name or "").suffix) as tmp:
         with field.open("rb") as src:
             shutil.copyfileobj(src, tmp, 1024 * 1024)
         tmp.flush()

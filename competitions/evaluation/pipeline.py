@@ -135,7 +135,7 @@ def submission_evaluate(*, submission_id: int) -> None:
         raise PlatformFault(f"The Docker engine failed: {exc}") from exc
     except CompetitionNotReady as exc:
         _fail(submission_id, Kind.PLATFORM_ERROR, str(exc))
-    except Exception as exc:
+    except Exception as exc:  # any other failure is the platform's: recorded, then retried
         logger.exception("evaluating submission %s failed", submission_id)
         _platform_fault(submission, owner, "Scoring failed on our side.")
         raise PlatformFault(f"Scoring failed on our side: {exc!r}") from exc

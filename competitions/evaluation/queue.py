@@ -28,10 +28,12 @@ def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
     """
     due = timezone.now() + dt.timedelta(seconds=max(0.0, delay_seconds))
     Submission.objects.filter(pk=submission_id).update(enqueued_at=due)
-    options = {"queue": SCORING_QUEUE}
-    if delay_seconds > 0:
-        options["countdown"] = delay_seconds
-    current_app.send_task(EVALUATE_TASK, args=[submission_id], **options)
+    current_app.send_task(
+        EVALUATE_TASK,
+        args=(submission_id,),
+        queue=SCORING_QUEUE,
+        countdown=delay_seconds if delay_seconds > 0 else None,
+    )
 
 
 def retry_delay_seconds(attempts: int) -> float:

@@ -37,6 +37,14 @@ class Recovered:
     redelivered: list[int] = field(default_factory=list)
 
 
+def _leaderboards_invalidate(submission_ids: list[int]) -> None:
+    """Drop the cached leaderboards of the competitions these submissions belong to."""
+    for competition_id in set(
+        Submission.objects.filter(pk__in=submission_ids).values_list("competition_id", flat=True)
+    ):
+        leaderboard_invalidate(competition_id=competition_id)
+
+
 def runs_recover(*, local_host: str | None = None) -> Recovered:
     """Reap lost runs and re-enqueue overdue deliveries; return what was done.
 
@@ -65,10 +73,7 @@ def runs_recover(*, local_host: str | None = None) -> Recovered:
             queue.enqueue(pk)
             done.redelivered.append(pk)
     if done.failed:
-        for competition_id in set(
-            Submission.objects.filter(pk__in=done.failed).values_list("competition_id", flat=True)
-        ):
-            leaderboard_invalidate(competition_id=competition_id)
+        _leaderboards_invalidate(done.failed)
     if done.requeued or done.failed or done.redelivered:
         logger.warning(
             "recovered runs: requeued %s, failed %s, enqueued again %s",

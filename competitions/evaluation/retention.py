@@ -39,7 +39,7 @@ def _delete(rows: QuerySet[Submission]) -> int:
         ).update(image_deleted_at=timezone.now()):
             continue
         try:
-            submission.image.storage.delete(submission.image.name)
+            submission.image.delete(save=False)
         except OSError:
             logger.warning("could not delete the archive of %s", submission.pk, exc_info=True)
         deleted += 1

@@ -59,4 +59,4 @@ def rescore_competition(competition_id: int, actor_id: int | None = None) -> int
 
 
 def enqueue_rescore(competition_id: int, actor_id: int | None) -> None:
-    rescore_competition.apply_async(args=[competition_id, actor_id], queue=SCORING_QUEUE)
+    rescore_competition.apply_async(args=(competition_id, actor_id), queue=SCORING_QUEUE)

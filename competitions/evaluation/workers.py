@@ -95,7 +95,7 @@ class HeartbeatThread(threading.Thread):
                 if self.stopped.wait(settings.PODIUM_WORKER_HEARTBEAT_SECONDS):
                     break
             worker_gone(name=self.worker_name)
-        except Exception:
+        except Exception:  # a thread that ends: an error would only kill it silently
             logger.warning("worker heartbeat row not removed", exc_info=True)
         finally:
             connection.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
@@ -41,7 +41,7 @@ def account_username_check(*, username: str) -> None:
 
 
 @transaction.atomic
-def account_username_record(*, user: AbstractBaseUser) -> UsernameKey:
+def account_username_record(*, user: User) -> UsernameKey:
     """Record a new account's look-alike key; call in the transaction that made the user.
 
     Raises ApplicationError (code `username_unavailable`) when a look-alike was made
@@ -59,7 +59,7 @@ def account_username_record(*, user: AbstractBaseUser) -> UsernameKey:
 
 
 @transaction.atomic
-def account_token_rotate(*, user: AbstractBaseUser) -> Token:
+def account_token_rotate(*, user: User) -> Token:
     """Replace the user's token: the old one stops working at once."""
     Token.objects.filter(user=user).delete()
     return Token.objects.create(user=user)

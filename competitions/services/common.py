@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from competitions.models import Competition, Team, TeamMembership
 from podium.errors import ApplicationError
 
 
-def require_organizer(actor: AbstractBaseUser, what: str) -> None:
+def require_organizer(actor: User, what: str) -> None:
     if not (actor.is_authenticated and actor.is_staff):
         raise ApplicationError(f"Only organizers can {what}.", {"code": "not_organizer"})
 
 
-def require_member(user: AbstractBaseUser, team: Team, what: str) -> None:
+def require_member(user: User, team: Team, what: str) -> None:
     """Refuse anyone who is not in the team; the message names no other team's details."""
     if not (user.is_authenticated and TeamMembership.objects.filter(team=team, user=user).exists()):
         raise ApplicationError(
@@ -22,7 +22,7 @@ def require_member(user: AbstractBaseUser, team: Team, what: str) -> None:
         )
 
 
-def membership_for(user: AbstractBaseUser, competition: Competition) -> TeamMembership | None:
+def membership_for(user: User, competition: Competition) -> TeamMembership | None:
     if not user.is_authenticated:
         return None
     return (

@@ -34,7 +34,9 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.validators import validate_slug
+from django.db.models.fields.files import FieldFile
 
 from competitions.evaluation.metric import metric_lookup
 from competitions.models import CompetitionFile
@@ -240,7 +242,7 @@ def slug_problem(slug: str) -> str | None:
     return None
 
 
-def competition_data_check(
+def competition_data_check(  # noqa: C901 - a flat list of data rules, each adding its own problem
     *,
     competition: Competition,
     test: Sequence[DataFile] = (),
@@ -503,7 +505,7 @@ def is_checked(kind: str, name: str) -> bool:
 
 
 @contextlib.contextmanager
-def local_files(items: Sequence[tuple[str, IO[bytes] | object]]) -> Iterator[list[DataFile]]:
+def local_files(items: Sequence[tuple[str, File | IO[bytes]]]) -> Iterator[list[DataFile]]:
     """Local paths for stored or uploaded files: (name, file object or FieldFile) pairs
     become DataFile entries, copied to a temporary folder and removed afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -511,12 +513,12 @@ def local_files(items: Sequence[tuple[str, IO[bytes] | object]]) -> Iterator[lis
         for i, (name, source) in enumerate(items):
             target = Path(tmp) / str(i) / Path(name).name
             target.parent.mkdir()
-            opened = source.open("rb") if hasattr(source, "storage") else source
+            opened = source.open("rb") if isinstance(source, FieldFile) else source
             opened.seek(0)
             with target.open("wb") as dst:
                 shutil.copyfileobj(opened, dst, 1024 * 1024)
             opened.seek(0)
-            if hasattr(source, "storage"):
+            if isinstance(source, FieldFile):
                 source.close()
             out.append(DataFile(name, target))
         yield out
@@ -535,7 +537,9 @@ def competition_data_validate(*, competition: Competition) -> DataReport:
         return competition_data_check(
             competition=competition,
             test=by_kind.get(CompetitionFile.Kind.TEST, []),
-            sample_submission=(by_kind.get(CompetitionFile.Kind.SAMPLE_SUBMISSION) or [None])[0],
-            solution=(by_kind.get(CompetitionFile.Kind.SOLUTION) or [None])[0],
+            sample_submission=next(
+                iter(by_kind.get(CompetitionFile.Kind.SAMPLE_SUBMISSION, [])), None
+            ),
+            solution=next(iter(by_kind.get(CompetitionFile.Kind.SOLUTION, [])), None),
             require_all=True,
         )

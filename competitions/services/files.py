@@ -118,4 +118,5 @@ def competition_file_delete(*, competition_file: CompetitionFile) -> None:
     rolled-back import leaves every file its records point to."""
     storage, name = competition_file.file.storage, competition_file.file.name
     competition_file.delete()
-    transaction.on_commit(lambda: storage.delete(name))
+    if name:  # a record without a stored file has nothing to delete
+        transaction.on_commit(lambda: storage.delete(name))

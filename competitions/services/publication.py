@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,7 +43,7 @@ def competition_publication_validate(*, competition: Competition) -> None:
 
 
 @transaction.atomic
-def competition_publish(*, actor: AbstractBaseUser | None, competition: Competition) -> None:
+def competition_publish(*, actor: User | None, competition: Competition) -> None:
     """Validate the competition's data, then show it to everybody (lists, pages, API).
 
     `actor` is the organizer (None for a bundle import run from the command line, which

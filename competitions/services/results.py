@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,7 +12,7 @@ from competitions.services.common import leaderboard_invalidate, require_organiz
 
 
 @transaction.atomic
-def competition_reveal_private(*, actor: AbstractBaseUser, competition: Competition) -> None:
+def competition_reveal_private(*, actor: User, competition: Competition) -> None:
     """Show the private leaderboard (and private scores) to everybody now."""
     require_organizer(actor, "reveal the private leaderboard")
     now = timezone.now()
@@ -27,7 +27,7 @@ def competition_reveal_private(*, actor: AbstractBaseUser, competition: Competit
 
 
 @transaction.atomic
-def competition_hide_private(*, actor: AbstractBaseUser, competition: Competition) -> None:
+def competition_hide_private(*, actor: User, competition: Competition) -> None:
     """Undo a reveal. After the end the private leaderboard is public anyway."""
     require_organizer(actor, "hide the private leaderboard")
     now = timezone.now()
@@ -41,7 +41,7 @@ def competition_hide_private(*, actor: AbstractBaseUser, competition: Competitio
     )
 
 
-def competition_rescore(*, actor: AbstractBaseUser | None, competition: Competition) -> int:
+def competition_rescore(*, actor: User | None, competition: Competition) -> int:
     """Score every scored or invalid-prediction submission again from its kept
     predictions against the current solution, without running any container.
 

@@ -13,10 +13,11 @@ Limits are per team, never per user (Kaggle's rule):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import IO, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -173,7 +174,7 @@ def image_size_check(*, competition: Competition, size: int) -> None:
 @transaction.atomic
 def submission_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     competition: Competition,
     image: IO[bytes],
     description: str = "",
@@ -242,7 +243,7 @@ def _locked(submission: Submission) -> Submission:
 
 
 @transaction.atomic
-def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Submission:
+def submission_cancel(*, user: User, submission: Submission) -> Submission:
     """Cancel a queued or running submission of the user's team (organizers: any).
 
     A cancelled run never counts. If a worker is already running it, the worker's
@@ -264,9 +265,7 @@ def submission_cancel(*, user: AbstractBaseUser, submission: Submission) -> Subm
 
 
 @transaction.atomic
-def submission_select(
-    *, user: AbstractBaseUser, submission: Submission, selected: bool
-) -> Submission:
+def submission_select(*, user: User, submission: Submission, selected: bool) -> Submission:
     """Choose (or drop) a final submission for the private leaderboard, before the end.
 
     A team holds at most `final_selections`; where it selects fewer, its best public
@@ -314,7 +313,7 @@ def submission_select(
 
 
 @transaction.atomic
-def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submission]) -> int:
+def submission_requeue(*, actor: User, submissions: QuerySet[Submission]) -> int:
     """Run failed submissions again (an organizer's action, e.g. after a platform fix)."""
     require_organizer(actor, "requeue submissions")
     failed = list(
@@ -337,5 +336,5 @@ def submission_requeue(*, actor: AbstractBaseUser, submissions: QuerySet[Submiss
         )
         leaderboard_invalidate(competition_id=competition_id)
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: evaluation_tasks.enqueue_evaluation(pk))
+        transaction.on_commit(functools.partial(evaluation_tasks.enqueue_evaluation, pk))
     return len(ids)

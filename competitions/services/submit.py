@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from competitions.models import Competition, Submission
 from competitions.services.submissions import submission_create
@@ -13,7 +13,7 @@ from uploads.services import upload_consume
 
 def submission_submit(
     *,
-    user: AbstractBaseUser,
+    user: User,
     competition: Competition,
     image: IO[bytes] | None = None,
     upload_id: str | None = None,
@@ -30,9 +30,16 @@ def submission_submit(
     """
     if (image is None) == (upload_id is None):
         raise ValueError("give exactly one of image and upload_id")
-    options = {"description": description, "debug": debug}
     if upload_id is not None:
         with upload_consume(user=user, upload_id=upload_id, competition=competition) as upload:
-            return submission_create(user=user, competition=competition, image=upload, **options)
+            return submission_create(
+                user=user,
+                competition=competition,
+                image=upload,
+                description=description,
+                debug=debug,
+            )
     assert image is not None
-    return submission_create(user=user, competition=competition, image=image, **options)
+    return submission_create(
+        user=user, competition=competition, image=image, description=description, debug=debug
+    )

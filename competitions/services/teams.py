@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -40,7 +40,7 @@ TEAM_NAME_MAX = 100
 
 
 @transaction.atomic
-def competition_join(*, user: AbstractBaseUser, competition: Competition) -> Team:
+def competition_join(*, user: User, competition: Competition) -> Team:
     """Accept the rules and give the user a one-person team (idempotent)."""
     membership = (
         TeamMembership.objects.select_related("team")
@@ -86,7 +86,7 @@ def _counted(team: Team) -> int:
 
 
 @transaction.atomic
-def team_rename(*, user: AbstractBaseUser, team: Team, name: str) -> Team:
+def team_rename(*, user: User, team: Team, name: str) -> Team:
     """Rename the user's team; names are unique within a competition."""
     team = Team.objects.select_for_update().select_related("competition").get(pk=team.pk)
     require_member(user, team, "rename it")
@@ -122,7 +122,7 @@ def team_rename(*, user: AbstractBaseUser, team: Team, name: str) -> Team:
     return team
 
 
-def _invitee_problem(competition: Competition, invitee: AbstractBaseUser, team: Team) -> str:
+def _invitee_problem(competition: Competition, invitee: User, team: Team) -> str:
     """Why `invitee` cannot come into `team` by invitation, or ""."""
     username = invitee.get_username()
     membership = (
@@ -163,7 +163,7 @@ def _require_room(team: Team, extra: int) -> None:
 
 
 @transaction.atomic
-def team_invite(*, user: AbstractBaseUser, team: Team, invitee_username: str) -> TeamInvitation:
+def team_invite(*, user: User, team: Team, invitee_username: str) -> TeamInvitation:
     """Invite a participant (by username) into the user's team."""
     team = Team.objects.select_for_update().select_related("competition").get(pk=team.pk)
     competition = team.competition
@@ -210,7 +210,7 @@ def _require_pending(status: str, what: str) -> None:
 
 @transaction.atomic
 def team_invitation_respond(
-    *, user: AbstractBaseUser, invitation: TeamInvitation, accept: bool
+    *, user: User, invitation: TeamInvitation, accept: bool
 ) -> TeamInvitation:
     """The invitee accepts (and moves into the team) or declines."""
     invitation = _locked_invitation(invitation)
@@ -251,7 +251,7 @@ def team_invitation_respond(
 
 
 @transaction.atomic
-def team_invitation_cancel(*, user: AbstractBaseUser, invitation: TeamInvitation) -> TeamInvitation:
+def team_invitation_cancel(*, user: User, invitation: TeamInvitation) -> TeamInvitation:
     """A member of the inviting team withdraws a pending invitation."""
     invitation = _locked_invitation(invitation)
     require_member(user, invitation.team, "withdraw its invitations")
@@ -296,9 +296,7 @@ def _check_merge(source: Team, target: Team) -> None:
 
 
 @transaction.atomic
-def team_merge_request(
-    *, user: AbstractBaseUser, team: Team, target_team_name: str
-) -> TeamMergeRequest:
+def team_merge_request(*, user: User, team: Team, target_team_name: str) -> TeamMergeRequest:
     """Ask that the user's team (`team`) merges into the team called `target_team_name`."""
     source = Team.objects.select_for_update().select_related("competition").get(pk=team.pk)
     require_member(user, source, "ask for a merge")
@@ -326,7 +324,7 @@ def team_merge_request(
 
 @transaction.atomic
 def team_merge_respond(
-    *, user: AbstractBaseUser, merge_request: TeamMergeRequest, accept: bool
+    *, user: User, merge_request: TeamMergeRequest, accept: bool
 ) -> TeamMergeRequest:
     """A member of the target team accepts or declines; a member of the requesting team
     may withdraw (accept=False) its own request."""

@@ -62,7 +62,7 @@ def _patterns(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, UR
             yield f"{prefix}{entry.name}", entry
 
 
-def _site_urls(world: World) -> list[str]:
+def _site_urls(world: World) -> list[str]:  # noqa: C901 - a flat table of URL arguments, one loop per row
     """Every named site URL with each real value its arguments can take."""
     subs = [s.pk for s in world.submissions]
     files = list(world.competition.files.values_list("pk", flat=True)) + list(
@@ -184,6 +184,17 @@ def test_staff_see_stored_files_as_name_and_size_with_a_checked_link(
     )
     # Never a storage URL: there is no MEDIA_URL to build one from.
     assert solution.file.name not in competition_page.content.decode()
+
+
+@pytest.mark.parametrize("field", ["no_such_field", "description"])
+def test_a_stored_file_link_to_a_missing_or_non_file_field_is_404(
+    production: None, world: World, field: str
+) -> None:
+    url = reverse(
+        "admin:competitions_stored_file",
+        kwargs={"model": "submission", "pk": world.submissions[0].pk, "field": field},
+    )
+    assert world.client("staff").get(url).status_code == 404
 
 
 @pytest.mark.parametrize("role", ["anonymous", "participant", "other team"])

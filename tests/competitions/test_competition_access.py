@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
@@ -16,6 +18,7 @@ from competitions.selectors import (
     competition_files_for_user,
     submission_get_for_user,
     submissions_for_user,
+    team_get_for_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -35,6 +38,31 @@ def two_teams():
         "my_run": SubmissionFactory(team=mine.team, user=mine.user),
         "their_run": SubmissionFactory(team=theirs.team, user=theirs.user),
     }
+
+
+# Teams
+
+
+def test_members_get_their_own_team(two_teams) -> None:
+    competition = two_teams["competition"]
+    mine = team_get_for_user(user=two_teams["me"], competition=competition)
+    assert mine.name == "mine"
+    assert team_get_for_user(user=two_teams["teammate"], competition=competition) == mine
+    assert team_get_for_user(user=two_teams["them"], competition=competition).name == "theirs"
+
+
+@pytest.mark.parametrize("who", ["stranger", "elsewhere", "anonymous", "staff"])
+def test_no_team_is_404_naming_the_competition(two_teams, who: str) -> None:
+    user = {
+        "stranger": lambda: UserFactory(),
+        "elsewhere": lambda: MembershipFactory().user,  # a team in another competition
+        "anonymous": AnonymousUser,
+        "staff": lambda: UserFactory(is_staff=True),  # organizers see all, join nothing
+    }[who]()
+    competition = two_teams["competition"]
+    message = f"You have not joined {competition.title}."
+    with pytest.raises(Http404, match=f"^{re.escape(message)}$"):
+        team_get_for_user(user=user, competition=competition)
 
 
 # Submissions

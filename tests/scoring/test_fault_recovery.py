@@ -264,7 +264,7 @@ class Engine:
             try:
                 docker.DockerClient(base_url=self.url, timeout=10).ping()
                 return
-            except Exception:  # not up yet
+            except Exception:  # noqa: BLE001 - any error means not up yet; death and deadline asserted
                 assert self.process.poll() is None, (self.root / "dockerd.log").read_text()
                 assert time.monotonic() < deadline, (self.root / "dockerd.log").read_text()
                 time.sleep(0.3)

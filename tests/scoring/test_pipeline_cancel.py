@@ -53,7 +53,7 @@ def test_cancelling_a_running_submission_stops_its_container(
     def evaluate() -> None:
         try:
             submission_evaluate(submission_id=submission.pk)
-        except BaseException as exc:  # reported by the test thread
+        except BaseException as exc:  # noqa: BLE001 - a thread's error is lost unless the test thread reports it
             errors.append(exc)
         finally:
             connection.close()

@@ -25,7 +25,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"{verb} competition {competition.slug} ({files} data files)")
         )
-        report = competition.data_report
+        # Set on the instance by competition_import_bundle (see its docstring).
+        report = competition.data_report  # type: ignore[attr-defined]
         self.stdout.write(
             f"Split: {report.public} public, {report.private} private, {report.ignored} "
             "ignored row(s)."
