@@ -163,7 +163,8 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
 # header is then ignored). Only these hops are believed: see podium.clients.
 PODIUM_TRUSTED_PROXIES = env.int("PODIUM_TRUSTED_PROXIES", default=0)
-# The cache every web process shares (API throttle counters, cached leaderboards). A
+# The cache every web process shares (cached leaderboards; rate-limit counters when it is
+# Redis, else they live in the database: see podium.throttling). A
 # local-memory cache is per process (gunicorn runs several), so the default is files under
 # PODIUM_HOME; PODIUM_CACHE_URL: file:///path, redis://host:6379/0, or locmem://.
 _cache_url = env.str("PODIUM_CACHE_URL", default=f"file://{PODIUM_HOME / 'cache'}")
@@ -242,7 +243,8 @@ REST_FRAMEWORK = {
     # Per client: anonymous callers by address, signed-in ones by user. Generous enough
     # for a script that polls a run every few seconds; a flood answers 429.
     # Keyed on podium.clients.client_address: X-Forwarded-For counts only through
-    # PODIUM_TRUSTED_PROXIES; counters live in the shared default cache.
+    # PODIUM_TRUSTED_PROXIES; counted atomically by podium.throttling (in Redis when
+    # PODIUM_CACHE_URL is redis://, else in the database).
     "DEFAULT_THROTTLE_CLASSES": ["podium.clients.AnonThrottle", "podium.clients.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("PODIUM_API_THROTTLE_ANON", default="300/minute"),

@@ -4,9 +4,18 @@ web processes; with HTTPS on, cookies are Secure, HSTS is sent and HTTP redirect
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
+import redis
 import requests
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -195,3 +204,83 @@ def test_production_server_throttles_through_one_trusted_proxy_and_enforces_http
     assert refused.status_code == 429
     assert "Too many failed logins" in refused.text
     assert "sessionid" not in refused.cookies
+
+
+def _burst(url: str, count: int, threads: int, forwarded_prefix: str) -> list[int]:
+    """One client process: `count` requests on `threads` threads, each on a connection of
+    its own and with a forged X-Forwarded-For entry of its own; the status codes."""
+
+    def one(n: int) -> int:
+        headers = {"X-Forwarded-For": f"{forwarded_prefix}.{n % 250}, 198.51.100.7"}
+        return requests.get(url, headers=headers, timeout=120).status_code
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _flood(url: str, processes: int, per_process: int) -> Counter[int]:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        bursts = [pool.submit(_burst, url, per_process, 16, f"10.{p}.0") for p in range(processes)]
+        return Counter(code for burst in bursts for code in burst.result())
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:
+    """A Redis server of this test's own on 127.0.0.1 (Debian's redis-server)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: apt-get install redis-server", pytrace=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                process.poll()
+                assert process.returncode is None, "redis-server exited"
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("counter", ["database", "redis"])
+def test_concurrent_requests_from_many_processes_never_pass_the_api_throttle(
+    serve, counter, request
+) -> None:
+    """An attack on the count itself: 4 client processes x 16 threads send 240 requests at
+    once to gunicorn (3 worker processes x 4 threads) behind one trusted proxy, each with a
+    forged X-Forwarded-For entry. The window (an hour, from the first request) outlasts the
+    flood, so exactly the limit passes: none over it (the bound), none lost."""
+    limit = 25
+    env = {
+        **PRODUCTION,
+        "PODIUM_TRUSTED_PROXIES": "1",
+        "PODIUM_API_THROTTLE_ANON": f"{limit}/hour",
+    }
+    if counter == "redis":
+        env["PODIUM_CACHE_URL"] = request.getfixturevalue("redis_url")
+    server = serve("--workers", "3", "--threads", "4", env=env)
+
+    codes = _flood(server.url + "/api/v1/competitions/", processes=4, per_process=60)
+
+    assert codes == {200: limit, 429: 240 - limit}
+    # Another address still has its own, full allowance.
+    other = requests.get(
+        server.url + "/api/v1/competitions/",
+        headers={"X-Forwarded-For": "198.51.100.8"},
+        timeout=30,
+    )
+    assert other.status_code == 200
