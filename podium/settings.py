@@ -192,13 +192,26 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env.int("PODIUM_LOGIN_FAILURE_LIMIT", default=40)
 AXES_COOLOFF_TIME = env.float("PODIUM_LOGIN_LOCKOUT_HOURS", default=0.25)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Per account only: a per-address lock after 40 failures would lock out everyone behind
+# one NAT or proxy (a classroom, a lab). An address gets a much higher ceiling of its own
+# (PODIUM_LOGIN_ADDRESS_FAILURES, counted by podium.throttling; see the README's threat model).
+AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "podium.clients.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Every failed login is kept (up to axes' per-user cap) for the organizers' admin pages.
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Rate limits, written "N/second|minute|hour|day", counted atomically by podium.throttling:
+# failed logins per client address (all accounts together), sign-up attempts per client
+# address, invitations sent per user.
+PODIUM_LOGIN_ADDRESS_FAILURES = env.str("PODIUM_LOGIN_ADDRESS_FAILURES", default="400/hour")
+PODIUM_SIGNUP_RATE = env.str("PODIUM_SIGNUP_RATE", default="20/hour")
+PODIUM_INVITATION_RATE = env.str("PODIUM_INVITATION_RATE", default="50/day")
+# A scored run's end (status, result, finish time) reaches its team only at the next
+# multiple of this many seconds after the run's start, so the moment a run chooses to end
+# carries at most log2(time limit / quantum) bits (competitions.run_reports). 0: at once.
+PODIUM_RESULT_RELEASE_QUANTUM_SECONDS = env.int("PODIUM_RESULT_RELEASE_QUANTUM_SECONDS", default=60)
 # HTTPS (PODIUM_HTTPS=1, production only): Secure cookies, HSTS, and HTTP redirected to
 # HTTPS. Behind a trusted proxy that terminates TLS, its X-Forwarded-Proto says the scheme.
 PODIUM_HTTPS = env.bool("PODIUM_HTTPS", default=False) and not DEBUG
@@ -378,6 +391,11 @@ UPLOAD_MAX_OPEN_BYTES = env.int("PODIUM_UPLOAD_MAX_OPEN_BYTES", default=30 * 2**
 # Stray files in UPLOADS_DIR and FILE_UPLOAD_TEMP_DIR unchanged for this long are deleted by
 # the periodic purge; it must exceed the web server's request timeout (podiumctl: 1800 s).
 UPLOAD_TEMP_GRACE_SECONDS = env.int("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", default=7200)
+CELERY_BEAT_SCHEDULE["throttle-purge"] = {
+    "task": "podium.throttle_purge",
+    "schedule": 3600.0,
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE["uploads-purge"] = {
     "task": "uploads.purge",
     "schedule": env.float("PODIUM_UPLOAD_PURGE_SECONDS", default=3600.0),

@@ -24,6 +24,7 @@ window that straddles two windows).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from podium.models import ThrottleCounter
+from podium.units import format_duration
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_KEY_LENGTH = 200
@@ -70,6 +72,16 @@ class Hit:
     count: int
     allowed: bool
     retry_after_seconds: float
+
+
+def configured_rate(setting: str) -> Rate:
+    """The rate a setting names (e.g. "PODIUM_SIGNUP_RATE"); ImproperlyConfigured if bad."""
+    return Rate.parse(getattr(settings, setting), setting=setting)
+
+
+def retry_text(outcome: Hit) -> str:
+    """When to try again, for a message: "in 12 min", at least a second."""
+    return f"in {format_duration(max(1, math.ceil(outcome.retry_after_seconds)))}"
 
 
 def _key(scope: str, ident: str) -> str:
@@ -109,9 +121,6 @@ def _database_incr(key: str, window_seconds: int, now: float) -> tuple[int, floa
     with connection.cursor() as cursor:
         cursor.execute(sql, [key, now + window_seconds, now, now])
         count, expires_at = cursor.fetchone()
-    if count == 1:
-        # A new window: a good moment to drop the rows of windows that ended.
-        ThrottleCounter.objects.filter(expires_at__lt=now).delete()
     return int(count), float(expires_at)
 
 
@@ -135,3 +144,10 @@ def peek(*, scope: str, ident: str) -> int:
         return int(value or 0)
     row = ThrottleCounter.objects.filter(key=key, expires_at__gt=now).first()
     return row.count if row else 0
+
+
+def purge_expired() -> int:
+    """Delete the database counters whose window has ended (the periodic task
+    podium.throttle_purge); the number deleted. Redis expires its keys itself."""
+    deleted, _ = ThrottleCounter.objects.filter(expires_at__lte=time.time()).delete()
+    return deleted
