@@ -13,7 +13,13 @@ fields from :func:`run_report_for_user`, and nothing else:
   message: see scoring.validation), durations in whole seconds, peak memory in steps of
   MEMORY_STEP_BYTES, the exit code only as "non-zero" and no log, unless the organizer
   shows log tails (``log_visibility = tail``), which carry far more than an exit code;
-- the private score stays hidden until the end or the organizer's reveal.
+- the private score stays hidden until the end or the organizer's reveal;
+- a scored run's end is released to its team only at the next multiple of
+  PODIUM_RESULT_RELEASE_QUANTUM_SECONDS after its start (:func:`release_at`): until then
+  the run shows as running, with no result; once released, its finish time is that
+  boundary and its durations are whole quanta. A run can choose when it ends, so its end
+  polled to the tenth of a second carried ~16 bits a run; quantised it carries at most
+  log2(time limit / quantum) bits (7 bits for 2 h in minutes), like its score.
 
 Submissions handed to templates and serializers are redacted copies made by
 :func:`submission_present`; services reload a submission before writing to it.
@@ -26,8 +32,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
+from django.utils import timezone
 
 from competitions.models import Competition, Submission
 from podium.units import format_duration, format_size
@@ -47,12 +55,16 @@ DEBUG_VALID_MESSAGE = (
 class RunReport:
     """What one user may see about one run.
 
-    ``full`` is True for organizers and debug runs. ``exit_code`` is None when hidden;
+    ``full`` is True for organizers and debug runs. ``status`` is what the user sees
+    ("running" for a finished run whose result is not yet released: see release_at);
+    ``exit_code`` is None when hidden;
     ``exit_status`` is "zero", "non-zero" or None (no exit yet). Durations are seconds,
     ``peak_memory_bytes`` bytes; ``log`` is None when the user may not read it.
     """
 
     full: bool
+    status: str
+    failure_kind: str
     failure_message: str
     exit_code: int | None
     exit_status: str | None
@@ -84,6 +96,43 @@ def _memory_step(value: int | None) -> int | None:
 
 def _to_second(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(microsecond=0)
+
+
+def _quantum_seconds() -> int:
+    return max(0, int(settings.PODIUM_RESULT_RELEASE_QUANTUM_SECONDS))
+
+
+def _whole_quanta(seconds: float | None) -> float | None:
+    """Round a duration in seconds up to whole quanta (whole seconds with no quantum)."""
+    quantum = _quantum_seconds()
+    if seconds is None or quantum == 0:
+        return _whole_seconds(seconds)
+    return float(max(1, math.ceil(seconds / quantum)) * quantum)
+
+
+def release_at(submission: Submission) -> dt.datetime | None:
+    """When a finished run's end (status, result, finish time) may be shown to its team:
+    the first multiple of PODIUM_RESULT_RELEASE_QUANTUM_SECONDS after its start that is not
+    before its finish (its finish itself with no quantum, or when it never started).
+    None while the run has not finished."""
+    if submission.finished_at is None:
+        return None
+    quantum = _quantum_seconds()
+    if quantum == 0 or submission.started_at is None:
+        return submission.finished_at
+    elapsed = (submission.finished_at - submission.started_at).total_seconds()
+    quanta = max(1, math.ceil(elapsed / quantum))
+    return submission.started_at + dt.timedelta(seconds=quanta * quantum)
+
+
+def _held(submission: Submission, now: dt.datetime) -> bool:
+    """A scored run that has finished but whose end its team may not see yet."""
+    if _quantum_seconds() == 0:
+        return False
+    if submission.status not in (Submission.Status.SCORED, Submission.Status.FAILED):
+        return False
+    release = release_at(submission)
+    return release is not None and now < release
 
 
 def _template(submission: Submission, competition: Competition) -> str:
@@ -147,6 +196,8 @@ def run_report_for_user(*, user: User, submission: Submission) -> RunReport:
     if full:
         return RunReport(
             full=True,
+            status=submission.status,
+            failure_kind=submission.failure_kind,
             failure_message=submission.failure_message,
             exit_code=submission.exit_code,
             exit_status=exit_status,
@@ -161,19 +212,44 @@ def run_report_for_user(*, user: User, submission: Submission) -> RunReport:
             log=submission.log_tail,
             note=note,
         )
+    if _held(submission, timezone.now()):
+        return RunReport(
+            full=False,
+            status=Submission.Status.RUNNING,
+            failure_kind="",
+            failure_message="",
+            exit_code=None,
+            exit_status=None,
+            duration_seconds=None,
+            cpu_seconds=None,
+            peak_memory_bytes=None,
+            started_at=_to_second(submission.started_at),
+            finished_at=None,
+            public_score=None,
+            private_score=None,
+            private_score_hidden=not private_visible,
+            log=None,
+            note="",
+        )
     message = _template(submission, competition) if submission.failure_kind else ""
     if details and submission.failure_kind == Kind.RUNTIME_ERROR:
         message = submission.failure_message
+    finished_at = submission.finished_at
+    if submission.status in (Submission.Status.SCORED, Submission.Status.FAILED):
+        finished_at = release_at(submission)
     return RunReport(
         full=False,
+        status=submission.status,
+        failure_kind=submission.failure_kind,
         failure_message=message,
         exit_code=submission.exit_code if details or submission.exit_code == 0 else None,
         exit_status=exit_status,
-        duration_seconds=_whole_seconds(submission.duration_seconds),
-        cpu_seconds=_whole_seconds(submission.cpu_seconds),
+        # Durations a run controls, no finer than its released end.
+        duration_seconds=_whole_quanta(submission.duration_seconds),
+        cpu_seconds=_whole_quanta(submission.cpu_seconds),
         peak_memory_bytes=_memory_step(submission.peak_memory_bytes),
         started_at=_to_second(submission.started_at),
-        finished_at=_to_second(submission.finished_at),
+        finished_at=_to_second(finished_at),
         public_score=submission.public_score,
         private_score=submission.private_score if private_visible else None,
         private_score_hidden=not private_visible,
@@ -190,6 +266,9 @@ def submission_present(*, user: User, submission: Submission) -> Submission:
     """
     report = run_report_for_user(user=user, submission=submission)
     fields: dict[str, Any] = {
+        "status": report.status,
+        "failure_kind": report.failure_kind,
+        "public_score": report.public_score,
         "failure_message": report.failure_message,
         "failure_safe_message": "",
         "exit_code": report.exit_code,

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
@@ -55,6 +56,8 @@ from competitions.services.teams import (
     team_rename,
 )
 from competitions.templatetags import charts
+from podium import throttling
+from podium.clients import client_address
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedHttpRequest
 from podium.units import format_duration, format_size
@@ -64,7 +67,25 @@ from uploads.services import upload_request_length_check
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """Create an account. Attempts (valid or not) are limited per client address
+    (PODIUM_SIGNUP_RATE); over the limit the form comes back as typed, with a 429."""
     form = SignUpForm(request.POST or None)
+    if request.method == "POST":
+        outcome = throttling.hit(
+            scope="signup",
+            ident=client_address(request),
+            rate=(rate := throttling.configured_rate("PODIUM_SIGNUP_RATE")),
+        )
+        if not outcome.allowed:
+            refusal = (
+                f"Too many sign-ups from your address (at most {rate.limit} per "
+                f"{format_duration(rate.window_seconds)}). Try again "
+                f"{throttling.retry_text(outcome)}, or ask an organizer for an account."
+            )
+            context = {"form": SignUpForm(initial={"username": request.POST.get("username")})}
+            return render(
+                request, "registration/signup.html", {**context, "refusal": refusal}, status=429
+            )
     if request.method == "POST" and form.is_valid():
         try:
             with transaction.atomic():
@@ -82,6 +103,36 @@ def signup(request: HttpRequest) -> HttpResponse:
             target = "competitions:list"
         return redirect(target)
     return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with a ceiling on failed logins per client address.
+
+    django-axes locks an account after PODIUM_LOGIN_FAILURE_LIMIT failures (from any
+    address); this adds a much higher ceiling per address over all accounts
+    (PODIUM_LOGIN_ADDRESS_FAILURES), so guessing many accounts from one address stops too
+    without one guesser locking out everyone behind a shared address. The check comes
+    before the password is tried; requests already in flight when the ceiling is reached
+    still get their answer (at most one extra guess per concurrent request).
+    """
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        rate = throttling.configured_rate("PODIUM_LOGIN_ADDRESS_FAILURES")
+        if throttling.peek(scope="login-failure", ident=client_address(request)) >= rate.limit:
+            refusal = (
+                f"Too many failed logins from your address (at most {rate.limit} per "
+                f"{format_duration(rate.window_seconds)}, all accounts together). Try "
+                "again later, or from another network."
+            )
+            form = self.form_class(request, initial={"username": request.POST.get("username", "")})
+            context = self.get_context_data(form=form, refusal=refusal)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        rate = throttling.configured_rate("PODIUM_LOGIN_ADDRESS_FAILURES")
+        throttling.hit(scope="login-failure", ident=client_address(self.request), rate=rate)
+        return super().form_invalid(form)
 
 
 @login_required

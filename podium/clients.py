@@ -14,6 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from podium import throttling
+
 
 def client_address(request: HttpRequest) -> str:
     """The caller's IP address as a string ("" when the server gave none)."""
@@ -28,14 +30,37 @@ def client_address(request: HttpRequest) -> str:
     return hops[-min(proxies, len(hops))]
 
 
-class _ClientAddressMixin:
+class _AtomicCountMixin:
+    """DRF's throttle keyed on `client_address`, counting with podium.throttling's atomic
+    counter instead of DRF's get-then-set history in the cache (which let concurrent
+    requests through far over the limit)."""
+
+    rate: str | None
+    num_requests: int
+    duration: int
+
     def get_ident(self, request) -> str:
         return client_address(request)
 
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)  # type: ignore[attr-defined]
+        if key is None:
+            return True
+        outcome = throttling.hit(
+            scope="api", ident=key, rate=throttling.Rate(self.num_requests, self.duration)
+        )
+        self._retry_after = outcome.retry_after_seconds
+        return outcome.allowed
 
-class AnonThrottle(_ClientAddressMixin, AnonRateThrottle):
-    """DRF's anonymous throttle, keyed on `client_address`."""
+    def wait(self) -> float | None:
+        return getattr(self, "_retry_after", None)
 
 
-class UserThrottle(_ClientAddressMixin, UserRateThrottle):
-    """DRF's per-user throttle (anonymous callers by `client_address`)."""
+class AnonThrottle(_AtomicCountMixin, AnonRateThrottle):
+    """DRF's anonymous throttle, keyed on `client_address`, counted atomically."""
+
+
+class UserThrottle(_AtomicCountMixin, UserRateThrottle):
+    """DRF's per-user throttle (anonymous callers by `client_address`), counted atomically."""

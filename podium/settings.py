@@ -163,7 +163,8 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
 # header is then ignored). Only these hops are believed: see podium.clients.
 PODIUM_TRUSTED_PROXIES = env.int("PODIUM_TRUSTED_PROXIES", default=0)
-# The cache every web process shares (API throttle counters, cached leaderboards). A
+# The cache every web process shares (cached leaderboards; rate-limit counters when it is
+# Redis, else they live in the database: see podium.throttling). A
 # local-memory cache is per process (gunicorn runs several), so the default is files under
 # PODIUM_HOME; PODIUM_CACHE_URL: file:///path, redis://host:6379/0, or locmem://.
 _cache_url = env.str("PODIUM_CACHE_URL", default=f"file://{PODIUM_HOME / 'cache'}")
@@ -191,13 +192,29 @@ AUTHENTICATION_BACKENDS = [
 ]
 AXES_FAILURE_LIMIT = env.int("PODIUM_LOGIN_FAILURE_LIMIT", default=40)
 AXES_COOLOFF_TIME = env.float("PODIUM_LOGIN_LOCKOUT_HOURS", default=0.25)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Per account only: a per-address lock after 40 failures would lock out everyone behind
+# one NAT or proxy (a classroom, a lab). An address gets a much higher ceiling of its own
+# (PODIUM_LOGIN_ADDRESS_FAILURES, counted by podium.throttling; see the README's threat model).
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 warns that without "ip_address" rotating user agents or cookies bypasses a
+# lock; keyed on the username alone, nothing a client sends unlocks the account.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "podium.clients.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 # Every failed login is kept (up to axes' per-user cap) for the organizers' admin pages.
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# Rate limits, written "N/second|minute|hour|day", counted atomically by podium.throttling:
+# failed logins per client address (all accounts together), sign-up attempts per client
+# address, invitations sent per user.
+PODIUM_LOGIN_ADDRESS_FAILURES = env.str("PODIUM_LOGIN_ADDRESS_FAILURES", default="400/hour")
+PODIUM_SIGNUP_RATE = env.str("PODIUM_SIGNUP_RATE", default="20/hour")
+PODIUM_INVITATION_RATE = env.str("PODIUM_INVITATION_RATE", default="50/day")
+# A scored run's end (status, result, finish time) reaches its team only at the next
+# multiple of this many seconds after the run's start, so the moment a run chooses to end
+# carries at most log2(time limit / quantum) bits (competitions.run_reports). 0: at once.
+PODIUM_RESULT_RELEASE_QUANTUM_SECONDS = env.int("PODIUM_RESULT_RELEASE_QUANTUM_SECONDS", default=60)
 # HTTPS (PODIUM_HTTPS=1, production only): Secure cookies, HSTS, and HTTP redirected to
 # HTTPS. Behind a trusted proxy that terminates TLS, its X-Forwarded-Proto says the scheme.
 PODIUM_HTTPS = env.bool("PODIUM_HTTPS", default=False) and not DEBUG
@@ -242,7 +259,8 @@ REST_FRAMEWORK = {
     # Per client: anonymous callers by address, signed-in ones by user. Generous enough
     # for a script that polls a run every few seconds; a flood answers 429.
     # Keyed on podium.clients.client_address: X-Forwarded-For counts only through
-    # PODIUM_TRUSTED_PROXIES; counters live in the shared default cache.
+    # PODIUM_TRUSTED_PROXIES; counted atomically by podium.throttling (in Redis when
+    # PODIUM_CACHE_URL is redis://, else in the database).
     "DEFAULT_THROTTLE_CLASSES": ["podium.clients.AnonThrottle", "podium.clients.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("PODIUM_API_THROTTLE_ANON", default="300/minute"),
@@ -376,6 +394,11 @@ UPLOAD_MAX_OPEN_BYTES = env.int("PODIUM_UPLOAD_MAX_OPEN_BYTES", default=30 * 2**
 # Stray files in UPLOADS_DIR and FILE_UPLOAD_TEMP_DIR unchanged for this long are deleted by
 # the periodic purge; it must exceed the web server's request timeout (podiumctl: 1800 s).
 UPLOAD_TEMP_GRACE_SECONDS = env.int("PODIUM_UPLOAD_TEMP_GRACE_SECONDS", default=7200)
+CELERY_BEAT_SCHEDULE["throttle-purge"] = {
+    "task": "podium.throttle_purge",
+    "schedule": 3600.0,
+    "options": {"queue": "default"},
+}
 CELERY_BEAT_SCHEDULE["uploads-purge"] = {
     "task": "uploads.purge",
     "schedule": env.float("PODIUM_UPLOAD_PURGE_SECONDS", default=3600.0),

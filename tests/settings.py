@@ -17,6 +17,9 @@ os.environ.pop("DATABASE_URL", None)
 if os.environ.get("PODIUM_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["PODIUM_TEST_DATABASE_URL"]
 os.environ.pop("CELERY_BROKER_URL", None)
+# Results are released to participants at once in tests (and in the servers and workers
+# they start, which inherit this environment); the release quantum's own tests set it.
+os.environ.setdefault("PODIUM_RESULT_RELEASE_QUANTUM_SECONDS", "0")
 
 from podium.settings import *  # noqa: F403
 

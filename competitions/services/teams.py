@@ -34,7 +34,9 @@ from competitions.models import (
 from competitions.names import InvalidName, name_key, name_normalize
 from competitions.services.common import leaderboard_invalidate, require_member
 from competitions.services.submissions import counted_filter
+from podium import throttling
 from podium.errors import ApplicationError
+from podium.units import format_duration
 
 TEAM_NAME_MAX = 100
 
@@ -192,7 +194,21 @@ def team_invite(*, user: User, team: Team, invitee_username: str) -> TeamInvitat
             f"{invitee.get_username()} already has a pending invitation to {team.name}.",
             {"code": "already_invited"},
         )
+    _require_invitation_allowance(user)
     return TeamInvitation.objects.create(team=team, invitee=invitee, invited_by=user)
+
+
+def _require_invitation_allowance(user: User) -> None:
+    """Count one invitation sent by ``user`` (PODIUM_INVITATION_RATE, atomic across web
+    processes): invitations notify another person, so one account cannot flood others."""
+    rate = throttling.configured_rate("PODIUM_INVITATION_RATE")
+    outcome = throttling.hit(scope="invitation", ident=str(user.pk), rate=rate)
+    if not outcome.allowed:
+        raise ApplicationError(
+            f"You have sent the most invitations one person may send ({rate.limit} per "
+            f"{format_duration(rate.window_seconds)}). Try again {throttling.retry_text(outcome)}.",
+            {"code": "invitation_limit"},
+        )
 
 
 def _locked_invitation(invitation: TeamInvitation) -> TeamInvitation:

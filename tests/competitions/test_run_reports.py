@@ -9,10 +9,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.test.utils import override_settings
+from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
 from competitions.models import Competition, Submission
-from competitions.run_reports import MEMORY_STEP_BYTES, run_report_for_user
+from competitions.run_reports import (
+    MEMORY_STEP_BYTES,
+    release_at,
+    run_report_for_user,
+    submission_present,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +101,72 @@ def test_showing_log_tails_shows_the_exit_code_too() -> None:
 
     assert report.exit_code == 173
     assert report.log == f"log {SECRET}"
+
+
+# The release quantum: when a run ends is no channel finer than the quantum.
+
+
+def _finished_run(*, ago: dt.timedelta, took: dt.timedelta, is_debug: bool = False):
+    member = MembershipFactory(team__competition=CompetitionFactory())
+    started = timezone.now() - ago
+    submission = SubmissionFactory(
+        team=member.team,
+        user=member.user,
+        is_debug=is_debug,
+        status=Submission.Status.SCORED,
+        public_score=0.75,
+        duration_seconds=took.total_seconds() - 0.5,
+        cpu_seconds=took.total_seconds() * 1.7,
+        exit_code=0,
+        started_at=started,
+        finished_at=started + took,
+    )
+    return submission, member.user
+
+
+@override_settings(PODIUM_RESULT_RELEASE_QUANTUM_SECONDS=600)
+def test_a_finished_run_shows_as_running_until_the_next_quantum_after_its_start() -> None:
+    submission, user = _finished_run(ago=dt.timedelta(seconds=130), took=dt.timedelta(seconds=97))
+
+    report = run_report_for_user(user=user, submission=submission)
+
+    assert report.status == Submission.Status.RUNNING
+    assert (report.public_score, report.finished_at, report.failure_kind) == (None, None, "")
+    assert (report.duration_seconds, report.cpu_seconds, report.exit_status) == (None,) * 3
+    presented = submission_present(user=user, submission=submission)
+    assert presented.status == "running" and not presented.is_finished
+    assert presented.public_score is None
+    # Organizers see the truth at once; so does a team of its own debug run.
+    submission.refresh_from_db()  # submission_present wrote over the displayed copy
+    organizer = UserFactory(is_staff=True)
+    assert run_report_for_user(user=organizer, submission=submission).status == "scored"
+    debug, member = _finished_run(
+        ago=dt.timedelta(seconds=130), took=dt.timedelta(seconds=97), is_debug=True
+    )
+    assert run_report_for_user(user=member, submission=debug).status == "scored"
+
+
+@override_settings(PODIUM_RESULT_RELEASE_QUANTUM_SECONDS=60)
+def test_a_released_run_ends_on_a_quantum_boundary_with_durations_in_quanta() -> None:
+    submission, user = _finished_run(ago=dt.timedelta(hours=1), took=dt.timedelta(seconds=97))
+
+    report = run_report_for_user(user=user, submission=submission)
+
+    assert report.status == Submission.Status.SCORED
+    assert report.public_score == 0.75
+    assert report.finished_at - report.started_at == dt.timedelta(seconds=120)
+    assert release_at(submission) == submission.started_at + dt.timedelta(seconds=120)
+    assert (report.duration_seconds, report.cpu_seconds) == (120.0, 180.0)
+
+
+@override_settings(PODIUM_RESULT_RELEASE_QUANTUM_SECONDS=0)
+def test_with_no_quantum_the_end_is_shown_at_once_to_the_second() -> None:
+    submission, user = _finished_run(
+        ago=dt.timedelta(seconds=2), took=dt.timedelta(seconds=1, microseconds=600000)
+    )
+
+    report = run_report_for_user(user=user, submission=submission)
+
+    assert report.status == Submission.Status.SCORED
+    assert report.finished_at == submission.finished_at.replace(microsecond=0)
+    assert report.duration_seconds == 1.0

@@ -10,6 +10,7 @@ the marker and for the actual hidden values; the organizer still sees the detail
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import sys
@@ -19,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import F
 from django.test import Client
+from django.test.utils import override_settings
 from podium_cli.main import main as podium_main
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -333,3 +336,49 @@ pd.DataFrame({"id": test["id"], "label": labels}).to_csv("/output/predictions.cs
     texts = _everything_the_team_sees(user, submission, cli)
     _assert_nothing_hidden(texts, [carried, *_hidden_values(competition)])
     assert "The metric f1 cannot score these predictions" in texts["api detail"]
+
+
+@override_settings(PODIUM_RESULT_RELEASE_QUANTUM_SECONDS=3600)
+def test_when_a_run_ends_reaches_the_team_only_on_a_quantum_boundary(
+    competition: Competition, script_archive: Callable[[str, str], Path], cli: Cli
+) -> None:
+    """A run that ends at a moment made of a hidden value: until the next whole quantum
+    after its start, every channel shows it running with no result; then it ends on the
+    boundary, its durations in whole quanta (competitions.run_reports.release_at)."""
+    archive = _archive(
+        script_archive,
+        "timing",
+        """
+time.sleep(int(test.iloc[0, 6]) % 16 / 10)  # the end as a figure
+pd.DataFrame({"id": test["id"], "label": 1}).to_csv("/output/predictions.csv", index=False)
+""",
+    )
+    user, submission = _run(competition, archive)
+    assert submission.status == Submission.Status.SCORED  # what the organizer sees
+
+    as_held = Submission.objects.get(pk=submission.pk)
+    as_held.status = Submission.Status.RUNNING  # what the team should see meanwhile
+    texts = _everything_the_team_sees(user, as_held, cli)
+    api = json.loads(texts["api detail"])
+    assert (api["status"], api["public_score"], api["finished_at"]) == ("running", None, None)
+    assert api["duration_seconds"] is None and api["exit_status"] is None
+    status = json.loads(texts["status.json"])
+    assert (status["status"], status["finished"]) == ("running", False)
+    listed = json.loads(texts["api list"])["results"]
+    assert [(s["id"], s["status"]) for s in listed] == [(submission.pk, "running")]
+
+    # An hour and more later (the run's times moved back instead of waiting for it):
+    Submission.objects.filter(pk=submission.pk).update(
+        started_at=F("started_at") - dt.timedelta(hours=2),
+        finished_at=F("finished_at") - dt.timedelta(hours=2),
+    )
+    submission.refresh_from_db()
+    texts = _everything_the_team_sees(user, submission, cli)
+    api = json.loads(texts["api detail"])
+    assert api["status"] == "scored" and api["public_score"] is not None
+    shown = dt.datetime.fromisoformat(api["finished_at"]) - dt.datetime.fromisoformat(
+        api["started_at"]
+    )
+    assert shown == dt.timedelta(hours=1)
+    assert api["duration_seconds"] == 3600.0
+    assert dt.datetime.fromisoformat(api["finished_at"]) > submission.finished_at

@@ -4,15 +4,27 @@ web processes; with HTTPS on, cookies are Secure, HSTS is sent and HTTP redirect
 
 from __future__ import annotations
 
+import multiprocessing
 import re
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
+import redis
 import requests
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
-from factories import UserFactory
+from django.test.utils import override_settings
+from factories import CompetitionFactory, MembershipFactory, UserFactory
 
+from competitions.models import TeamInvitation
+from podium import throttling
 from podium.clients import AnonThrottle
 
 PASSWORD = "correct horse battery staple"
@@ -54,17 +66,102 @@ def test_40_wrong_passwords_lock_the_account_even_from_new_addresses() -> None:
 
 
 @pytest.mark.django_db
-def test_40_failures_from_one_address_lock_that_address_for_every_account() -> None:
+def test_a_guesser_at_a_shared_address_does_not_lock_out_another_user_there() -> None:
+    """Behind one NAT: 60 failures over many accounts (more than the per-account limit)
+    lock none but the guessed accounts; the address ceiling is far above that."""
     UserFactory(username="innocent")
-    for n in range(40):
-        attempt(Client(), f"user{n}", "guess", "192.0.2.66")
+    assert settings.AXES_LOCKOUT_PARAMETERS == ["username"]
+    assert throttling.configured_rate("PODIUM_LOGIN_ADDRESS_FAILURES").limit >= 400
+    for n in range(60):
+        assert attempt(Client(), f"user{n % 3}", "guess", "192.0.2.66").status_code == 200
 
     client = Client()
-    assert attempt(client, "innocent", PASSWORD, "192.0.2.66").status_code == 429
+    attempt(client, "innocent", PASSWORD, "192.0.2.66")
+    assert logged_in(client)
+
+
+@pytest.mark.django_db
+@override_settings(PODIUM_LOGIN_ADDRESS_FAILURES="45/hour")
+def test_failed_logins_from_one_address_stop_at_its_ceiling_for_every_account() -> None:
+    UserFactory(username="innocent")
+    for n in range(45):  # one guess per account: no account reaches its own limit
+        assert attempt(Client(), f"user{n}", "guess", "192.0.2.66").status_code == 200
+
+    client = Client()
+    refused = attempt(client, "innocent", PASSWORD, "192.0.2.66")
+    assert refused.status_code == 429
+    text = refused.content.decode()
+    assert "Too many failed logins from your address (at most 45 per 1 h" in text
+    assert 'value="innocent"' in text  # the form comes back as typed
     assert not logged_in(client)
+    # A forged X-Forwarded-For is no other address (no trusted proxy by default).
+    forged = Client().post(
+        LOGIN,
+        {"username": "innocent", "password": PASSWORD},
+        REMOTE_ADDR="192.0.2.66",
+        HTTP_X_FORWARDED_FOR="203.0.113.77",
+    )
+    assert forged.status_code == 429
     other = Client()
     attempt(other, "innocent", PASSWORD, "192.0.2.67")
     assert logged_in(other)  # the account itself is not locked
+
+
+def sign_up(username: str, address: str, **headers: str):
+    password = "Analytical-Engine-1843"
+    return Client().post(
+        "/accounts/signup/",
+        {"username": username, "password1": password, "password2": password},
+        REMOTE_ADDR=address,
+        **headers,
+    )
+
+
+@pytest.mark.django_db
+@override_settings(PODIUM_SIGNUP_RATE="3/hour")
+def test_sign_ups_are_limited_per_address_and_keep_what_was_typed() -> None:
+    assert sign_up("first", "192.0.2.5").status_code == 302
+    assert sign_up("x" * 200, "192.0.2.5").status_code == 200  # invalid: counts too
+    assert sign_up("second", "192.0.2.5").status_code == 302
+
+    refused = sign_up("third", "192.0.2.5", HTTP_X_FORWARDED_FOR="10.1.2.3")
+
+    assert refused.status_code == 429
+    text = refused.content.decode()
+    assert "Too many sign-ups from your address (at most 3 per 1 h)" in text
+    assert re.search(r"Try again in (1 h|59 min \d+ s)\b", text)
+    assert 'value="third"' in text
+    assert not User.objects.filter(username="third").exists()
+    assert sign_up("third", "192.0.2.6").status_code == 302
+    assert User.objects.filter(username="third").exists()
+
+
+@pytest.mark.django_db
+@override_settings(PODIUM_INVITATION_RATE="2/day")
+def test_invitations_sent_per_user_are_limited_per_day() -> None:
+    competition = CompetitionFactory(slug="arena", max_team_size=10)
+    alice = MembershipFactory(team__competition=competition, user__username="alice").user
+    for name in ("bob", "carol", "dave"):
+        MembershipFactory(team__competition=competition, user__username=name)
+    client = Client()
+    client.force_login(alice)
+
+    def invite(username: str) -> str:
+        response = client.post("/c/arena/team/invite/", {"username": username}, follow=True)
+        return " ".join(str(m) for m in response.context["messages"])
+
+    assert "bob is invited" in invite("bob")
+    assert "carol is invited" in invite("carol")
+    refused = invite("dave")
+
+    assert "You have sent the most invitations one person may send (2 per 24 h)" in refused
+    assert re.search(r"Try again in (24 h|23 h 59 min)\b", refused)
+    invited = TeamInvitation.objects.values_list("invitee__username", flat=True)
+    assert sorted(invited) == ["bob", "carol"]
+    # Another member of the same team has an allowance of their own.
+    bob_team_mate = MembershipFactory(team=alice.team_memberships.get().team).user
+    client.force_login(bob_team_mate)
+    assert "dave is invited" in invite("dave")
 
 
 @pytest.mark.django_db
@@ -195,3 +292,83 @@ def test_production_server_throttles_through_one_trusted_proxy_and_enforces_http
     assert refused.status_code == 429
     assert "Too many failed logins" in refused.text
     assert "sessionid" not in refused.cookies
+
+
+def _burst(url: str, count: int, threads: int, forwarded_prefix: str) -> list[int]:
+    """One client process: `count` requests on `threads` threads, each on a connection of
+    its own and with a forged X-Forwarded-For entry of its own; the status codes."""
+
+    def one(n: int) -> int:
+        headers = {"X-Forwarded-For": f"{forwarded_prefix}.{n % 250}, 198.51.100.7"}
+        return requests.get(url, headers=headers, timeout=120).status_code
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _flood(url: str, processes: int, per_process: int) -> Counter[int]:
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        bursts = [pool.submit(_burst, url, per_process, 16, f"10.{p}.0") for p in range(processes)]
+        return Counter(code for burst in bursts for code in burst.result())
+
+
+@pytest.fixture
+def redis_url(tmp_path) -> Iterator[str]:
+    """A Redis server of this test's own on 127.0.0.1 (Debian's redis-server)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: apt-get install redis-server", pytrace=False)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                process.poll()
+                assert process.returncode is None, "redis-server exited"
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("counter", ["database", "redis"])
+def test_concurrent_requests_from_many_processes_never_pass_the_api_throttle(
+    serve, counter, request
+) -> None:
+    """An attack on the count itself: 4 client processes x 16 threads send 240 requests at
+    once to gunicorn (3 worker processes x 4 threads) behind one trusted proxy, each with a
+    forged X-Forwarded-For entry. The window (an hour, from the first request) outlasts the
+    flood, so exactly the limit passes: none over it (the bound), none lost."""
+    limit = 25
+    env = {
+        **PRODUCTION,
+        "PODIUM_TRUSTED_PROXIES": "1",
+        "PODIUM_API_THROTTLE_ANON": f"{limit}/hour",
+    }
+    if counter == "redis":
+        env["PODIUM_CACHE_URL"] = request.getfixturevalue("redis_url")
+    server = serve("--workers", "3", "--threads", "4", env=env)
+
+    codes = _flood(server.url + "/api/v1/competitions/", processes=4, per_process=60)
+
+    assert codes == {200: limit, 429: 240 - limit}
+    # Another address still has its own, full allowance.
+    other = requests.get(
+        server.url + "/api/v1/competitions/",
+        headers={"X-Forwarded-For": "198.51.100.8"},
+        timeout=30,
+    )
+    assert other.status_code == 200
