@@ -27,6 +27,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -243,3 +244,23 @@ class PostgresServer(_Server):
     def stop(self, stop_signal: int = signal.SIGINT) -> None:
         """Fast shutdown (SIGINT): open sessions are ended, the cluster is left clean."""
         super().stop(stop_signal)
+
+
+def main(argv: list[str]) -> int:
+    """``python tests/servers.py redis|postgres [ROOT]``: start one, print its URL, and
+    keep it until interrupted (for running the suite by hand against real servers)."""
+    kinds = {"redis": RedisServer, "postgres": PostgresServer}
+    if len(argv) not in (2, 3) or argv[1] not in kinds:
+        print(__doc__.split("\n\n")[0], "\nusage: python tests/servers.py redis|postgres [ROOT]")
+        return 2
+    root = Path(argv[2]) if len(argv) == 3 else Path("var") / "servers"
+    with kinds[argv[1]](root.resolve()) as server:
+        print(server.url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    return 0
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    raise SystemExit(main(sys.argv))
