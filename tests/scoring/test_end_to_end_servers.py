@@ -5,13 +5,12 @@ each in its own pytest process and home. Both must pass and give the same score.
 
 from __future__ import annotations
 
+import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 from servers import PostgresServer, RedisServer
 
@@ -21,20 +20,25 @@ E2E = (
     "tests/scoring/test_end_to_end.py"
     "::test_uploaded_image_is_scored_and_the_team_is_on_the_leaderboard"
 )
-SCORES = "SELECT public_score, private_score FROM competitions_submission"
 
 
-def _run_e2e(home: Path, **env: str) -> None:
-    """The end-to-end test in a pytest process of its own; its test database is kept
-    (--reuse-db) so that the scores can be read afterwards."""
+def _run_e2e(home: Path, **env: str) -> tuple[float, float]:
+    """The end-to-end test in a pytest process of its own and home; (public, private)
+    score of its submission, as the database held them (tests/scores_plugin.py)."""
+    scores = home.with_suffix(".scores")
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_TEST_")}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--reuse-db",
-         "--create-db", E2E],
-        cwd=ROOT, env={**child_env, "PODIUM_TEST_HOME": str(home), **env},
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "scores_plugin",
+         E2E],
+        cwd=ROOT, env={**child_env, "PODIUM_TEST_HOME": str(home),
+                       "PODIUM_TEST_SCORES_FILE": str(scores),
+                       "PYTHONPATH": str(ROOT / "tests"), **env},
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    (row,) = [json.loads(line) for line in scores.read_text().splitlines()]
+    assert row["status"] == "scored", row
+    return row["public_score"], row["private_score"]
 
 
 def _overall(public: float, private: float) -> float:
@@ -46,19 +50,15 @@ def test_a_submission_scores_the_same_on_postgresql_and_redis_as_on_sqlite(
     postgres_server: PostgresServer, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     redis_server.command("FLUSHALL")
-    _run_e2e(
+    pg_public, pg_private = _run_e2e(
         tmp_path / "pg",
         PODIUM_TEST_DATABASE_URL=postgres_server.url,
         PODIUM_TEST_BROKER_URL=redis_server.url,
     )
-    with psycopg.connect(postgres_server.url.replace("/podium", "/test_podium")) as conn:
-        ((pg_public, pg_private),) = conn.execute(SCORES).fetchall()
     # The run went through Redis: kombu declared the scoring queue there.
     assert b"scoring" in redis_server.command("SMEMBERS", "_kombu.binding.scoring")
 
-    _run_e2e(tmp_path / "sqlite")
-    with sqlite3.connect(tmp_path / "sqlite" / "test-db.sqlite3") as conn:
-        ((sqlite_public, sqlite_private),) = conn.execute(SCORES).fetchall()
+    sqlite_public, sqlite_private = _run_e2e(tmp_path / "sqlite")
 
     print(f"PostgreSQL+Redis {pg_public}/{pg_private}, SQLite {sqlite_public}/{sqlite_private}")
     assert 0.5 < _overall(pg_public, pg_private) <= 1
