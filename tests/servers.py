@@ -3,6 +3,8 @@
 Each server listens on 127.0.0.1 only, on a free port of its own, with its data folder
 under ``PODIUM_HOME/var/<kind>-<pid>-<random>`` (never the system service's cluster or
 port), so that two test sessions (two worktrees, or CI beside a developer) never collide.
+(PostgreSQL's folder goes to the system's temporary folder where the postgres user cannot
+reach PODIUM_HOME, as in a checkout under /root.)
 ``./podiumctl test`` installs the packages (``redis-server``, ``postgresql``) when missing.
 
     with RedisServer(root) as redis:        # redis.url == "redis://127.0.0.1:PORT/0"
@@ -196,12 +198,16 @@ class PostgresServer(_Server):
         if os.geteuid() == 0:
             self._as_user = ["runuser", "-u", "postgres", "--"]
             shutil.chown(self.dir, user="postgres")
-            probe = subprocess.run([*self._as_user, "test", "-w", str(self.dir)], check=False)
-            if probe.returncode != 0:
-                raise ServerError(
-                    f"the postgres user cannot reach {self.dir} (a parent folder is closed "
-                    "to other users): open it with chmod o+x or set PODIUM_TEST_HOME elsewhere"
-                )
+            if not self._reachable():
+                # A checkout under a folder closed to other users (/root/...): the cluster
+                # goes to the system's temporary folder instead.
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = Path(tempfile.mkdtemp(prefix=f"{self.kind}-{os.getpid()}-"))
+                self.log = self.dir / f"{self.kind}.log"
+                shutil.chown(self.dir, user="postgres")
+                if not self._reachable():
+                    raise ServerError(f"the postgres user cannot write to {self.dir}")
+            self.data = self.dir / "data"
         bindir = Path(_binary("initdb", "/usr/lib/postgresql/*/bin/initdb")).parent
         self._initdb = str(bindir / "initdb")
         self._postgres = str(bindir / "postgres")
@@ -217,6 +223,10 @@ class PostgresServer(_Server):
     @property
     def url(self) -> str:
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def _reachable(self) -> bool:
+        probe = subprocess.run([*self._as_user, "test", "-w", str(self.dir)], check=False)
+        return probe.returncode == 0
 
     def _command(self) -> list[str]:
         # fsync off: a test cluster is thrown away, and durability costs CI time.

@@ -3,6 +3,8 @@ folder of their own, PostgreSQL not as root, and a crash and restart on the same
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import psycopg
@@ -46,4 +48,22 @@ def test_postgres_runs_as_a_user_not_root_on_loopback(postgres_server: PostgresS
         assert conn.execute("SHOW port").fetchone() == (str(postgres_server.port),)
         assert conn.execute("SELECT current_database()").fetchone() == ("podium",)
     assert _uid(_postmaster_pid(postgres_server)) != 0
-    assert postgres_server.data.is_relative_to(Path(settings.PODIUM_HOME) / "var")
+    # Under PODIUM_HOME/var, unless the postgres user cannot reach it (a checkout in /root).
+    assert postgres_server.dir.parent in (
+        Path(settings.PODIUM_HOME) / "var",
+        Path(tempfile.gettempdir()),
+    )
+    assert postgres_server.data.parent == postgres_server.dir
+
+
+def test_postgres_in_a_folder_closed_to_others_falls_back_to_the_temporary_folder(
+    tmp_path: Path,
+) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    with PostgresServer(closed / "var") as server:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        if os.geteuid() == 0:
+            assert server.dir.parent == Path(tempfile.gettempdir())
+    assert not server.dir.exists()
