@@ -95,11 +95,14 @@ class _Server:
     def _ready(self) -> bool:
         return _answers(self.port)
 
+    def _env(self) -> dict[str, str] | None:
+        return None  # this process's environment
+
     def start(self) -> None:
         """Start the server (again) on its port and folder; return once it answers."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self._command(), stdout=out, stderr=subprocess.STDOUT,
+                self._command(), stdout=out, stderr=subprocess.STDOUT, env=self._env(),
                 stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir,
             )  # fmt: skip
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -183,6 +186,50 @@ class RedisServer(_Server):
         ).stdout  # fmt: skip
 
 
+class RabbitMqServer(_Server):
+    """``rabbitmq-server`` (node ``podium-PORT@localhost``) on 127.0.0.1:``port``, its
+    database and logs in its folder; user ``guest`` (loopback only). Erlang's port mapper
+    (epmd, shared by every node of the machine) stays up after the server stops."""
+
+    kind = "rabbitmq"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.dist_port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def _command(self) -> list[str]:
+        # Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user, who cannot write
+        # to this folder; the script it wraps runs as the caller.
+        script = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+        return [str(script) if script.exists() else _binary("rabbitmq-server")]
+
+    def _env(self) -> dict[str, str] | None:
+        return {
+            **os.environ,
+            "HOME": str(self.dir),  # its Erlang cookie
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_NODENAME": f"podium-{self.port}@localhost",
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
+        }
+
+    def _ready(self) -> bool:
+        if not _answers(self.port):
+            return False
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+            conn.sendall(b"AMQP\x00\x00\x09\x01")
+            return conn.recv(1) == b"\x01"  # a method frame: Connection.Start
+
+
 class PostgresServer(_Server):
     """A PostgreSQL cluster of its own (``initdb``, trust authentication on 127.0.0.1 only,
     no Unix socket) with a database ``podium``; superuser ``postgres``."""
@@ -259,9 +306,9 @@ class PostgresServer(_Server):
 def main(argv: list[str]) -> int:
     """``python tests/servers.py redis|postgres [ROOT]``: start one, print its URL, and
     keep it until interrupted (for running the suite by hand against real servers)."""
-    kinds = {"redis": RedisServer, "postgres": PostgresServer}
+    kinds = {"redis": RedisServer, "postgres": PostgresServer, "rabbitmq": RabbitMqServer}
     if len(argv) not in (2, 3) or argv[1] not in kinds:
-        print(__doc__.split("\n\n")[0], "\nusage: python tests/servers.py redis|postgres [ROOT]")
+        print("usage: python tests/servers.py redis|postgres|rabbitmq [ROOT]")
         return 2
     root = Path(argv[2]) if len(argv) == 3 else Path("var") / "servers"
     with kinds[argv[1]](root.resolve()) as server:
