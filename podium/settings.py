@@ -298,6 +298,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+# Redis (redis://, rediss://): a message a worker took but did not acknowledge (acks_late:
+# not before its run ended) is handed out again after this many seconds. It must exceed the
+# longest retry backoff (600 s), or a delayed retry held by a worker is handed out again and
+# again; a run longer than it gets a second delivery, which the claim guard skips. A worker
+# killed mid-run does not wait for it: the run's lease expires and the reaper enqueues it.
+PODIUM_BROKER_VISIBILITY_TIMEOUT = env.float("PODIUM_BROKER_VISIBILITY_TIMEOUT", default=3600.0)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": PODIUM_BROKER_VISIBILITY_TIMEOUT}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -29,6 +29,6 @@ def process_env(**extra: str) -> dict[str, str]:
         "DJANGO_DEBUG": "1",
         "PODIUM_HOME": str(settings.PODIUM_HOME),
         "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": "filesystem://localhost//",
+        "CELERY_BROKER_URL": os.environ.get("PODIUM_TEST_BROKER_URL", "filesystem://localhost//"),
         **extra,
     }

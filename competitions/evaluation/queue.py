@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -42,25 +43,46 @@ def retry_delay_seconds(attempts: int) -> float:
     return min(600.0, settings.PODIUM_RETRY_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def _message_submission_id(path: Path) -> int | None:
+def _payload_submission_id(raw: bytes) -> int | None:
+    """The submission id of a ``scoring.evaluate_submission`` message (kombu's JSON
+    envelope, as the filesystem and Redis transports store it), else None."""
     try:
-        message = json.loads(path.read_bytes())
+        message = json.loads(raw)
         if (message.get("headers") or {}).get("task") != EVALUATE_TASK:
             return None
         args = json.loads(base64.b64decode(message["body"]))[0]
         return int(args[0])
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None  # read by a worker meanwhile, or not ours
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None  # not ours
+
+
+def _message_submission_id(path: Path) -> int | None:
+    """The submission id of the filesystem transport's message file, else None."""
+    try:
+        return _payload_submission_id(path.read_bytes())
+    except OSError:
+        return None  # read by a worker meanwhile
 
 
 def pending_deliveries() -> set[int] | None:
     """Submission ids with a delivery waiting in the broker, or None where unknown.
 
     Known for the filesystem transport (one file per message in its queue folder, deleted
-    when a worker reads it). Other brokers answer None and the reaper relies on time alone.
+    when a worker reads it) and for Redis (the scoring queue's lists; a message a worker
+    has taken is not waiting, even if that worker is dead). Other brokers (AMQP) answer
+    None and the reaper relies on time alone.
     """
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("filesystem://"):
+        return _filesystem_pending()
+    if url.startswith(("redis://", "rediss://")):
+        return _redis_pending()
+    return None
+
+
+def _filesystem_pending() -> set[int] | None:
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
-    if not settings.CELERY_BROKER_URL.startswith("filesystem://") or not options:
+    if not options:
         return None
     folder = Path(options["data_folder_in"])
     try:
@@ -69,3 +91,24 @@ def pending_deliveries() -> set[int] | None:
         logger.warning("cannot list the broker folder %s", folder, exc_info=True)
         return None
     return {pk for pk in map(_message_submission_id, paths) if pk is not None}
+
+
+def _redis_pending() -> set[int] | None:
+    try:
+        with current_app.connection_for_read() as connection:
+            # kombu.transport.redis.Channel: its sep, priority_steps and client are not in
+            # the generic channel type the stubs give.
+            channel: Any = connection.default_channel
+            # kombu keeps one list per priority step: "scoring", "scoring\x06\x163", ...
+            keys = [
+                f"{SCORING_QUEUE}{channel.sep}{step}" if step else SCORING_QUEUE
+                for step in channel.priority_steps
+            ]
+            pipe = channel.client.pipeline()
+            for key in keys:
+                pipe.lrange(key, 0, -1)
+            lists = pipe.execute()
+    except Exception:  # an unreachable broker: the reaper falls back to time alone
+        logger.warning("cannot read the scoring queue from the broker", exc_info=True)
+        return None
+    return {pk for raw in lists for pk in map(_payload_submission_id, raw) if pk is not None}

@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import multiprocessing
 import re
-import shutil
-import socket
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
-import redis
 import requests
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.test.utils import override_settings
 from factories import CompetitionFactory, MembershipFactory, UserFactory
+from servers import RedisServer
 
 from competitions.models import TeamInvitation
 from podium import throttling
@@ -314,33 +309,11 @@ def _flood(url: str, processes: int, per_process: int) -> Counter[int]:
 
 
 @pytest.fixture
-def redis_url(tmp_path) -> Iterator[str]:
-    """A Redis server of this test's own on 127.0.0.1 (Debian's redis-server)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is missing: apt-get install redis-server", pytrace=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                process.poll()
-                assert process.returncode is None, "redis-server exited"
-                time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def redis_url(redis_server: RedisServer) -> str:
+    """An empty database (1) of the session's Redis (tests/servers.py): the broker tests
+    use database 0 of the same server."""
+    redis_server.command("-n", "1", "FLUSHDB")
+    return f"redis://127.0.0.1:{redis_server.port}/1"
 
 
 @pytest.mark.e2e

@@ -116,6 +116,11 @@ def test_queue_page_and_waiting_submission_say_whether_a_worker_consumes_the_que
     assert other.get(f"{server.url}/submissions/{waiting.pk}/status.json").status_code == 404
 
     log = plain_worker()
+    # The heartbeat thread writes its first row just after "ready." (a race on a busy machine).
+    deadline = time.monotonic() + 60
+    while not WorkerHeartbeat.objects.exists():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
     beat = WorkerHeartbeat.objects.get()
     assert beat.queues == ["scoring"]
     page = staff.get(queue_page, timeout=30).text
