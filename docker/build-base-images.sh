@@ -79,6 +79,10 @@ tar -C "$rootfs" --numeric-owner -c . | docker import \
   --change 'WORKDIR /work' \
   --change 'CMD ["python3"]' \
   - "$TAG" >/dev/null
-echo "package versions in $TAG:"
-cat "$rootfs/etc/podium-packages.txt"
+# The copy in the tree, shown in the README and on the qa competition's overview.
+listing="$(dirname "$0")/packages/$(echo "${TAG#podium/}" | tr ':' '-').txt"
+mkdir -p "$(dirname "$listing")"
+cp "$rootfs/etc/podium-packages.txt" "$listing"
+echo "package versions in $TAG (also in $listing):"
+cat "$listing"
 docker image inspect "$TAG" --format "built $TAG: {{.Size}} bytes"

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
+# Written by docker/build-base-images.sh's dpkg-query when podium/pytorch:1.13 was built.
+PACKAGES = HERE.parent.parent / "docker" / "packages" / "pytorch-1.13.txt"
 SEED = 23
 TEST_SHARE = 0.25
 BLANK = "____"
@@ -194,6 +196,9 @@ def make_bundle(
     solution.to_csv(out / "solution.csv", index=False)
     solution.assign(answer="").to_csv(out / "sample_submission.csv", index=False)
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    packages = "\n".join(
+        f"- `{line.replace(' ', '` ', 1)}" for line in PACKAGES.read_text().splitlines() if line
+    )
     for name in ("overview.md", "rules.md"):
         (out / name).write_text(
             (HERE / name)
@@ -201,6 +206,7 @@ def make_bundle(
             .replace("@TRAIN@", f"{len(train):,}")
             .replace("@TEST@", f"{len(test):,}")
             .replace("@PYTHON@", python)
+            .replace("@PACKAGES@", packages)
         )
     start = (now - dt.timedelta(days=1)).replace(microsecond=0)
     end = (now + dt.timedelta(days=90)).replace(microsecond=0)

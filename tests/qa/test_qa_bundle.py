@@ -66,6 +66,7 @@ def test_the_bundle_imports_as_an_individual_f1_competition(qa_bundle: Path, db:
     assert 0 < competition.public_fraction < 1
     assert "FROM podium/pytorch:1.13" in competition.overview
     assert "PSF License" in competition.overview
+    assert "- `python3-torch` 1.13.1" in competition.overview
     assert "Entries are individual" in competition.rules
 
 
