@@ -32,6 +32,12 @@ case "$TAG" in
     ;;
 esac
 
+# One build per tag at a time: `./podiumctl test` starts the PyTorch build in the
+# background and the test fixture that needs the image runs this script too; the second
+# waits here for the first and then finds the tag built.
+exec 9>"/var/tmp/podium-build-$(echo "$TAG" | tr '/:' '--').lock"
+flock 9
+
 if [ -z "${FORCE:-}" ] && docker image inspect "$TAG" >/dev/null 2>&1; then
   echo "base image $TAG exists; skipping (FORCE=1 to rebuild)"
   exit 0
