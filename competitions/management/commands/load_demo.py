@@ -1,7 +1,8 @@
-"""python manage.py load_demo [--baseline IMAGE_ARCHIVE]
+"""python manage.py load_demo [--baseline IMAGE_ARCHIVE] [--qa-baseline IMAGE_ARCHIVE]
 
 Set up the one-machine demo: an organizer account, the digits competition (real data
-from scikit-learn) and, when given, the baseline image submitted by a "baseline" team.
+from scikit-learn), the qa competition (question answering on the Python reference, see
+examples/qa/) and, when given, each one's baseline image submitted by a "baseline" user.
 Safe to run at every start: nothing is created twice.
 """
 
@@ -13,9 +14,11 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from competitions.bundles import competition_import_bundle
+from competitions.models import Competition
 from competitions.services.submissions import submission_create
 from competitions.services.teams import competition_join
 from examples.digits.make_bundle import make_bundle
+from examples.qa.make_bundle import make_bundle as make_qa_bundle
 
 
 class Command(BaseCommand):
@@ -23,8 +26,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--baseline", type=Path, help="docker save archive to submit")
+        parser.add_argument(
+            "--qa-baseline", type=Path, help="docker save archive of the qa starter kit"
+        )
 
-    def handle(self, *args: object, baseline: Path | None, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        baseline: Path | None,
+        qa_baseline: Path | None = None,
+        **options: object,
+    ) -> None:
         home = Path(settings.PODIUM_HOME)
         user_model = get_user_model()
         password_file = home / "organizer_password"
@@ -35,22 +47,29 @@ class Command(BaseCommand):
             password_file.chmod(0o600)
             self.stdout.write(f"Created the organizer account (password in {password_file})")
 
-        bundle = home / "demo" / "digits-bundle"
-        if not (bundle / "competition.yaml").exists():
-            make_bundle(bundle)
-        competition, created = competition_import_bundle(bundle_dir=bundle)
-        self.stdout.write(
-            f"{'Created' if created else 'Kept'} the demo competition {competition.slug}"
-        )
+        for name, make, archive, description in (
+            ("digits", make_bundle, baseline, "SVC baseline"),
+            ("qa", make_qa_bundle, qa_baseline, "PyTorch starter kit"),
+        ):
+            bundle = home / "demo" / f"{name}-bundle"
+            if not (bundle / "competition.yaml").exists():
+                make(bundle)
+            competition, created = competition_import_bundle(bundle_dir=bundle)
+            self.stdout.write(
+                f"{'Created' if created else 'Kept'} the demo competition {competition.slug}"
+            )
+            if archive is not None:
+                self._submit_baseline(competition, archive, description)
 
-        if baseline is None:
-            return
-        user, _ = user_model.objects.get_or_create(username="baseline")
+    def _submit_baseline(self, competition: Competition, archive: Path, description: str) -> None:
+        user, _ = get_user_model().objects.get_or_create(username="baseline")
         competition_join(user=user, competition=competition)
         if competition.submissions.filter(user=user).exists():
             return
-        with baseline.open("rb") as image:
+        with archive.open("rb") as image:
             submission = submission_create(
-                user=user, competition=competition, image=image, description="SVC baseline"
+                user=user, competition=competition, image=image, description=description
             )
-        self.stdout.write(f"Submitted the baseline image as submission {submission.pk}")
+        self.stdout.write(
+            f"Submitted the {competition.slug} baseline image as submission {submission.pk}"
+        )

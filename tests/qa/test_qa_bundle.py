@@ -1,0 +1,76 @@
+"""The qa demo bundle: real text, span answers, a split with no shared paragraph, and an
+import that the platform's own data checks accept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.management import call_command
+
+from competitions.bundles import competition_import_bundle
+from competitions.models import Competition
+from examples.qa.make_bundle import BLANK, make_bundle
+from scoring.metrics import get_metric
+
+
+@pytest.fixture(scope="module")
+def qa_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("qa") / "bundle")
+
+
+def test_every_answer_is_the_blanked_span_of_its_paragraph(qa_bundle: Path) -> None:
+    train = pd.read_csv(qa_bundle / "train" / "train.csv", keep_default_na=False)
+    test = pd.read_csv(qa_bundle / "test" / "test.csv", keep_default_na=False)
+    solution = pd.read_csv(qa_bundle / "solution.csv")
+    assert len(train) >= 2000 and len(test) >= 500
+    for row in train.itertuples():
+        start, answer = int(row.answer_start), str(row.answer_text)
+        assert row.context[start : start + len(answer)] == answer
+        # The question is a sentence of the paragraph with the answer blanked.
+        assert row.question.count(BLANK) == 1
+        assert row.question.replace(BLANK, answer) in row.context
+    answers = dict(zip(solution["id"], solution["answer"].map(json.loads), strict=True))
+    for row in test.itertuples():
+        (answer,) = answers[row.id]
+        assert row.question.replace(BLANK, answer) in row.context
+    assert set(test["id"]) == set(solution["id"])
+    assert not set(train["context"]) & set(test["context"]), "a test paragraph is in train"
+
+
+def test_the_bundle_is_the_same_for_the_same_python(qa_bundle: Path, tmp_path: Path) -> None:
+    again = make_bundle(tmp_path / "again")
+    for name in ("train/train.csv", "test/test.csv", "solution.csv"):
+        assert (again / name).read_bytes() == (qa_bundle / name).read_bytes(), name
+
+
+def test_the_trivial_answers_score_near_zero(qa_bundle: Path) -> None:
+    """The margins the starter kit is held to start from these: the empty answer and
+    the paragraph's first word."""
+    solution = pd.read_csv(qa_bundle / "solution.csv")
+    test = pd.read_csv(qa_bundle / "test" / "test.csv").set_index("id").loc[solution["id"]]
+    f1 = get_metric("qa_f1")
+    first_words = test["context"].str.split().str[0].to_numpy()
+    assert f1.compute(solution["answer"].to_numpy(), first_words) < 0.05
+    empty = pd.Series([""] * len(solution)).to_numpy()
+    assert f1.compute(solution["answer"].to_numpy(), empty) == 0.0
+
+
+def test_the_bundle_imports_as_an_individual_f1_competition(qa_bundle: Path, db: None) -> None:
+    competition, created = competition_import_bundle(bundle_dir=qa_bundle)
+    assert created and competition.slug == "qa" and competition.is_published
+    assert competition.metric == "qa_f1" and competition.max_team_size == 1
+    assert competition.target_columns == ["answer"]
+    assert 0 < competition.public_fraction < 1
+    assert "FROM podium/pytorch:1.13" in competition.overview
+    assert "PSF License" in competition.overview
+    assert "- `python3-torch` 1.13.1" in competition.overview
+    assert "Entries are individual" in competition.rules
+
+
+def test_load_demo_loads_qa_next_to_digits(db: None) -> None:
+    call_command("load_demo")
+    call_command("load_demo")  # at every start: nothing twice
+    assert set(Competition.objects.values_list("slug", flat=True)) == {"digits", "qa"}
