@@ -18,6 +18,11 @@ def _tar(members: dict[str, tuple[bytes, int]]) -> bytes:
     return buffer.getvalue()
 
 
+def source_tar(files: dict[str, bytes]) -> bytes:
+    """A plain tar of files (0644), e.g. sources without an entry point."""
+    return _tar({name: (data, 0o644) for name, data in files.items()})
+
+
 def image_tar(padding: bytes = b"") -> bytes:
     """A tar that looks like `docker save` output from its first bytes (it has a
     manifest.json), not a loadable image: the worker refuses it as invalid_image."""
