@@ -24,6 +24,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from competitions.admin_files import FILE_OWNERS
+from competitions.models import RuntimeImage
 from uploads.models import Upload
 
 MANIFEST = {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}
@@ -77,6 +78,13 @@ def _site_urls(world: World) -> list[str]:
     for name in ("api-submission", "api-submission-log", "api-submission-cancel"):
         by_name[name] = [{"pk": pk} for pk in subs]
     by_name["api-submission-select"] = [{"pk": pk} for pk in subs]
+    for name in ("competitions:submission_rerun", "api-submission-rerun"):
+        by_name[name] = [{"pk": pk} for pk in subs]
+    by_name["competitions:runtime_image_download"] = [
+        {"slug": slug, "pk": pk}
+        for slug in slugs
+        for pk in RuntimeImage.objects.values_list("pk", flat=True)
+    ]
     for name in ("competitions:download", "api-competition-file-download"):
         by_name[name] = [{"slug": slug, "pk": pk} for slug in slugs for pk in files]
     invitation, merge = world.invitation.pk, world.merge_request.pk
