@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from podium.units import format_size
 from sandbox.errors import SandboxError
@@ -219,12 +220,32 @@ def _members(path: Path, limits: CodeLimits) -> tuple[str, list[_Member]]:
     return fmt, members
 
 
+def _check_layout(members: list[_Member]) -> None:
+    """Refuse two files at one path, and a file where a folder must be: extraction would
+    otherwise depend on member order."""
+    seen: set[str] = set()
+    folders: set[str] = set()
+    for member in members:
+        parts = member.name.split("/") if member.name else []
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        if member.is_dir:
+            folders.add(member.name)
+        elif member.name in seen:
+            raise InvalidCode(f"The code archive has two members named {member.name}.")
+        else:
+            seen.add(member.name)
+    clash = sorted(seen & folders)
+    if clash:
+        raise InvalidCode(f"The code archive has {clash[0]} both as a file and as a folder.")
+
+
 def inspect_code(path: Path, limits: CodeLimits | None = None) -> CodeArchive:
     """Check a code archive without extracting it; raise :class:`InvalidCode` with a
     message for the participant when it is refused."""
     limits = limits or CodeLimits()
     fmt, members = _members(Path(path), limits)
     files = {m.name: m for m in members if not m.is_dir}
+    _check_layout(members)
     entry = None
     if "run.sh" in files:
         if not files["run.sh"].executable:
@@ -297,9 +318,9 @@ def _extract(
                     continue
                 if not member.isreg():
                     raise _not_regular(member.name, "special")
-                src = archive.extractfile(member)
-                assert src is not None
-                _write(dest, name, src, bool(member.mode & 0o111), budget, limits)
+                fileobj = archive.extractfile(member)
+                assert fileobj is not None
+                _write(dest, name, fileobj, bool(member.mode & 0o111), budget, limits)
 
 
 def _mkdir(dest: Path, name: str) -> Path:
@@ -312,7 +333,14 @@ def _mkdir(dest: Path, name: str) -> Path:
     return target
 
 
-def _write(dest: Path, name: str, src, executable: bool, budget: list[int], limits: CodeLimits):
+def _write(
+    dest: Path,
+    name: str,
+    src: IO[bytes],
+    executable: bool,
+    budget: list[int],
+    limits: CodeLimits,
+) -> None:
     parent, _, base = name.rpartition("/")
     folder = _mkdir(dest, parent)
     target = folder / base

@@ -171,3 +171,13 @@ def test_classify_upload_tells_images_code_and_neither_from_the_bytes(tmp_path: 
     sources = _tar(tmp_path / "src.tar.gz", [("src/model.py", MAIN, 0o644)])
     with pytest.raises(NotAnArchive, match="neither an image"):
         classify_upload(sources)
+
+
+def test_a_file_where_a_folder_must_be_and_duplicates_are_refused(tmp_path: Path) -> None:
+    clash = _tar(
+        tmp_path / "a.tar",
+        [("main.py", MAIN, 0o644), ("lib", b"x", 0o644), ("lib/x.py", b"", 0o644)],
+    )
+    _refused(clash, tmp_path / "o1", "both as a file and as a folder")
+    twice = _tar(tmp_path / "b.tar", [("main.py", MAIN, 0o644), ("main.py", b"evil", 0o644)])
+    _refused(twice, tmp_path / "o2", "two members named main.py")
