@@ -30,7 +30,7 @@ from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services.common import leaderboard_invalidate
 from competitions.services.files import file_sha256
-from competitions.services.submissions import code_limits
+from competitions.services.runtime_images import code_limits
 from sandbox import runtime_images
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions

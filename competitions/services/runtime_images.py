@@ -16,6 +16,16 @@ import sandbox
 from competitions.models import Competition, RuntimeImage
 from podium.errors import ApplicationError
 from sandbox import runtime_images as engine_images
+from sandbox.code import CodeLimits
+
+
+def code_limits() -> CodeLimits:
+    """The bounds of a code archive, from the settings (checked at submit and on the worker)."""
+    return CodeLimits(
+        max_archive_bytes=settings.PODIUM_CODE_ARCHIVE_MAX_BYTES,
+        max_members=settings.PODIUM_CODE_MAX_MEMBERS,
+        max_unpacked_bytes=settings.PODIUM_CODE_UNPACKED_MAX_BYTES,
+    )
 
 
 def runtime_image_for_code(*, competition: Competition, name: str | None) -> RuntimeImage:

@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
@@ -38,10 +37,10 @@ from competitions.services.common import (
     require_organizer,
 )
 from competitions.services.files import file_sha256
-from competitions.services.runtime_images import runtime_image_for_code
+from competitions.services.runtime_images import code_limits, runtime_image_for_code
 from podium.errors import ApplicationError
 from podium.units import format_size
-from sandbox.code import CodeLimits, InvalidCode, NotAnArchive, classify_upload
+from sandbox.code import InvalidCode, NotAnArchive, classify_upload
 
 Status = Submission.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
@@ -175,15 +174,6 @@ def image_size_check(*, competition: Competition, size: int) -> None:
             "compress it with `docker save IMAGE | gzip > image.tar.gz`.",
             {"code": "image_too_large"},
         )
-
-
-def code_limits() -> CodeLimits:
-    """The bounds of a code archive, from the settings."""
-    return CodeLimits(
-        max_archive_bytes=settings.PODIUM_CODE_ARCHIVE_MAX_BYTES,
-        max_members=settings.PODIUM_CODE_MAX_MEMBERS,
-        max_unpacked_bytes=settings.PODIUM_CODE_UNPACKED_MAX_BYTES,
-    )
 
 
 @contextlib.contextmanager
