@@ -256,7 +256,12 @@ def submission_create(
     image_size_check(competition=competition, size=size)
     runtime: RuntimeImage | None
     if rerun_of is not None:
-        kind, runtime = rerun_of.kind, rerun_of.runtime_image
+        kind, runtime = rerun_of.kind, None
+        if rerun_of.runtime_image is not None:
+            # Still allowed and still built here? The organizers may have changed either.
+            runtime = runtime_image_for_code(
+                competition=competition, name=rerun_of.runtime_image.name
+            )
     else:
         kind = artifact_kind(fileobj=image)
         runtime = None

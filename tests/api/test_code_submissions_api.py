@@ -16,6 +16,7 @@ from apifixtures import Arena, token_client
 from artifacts import code_zip, source_tar
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from factories import SubmissionFactory
 from rest_framework.test import APIClient
 
 from competitions.models import RuntimeImage, Submission
@@ -166,3 +167,20 @@ def test_a_kept_artifact_is_submitted_again_by_its_sha256_and_only_by_its_team(
     mallory = token_client(arena.rival.user)
     response = mallory.post(SUBMIT, {"sha256": mine.image_sha256}, format="json")
     assert response.json()["code"] == "unknown_artifact"
+
+
+def test_a_code_rerun_on_a_runtime_image_no_longer_allowed_is_refused(
+    arena: Arena, alice: APIClient
+) -> None:
+    _allow(arena)
+    dropped = RuntimeImage.objects.create(name="podium-test/dropped:1")
+    source = SubmissionFactory(
+        team=arena.me.team, user=arena.me.user, kind="code", runtime_image=dropped
+    )
+
+    response = alice.post(f"/api/v1/submissions/{source.pk}/rerun/", {}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "runtime_image_not_allowed"
+    assert "does not allow the runtime image podium-test/dropped:1" in response.json()["detail"]
+    assert not Submission.objects.filter(rerun_of=source).exists()
