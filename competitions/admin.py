@@ -32,6 +32,7 @@ from competitions.models import (
     AuditRecord,
     Competition,
     CompetitionFile,
+    RuntimeImage,
     Submission,
     Team,
     TeamInvitation,
@@ -145,6 +146,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                     "final_selections",
                     "log_visibility",
                     "debug_sample_rows",
+                    "runtime_images",
                 )
             },
         ),
@@ -391,6 +393,33 @@ class MembershipInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(RuntimeImage)
+class RuntimeImageAdmin(admin.ModelAdmin):
+    """Images code submissions run on; add one by its tag on the engine (it must be built
+    there), then allow it on a competition (Submissions section)."""
+
+    list_display = ("name", "description", "image_id", "package_count", "archive", "refreshed_at")
+    readonly_fields = ("image_id", "archive_size", "refreshed_at", "package_count")
+    actions = ["refresh"]
+
+    @admin.display(description="packages")
+    def package_count(self, obj: RuntimeImage) -> int:
+        return len(obj.packages or [])
+
+    @admin.display(description="archive")
+    def archive(self, obj: RuntimeImage) -> str:
+        return format_size(obj.archive_size) if obj.archive_size else "-"
+
+    @admin.action(description="Read packages and save the docker archive (in the background)")
+    def refresh(self, request: HttpRequest, queryset: QuerySet[RuntimeImage]) -> None:
+        evaluation_tasks.refresh_runtime_images.delay()
+        self.message_user(
+            request,
+            "Queued: each runtime image built on this host gets its package list and its "
+            "docker save archive, where its image id is new.",
+        )
 
 
 @admin.register(Team)

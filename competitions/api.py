@@ -39,6 +39,7 @@ from competitions.serializers import (
     SubmissionCreateSerializer,
     SubmissionDetailSerializer,
     SubmissionLogSerializer,
+    SubmissionRerunSerializer,
     SubmissionSelectSerializer,
     SubmissionSerializer,
     TeamDetailSerializer,
@@ -49,7 +50,7 @@ from competitions.serializers import (
 from competitions.services import accounts as accounts_services
 from competitions.services import submissions as submissions_services
 from competitions.services import teams as teams_services
-from competitions.services.submit import submission_submit
+from competitions.services.submit import submission_rerun, submission_submit
 from podium.http import AuthenticatedRequest
 from uploads.services import upload_request_length_check
 
@@ -331,10 +332,12 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
         submission = submission_submit(
             user=request.user,
             competition=competition,
-            image=data.get("image") if "upload" not in data else None,
+            image=data.get("image") or data.get("code"),
             upload_id=data.get("upload"),
+            sha256=data.get("sha256"),
             description=data.get("description", ""),
             debug=data["debug"],
+            runtime_image=data.get("runtime_image") or None,
         )
         return Response(
             {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
@@ -390,6 +393,29 @@ class SubmissionCancelApi(APIView):
             user=request.user, submission=submission
         )
         return _submission_response(request, submission)
+
+
+class SubmissionRerunApi(APIView):
+    """Run a submission's kept image or code archive again, without uploading it."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=SubmissionRerunSerializer, responses={201: SubmissionCreatedSerializer, **ERRORS}
+    )
+    def post(self, request: AuthenticatedRequest, pk: int) -> Response:
+        serializer = SubmissionRerunSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        source = selectors.submission_get_for_user(user=request.user, pk=pk)
+        submission = submission_rerun(
+            user=request.user,
+            source=source,
+            description=serializer.validated_data.get("description", ""),
+            debug=serializer.validated_data["debug"],
+        )
+        return Response(
+            {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
+        )
 
 
 class SubmissionSelectApi(APIView):

@@ -92,6 +92,11 @@ urlpatterns = [
         name="api-submission-cancel",
     ),
     path(
+        "submissions/<int:pk>/rerun/",
+        api.SubmissionRerunApi.as_view(),
+        name="api-submission-rerun",
+    ),
+    path(
         "submissions/<int:pk>/select/",
         api.SubmissionSelectApi.as_view(),
         name="api-submission-select",

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from competitions.evaluation.metric import metric_lookup
-from competitions.models import Competition, CompetitionFile
+from competitions.models import Competition, CompetitionFile, RuntimeImage
 from competitions.services.data_checks import (
     DataFile,
     DataReport,
@@ -205,6 +205,21 @@ def _check(slug: str, fields: dict[str, Any], files: list[tuple[str, str, Path]]
         )
 
 
+def _runtime_images(spec: dict[str, Any]) -> list[RuntimeImage] | None:
+    """`runtime_images: [podium/python:3.11, ...]`: the images code submissions may run on
+    (absent: left as they are; an empty list: images only). A name the platform does not
+    know yet is added (an organizer builds it on the workers)."""
+    if "runtime_images" not in spec:
+        return None
+    names = spec["runtime_images"] or []
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ApplicationError(
+            "competition.yaml: runtime_images must be a list of image names, e.g. "
+            "[podium/python:3.11]"
+        )
+    return [RuntimeImage.objects.get_or_create(name=name.strip())[0] for name in names]
+
+
 @transaction.atomic
 def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]:  # noqa: C901 - one transaction whose failure path removes the files it stored
     """Create or update a competition from a bundle; returns it and whether it is new.
@@ -231,11 +246,14 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]: 
     if not isinstance(publish, bool):
         raise ApplicationError("competition.yaml: published must be true or false")
     fields = _fields(bundle_dir, spec)
+    runtime_images = _runtime_images(spec)
     files = _bundle_files(bundle_dir, spec.get("data") or {})
     report = _check(str(spec.get("slug") or ""), fields, files)
     competition, created = Competition.objects.update_or_create(
         slug=spec.get("slug"), defaults=fields
     )
+    if runtime_images is not None:
+        competition.runtime_images.set(runtime_images)
     keep = {(kind, name) for kind, name, _ in files}
     for old in competition.files.all():
         if (old.kind, old.name) not in keep:

@@ -35,11 +35,13 @@ class SubmissionForm(forms.Form):
     id of a finished resumable upload (what the page's script sends for any size)."""
 
     image = forms.FileField(
-        label="Image archive",
+        label="Image or code archive",
         required=False,
-        help_text="The output of `docker save IMAGE -o image.tar` (may be gzip-compressed).",
+        help_text="The output of `docker save IMAGE -o image.tar` (may be gzip-compressed), "
+        "or a zip/tar.gz of code with main.py or run.sh at its root.",
     )
     upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    runtime_image = forms.CharField(max_length=200, required=False)
     description = forms.CharField(max_length=500, required=False)
     debug = forms.BooleanField(
         label="Debug run (a small public sample, full log; checked, not scored; never ranked)",

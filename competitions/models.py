@@ -26,6 +26,8 @@ def competition_file_path(instance: CompetitionFile, filename: str) -> str:
 
 def submission_image_path(instance: Submission, filename: str) -> str:
     suffix = ".tar.gz" if filename.endswith((".gz", ".tgz")) else ".tar"
+    if filename.endswith(".zip"):
+        suffix = ".zip"
     return f"submissions/{instance.competition.slug}/{uuid.uuid4().hex}{suffix}"
 
 
@@ -36,6 +38,33 @@ def submission_predictions_path(instance: Submission, filename: str) -> str:
 def new_split_key() -> str:
     """256 random bits, hex: the secret behind a competition's split and debug sample."""
     return secrets.token_hex(32)
+
+
+class RuntimeImage(models.Model):
+    """An image known to the platform that code submissions run on (e.g. podium/python:3.11).
+
+    What it holds (``packages``) and its ``docker save`` archive are read from the engine
+    once per image id (competitions.services.runtime_images) and cached here.
+    """
+
+    name = models.CharField(
+        max_length=200,
+        unique=True,
+        help_text="The image's tag on the engine, e.g. podium/python:3.11.",
+    )
+    description = models.CharField(max_length=500, blank=True)
+    image_id = models.CharField(max_length=80, blank=True, editable=False)
+    packages = models.JSONField(
+        default=list, blank=True, editable=False, help_text="[{manager, name, version}]"
+    )
+    archive_size = models.BigIntegerField(null=True, blank=True, editable=False)
+    refreshed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Competition(models.Model):
@@ -91,6 +120,12 @@ class Competition(models.Model):
         null=True, blank=True, help_text="UTC. Last moment for team merges; empty = the end."
     )
     final_selections = models.PositiveIntegerField(default=2)
+    runtime_images = models.ManyToManyField(
+        RuntimeImage,
+        blank=True,
+        related_name="competitions",
+        help_text="Runtime images code submissions may run on; none = images only.",
+    )
 
     class LogVisibility(models.TextChoices):
         HIDDEN = "hidden", "Hidden (test inputs cannot leak through logs)"
@@ -287,6 +322,11 @@ class Submission(models.Model):
         NO_PREDICTIONS = "no_predictions", "No predictions"
         INVALID_PREDICTIONS = "invalid_predictions", "Invalid predictions"
         PLATFORM_ERROR = "platform_error", "Platform error (not your fault)"
+        INVALID_CODE = "invalid_code", "Invalid code archive"
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        CODE = "code", "Code"
 
     competition = models.ForeignKey(
         Competition, on_delete=models.CASCADE, related_name="submissions"
@@ -308,9 +348,27 @@ class Submission(models.Model):
         default=False, help_text="Chosen by the team as a final submission."
     )
 
+    # The uploaded artifact: an image archive, or a code archive when kind is code.
     image = models.FileField(upload_to=submission_image_path, max_length=500)
     image_sha256 = models.CharField(max_length=64)
     image_size = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
+    runtime_image = models.ForeignKey(
+        RuntimeImage,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="submissions",
+        help_text="What a code submission runs on.",
+    )
+    rerun_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reruns",
+        help_text="The submission whose artifact this one runs again (no re-upload).",
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     failure_kind = models.CharField(
@@ -397,6 +455,10 @@ class Submission(models.Model):
                 condition=Q(status="failed", failure_kind__gt="")
                 | (~Q(status="failed") & Q(failure_kind="")),
                 name="submission_failed_iff_failure_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="image") | Q(runtime_image__isnull=False),
+                name="submission_code_has_runtime_image",
             ),
             models.CheckConstraint(
                 condition=~Q(status="scored")

@@ -143,7 +143,7 @@ def _template(submission: Submission, competition: Competition) -> str:
         return submission.failure_safe_message or (
             "predictions.csv is not a valid predictions file. A debug run shows the full reason."
         )
-    if kind == Kind.INVALID_IMAGE:
+    if kind in (Kind.INVALID_IMAGE, Kind.INVALID_CODE):
         # Checked before any run: about the uploaded archive, which the team made.
         return submission.failure_message
     templates: dict[str, str] = {

@@ -133,9 +133,9 @@ def submissions_for_user(*, user: User, competition: Competition) -> QuerySet[Su
     team = team_for_user(user=user, competition=competition)
     if team is None:
         return Submission.objects.none()
-    queryset = team.submissions.select_related("user", "team", "competition").order_by(
-        "-created_at"
-    )
+    queryset = team.submissions.select_related(
+        "user", "team", "competition", "runtime_image"
+    ).order_by("-created_at")
     return _presented(queryset, user=user)
 
 
@@ -143,7 +143,7 @@ def submission_get_for_user(*, user: User, pk: int) -> Submission:
     """A submission of the user's own team; anyone else's is 404, not 403, so that ids
     of other teams' runs leak nothing. It shows only what the user may see of its run
     (competitions.run_reports): the private score is blanked until the user may see it."""
-    queryset = Submission.objects.select_related("competition", "team", "user")
+    queryset = Submission.objects.select_related("competition", "team", "user", "runtime_image")
     if not _is_organizer(user):
         if not user.is_authenticated:
             raise Http404("No such submission.")

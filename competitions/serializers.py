@@ -12,6 +12,7 @@ from rest_framework import serializers
 from competitions.models import (
     Competition,
     CompetitionFile,
+    RuntimeImage,
     Submission,
     Team,
     TeamInvitation,
@@ -88,6 +89,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
     note = serializers.SerializerMethodField(
         help_text="A remark on the result, e.g. that a valid debug run is not scored."
     )
+    runtime_image: serializers.StringRelatedField[RuntimeImage] = serializers.StringRelatedField(
+        help_text="What a code submission ran on (null for an image)."
+    )
+    artifact_kept = serializers.SerializerMethodField(
+        help_text="Whether its image or code archive is kept, so it can run again."
+    )
 
     class Meta:
         model = Submission
@@ -108,6 +115,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "private_score",
             "image_sha256",
             "image_size",
+            "kind",
+            "runtime_image",
+            "rerun_of",
+            "artifact_kept",
             "started_at",
             "finished_at",
             "duration_seconds",
@@ -130,6 +141,9 @@ class SubmissionSerializer(serializers.ModelSerializer):
     def get_note(self, obj: Submission) -> str:
         return self._report(obj).note
 
+    def get_artifact_kept(self, obj: Submission) -> bool:
+        return obj.image_deleted_at is None and bool(obj.image)
+
 
 class SubmissionDetailSerializer(SubmissionSerializer):
     queue_position = serializers.SerializerMethodField(
@@ -144,9 +158,29 @@ class SubmissionDetailSerializer(SubmissionSerializer):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
+    SOURCES = ("image", "code", "upload", "sha256")
+
     image = serializers.FileField(
         required=False,
-        help_text="`docker save` output, optionally gzip-compressed. Give this or `upload`.",
+        help_text="`docker save` output, optionally gzip-compressed. Give one of `image`, "
+        "`code`, `upload` and `sha256`.",
+    )
+    code = serializers.FileField(
+        required=False,
+        help_text="A zip or tar.gz of source with main.py or an executable run.sh at its "
+        "root, run on `runtime_image`. The kind is judged from the file's bytes either way.",
+    )
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        help_text="The SHA-256 of an image or code archive your team already uploaded and "
+        "the server still keeps: runs it again without sending it.",
+    )
+    runtime_image = serializers.CharField(
+        required=False,
+        max_length=200,
+        allow_blank=True,
+        help_text="For code: a runtime image the competition allows (default: its first).",
     )
     upload = serializers.CharField(
         required=False,
@@ -161,16 +195,26 @@ class SubmissionCreateSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("image" in attrs) == ("upload" in attrs):
+        if sum(name in attrs for name in self.SOURCES) != 1:
             raise serializers.ValidationError(
                 {
                     "image": [
-                        "Send the image archive as `image`, or the id of a finished upload "
-                        "as `upload` (one of the two)."
+                        "Send the image archive as `image`, a code archive as `code`, the id "
+                        "of a finished upload as `upload`, or the SHA-256 of an artifact your "
+                        "team already uploaded as `sha256` (exactly one of them)."
                     ]
                 }
             )
         return attrs
+
+
+class SubmissionRerunSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    debug = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Run it again as a debug run (a public sample, full log, never counted).",
+    )
 
 
 class SubmissionCreatedSerializer(serializers.Serializer):

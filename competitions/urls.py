@@ -1,6 +1,6 @@
 from django.urls import path
 
-from competitions import views
+from competitions import runtime_views, views
 
 app_name = "competitions"
 
@@ -14,6 +14,11 @@ urlpatterns = [
     path("c/<slug:slug>/join/", views.join, name="join"),
     path("c/<slug:slug>/data/<int:pk>/", views.download, name="download"),
     path("c/<slug:slug>/submit/", views.submit, name="submit"),
+    path(
+        "c/<slug:slug>/runtime-images/<int:pk>/image.tar",
+        runtime_views.runtime_image_download,
+        name="runtime_image_download",
+    ),
     path("c/<slug:slug>/submissions/", views.my_submissions, name="my_submissions"),
     path("c/<slug:slug>/team/", views.team_page, name="team"),
     path("c/<slug:slug>/team/rename/", views.team_rename_view, name="team_rename"),
@@ -34,4 +39,7 @@ urlpatterns = [
     path("submissions/<int:pk>/status.json", views.submission_status, name="submission_status"),
     path("submissions/<int:pk>/cancel/", views.submission_cancel_view, name="submission_cancel"),
     path("submissions/<int:pk>/select/", views.submission_select_view, name="submission_select"),
+    path(
+        "submissions/<int:pk>/rerun/", runtime_views.submission_rerun_view, name="submission_rerun"
+    ),
 ]

@@ -226,6 +226,7 @@ def competition_data(request: HttpRequest, slug: str) -> HttpResponse:
         **_tab_context(request, competition, "data"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
+        "runtime_images": list(competition.runtime_images.all()),
     }
     return render(request, "competitions/data.html", context)
 
@@ -321,6 +322,7 @@ def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
                 upload_id=str(data["upload"]) if data["upload"] else None,
                 description=data["description"],
                 debug=data["debug"],
+                runtime_image=data["runtime_image"] or None,
             )
         except ApplicationError as exc:
             form.add_error(None, exc.message)
@@ -338,6 +340,7 @@ def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "debug_unavailable": debug_runs_available(competition=competition),
             "api_base": api_base.rstrip("/"),
             "uploads_url": reverse("api-uploads"),
+            "runtime_images": list(competition.runtime_images.all()),
         },
     )
 
@@ -433,6 +436,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user, competition=competition
             ),
             "select_form": SelectForm(),
+            "artifact_kept": submission.image_deleted_at is None and bool(submission.image),
         },
     )
 

@@ -337,6 +337,14 @@ PODIUM_WORKER_HEARTBEAT_SECONDS = env.float("PODIUM_WORKER_HEARTBEAT_SECONDS", d
 # Uploaded image archives are deleted this many days after their run finished (0: at once);
 # a run that failed through the platform's fault keeps its archive for a requeue.
 PODIUM_IMAGE_RETENTION_DAYS = env.float("PODIUM_IMAGE_RETENTION_DAYS", default=0.0)
+# Code submissions (issue 16): archive bounds (bytes, members) checked before extraction, how
+# long a code archive is kept after its run (days; small, so kept for re-runs by default),
+# and where runtime images' `docker save` archives are cached (one per image id).
+PODIUM_CODE_ARCHIVE_MAX_BYTES = env.int("PODIUM_CODE_ARCHIVE_MAX_BYTES", default=100 * 2**20)
+PODIUM_CODE_UNPACKED_MAX_BYTES = env.int("PODIUM_CODE_UNPACKED_MAX_BYTES", default=1 * 2**30)
+PODIUM_CODE_MAX_MEMBERS = env.int("PODIUM_CODE_MAX_MEMBERS", default=10_000)
+PODIUM_CODE_RETENTION_DAYS = env.float("PODIUM_CODE_RETENTION_DAYS", default=30.0)
+PODIUM_RUNTIME_IMAGES_DIR = PODIUM_HOME / "runtime-images"
 # Per submission: the kept predictions file and the kept log tail, in bytes.
 PODIUM_KEPT_PREDICTIONS_MAX_BYTES = env.int(
     "PODIUM_KEPT_PREDICTIONS_MAX_BYTES", default=256 * 2**20

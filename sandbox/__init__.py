@@ -5,6 +5,7 @@ it directly. Limits come in as :class:`Limits`, results go out as :class:`RunRes
 """
 
 from sandbox.client import docker_client
+from sandbox.code import CodeArchive, CodeLimits, InvalidCode, NotAnArchive, extract_code
 from sandbox.errors import EngineError, InvalidImage, SandboxError
 from sandbox.gpus import GpuAllocator, GpusUnavailable, detect_gpu_ids, parse_gpu_ids
 from sandbox.images import LoadedImage, load_image, remove_image
@@ -14,14 +15,18 @@ from sandbox.orphans import cleanup_orphans, remove_containers
 from sandbox.runner import Failure, RunResult, create_options, run
 
 __all__ = [
+    "CodeArchive",
+    "CodeLimits",
     "EngineError",
     "Failure",
     "GpuAllocator",
     "GpusUnavailable",
     "ImageTracker",
+    "InvalidCode",
     "InvalidImage",
     "Limits",
     "LoadedImage",
+    "NotAnArchive",
     "RunMounts",
     "RunResult",
     "SandboxError",
@@ -29,6 +34,7 @@ __all__ = [
     "create_options",
     "detect_gpu_ids",
     "docker_client",
+    "extract_code",
     "load_image",
     "parse_gpu_ids",
     "remove_containers",

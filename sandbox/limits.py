@@ -70,8 +70,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class RunMounts:
-    """Host paths mounted read-only into the container (the only host paths besides /output)."""
+    """Host paths mounted read-only into the container (the only host paths besides /output).
+
+    ``code_dir`` is an extracted code submission, mounted at /code (its working directory).
+    """
 
     train_dir: Path
     test_dir: Path
     sample_submission: Path
+    code_dir: Path | None = None

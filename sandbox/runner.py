@@ -29,6 +29,7 @@ from docker.models.containers import (  # type: ignore[attr-defined]  # the SDK'
 from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from podium.units import format_duration, format_size
+from sandbox.code import CODE_MOUNT
 from sandbox.errors import EngineError
 from sandbox.gpus import GpuAllocator, detect_gpu_ids
 from sandbox.limits import Limits, RunMounts
@@ -265,6 +266,7 @@ def create_options(
     environment: Mapping[str, str] | None,
     gpu_ids: Sequence[str] = (),
     tmp_path: Path | None = None,
+    entrypoint: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Return the keyword arguments of ``containers.create`` for one run.
 
@@ -290,6 +292,10 @@ def create_options(
     ]
     if tmp_path is not None:
         binds.append(Mount("/tmp", str(tmp_path), type="bind", read_only=False))  # noqa: S108
+    if mounts.code_dir is not None:
+        binds.append(
+            Mount(CODE_MOUNT, str(Path(mounts.code_dir).resolve()), type="bind", read_only=True)
+        )
     options: dict[str, Any] = {
         "image": image_id,
         "detach": True,
@@ -319,6 +325,11 @@ def create_options(
         "shm_size": min(limits.shm_bytes, limits.memory_bytes),
         "mounts": binds,
     }
+    if entrypoint is not None:
+        # A code submission: the runtime image's own command gives way to the entry point.
+        options["entrypoint"] = list(entrypoint)
+        options["command"] = []
+        options["working_dir"] = CODE_MOUNT
     if tmp_path is None:
         options["tmpfs"] = {
             "/tmp": (  # noqa: S108 - a private tmpfs inside the container
@@ -571,8 +582,12 @@ def run(
     scratch_dir: Path | None = None,
     gpu_allocator: GpuAllocator | None = None,
     should_stop: Callable[[], bool] | None = None,
+    entrypoint: Sequence[str] | None = None,
 ) -> RunResult:
     """Run ``image_id`` once under ``limits`` and report what happened.
+
+    ``entrypoint`` (a code submission's, see sandbox.code) replaces the image's
+    ENTRYPOINT and CMD; ``mounts.code_dir`` is then mounted read-only at /code.
 
     The run writes to a fresh bounded file system (created under ``scratch_dir``, default
     ``output_dir``'s parent, and deleted before returning); a usable predictions file is
@@ -613,6 +628,7 @@ def run(
                 environment=environment,
                 gpu_ids=gpu_ids,
                 tmp_path=tmp.path,
+                entrypoint=entrypoint,
             ),
             limits=limits,
             volume=volume,

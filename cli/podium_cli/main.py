@@ -1,11 +1,13 @@
 """`podium`: Podium's command line, shaped like the Kaggle CLI.
 
 podium competitions list | files COMP | download COMP [-p PATH] | join COMP
-podium competitions submit COMP -f image.tar -m MSG [--debug] [--wait]
+podium competitions submit COMP -f image.tar|code.zip -m MSG [--debug] [--wait]
+                             [--runtime-image NAME]
 podium competitions submissions COMP | leaderboard COMP [--show | --download]
 podium competitions shakeup COMP
 podium competitions team COMP [--rename NAME] | invite COMP USERNAME | invitations COMP
 podium submission ID [--wait] [--log] [--cancel] [--select | --unselect]
+                     [--rerun [--debug]]
 podium invitation ID --accept | --decline
 """
 
@@ -16,7 +18,9 @@ import csv
 import hashlib
 import io
 import sys
+import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +28,7 @@ from typing import Any, TextIO
 import requests
 
 from podium_cli import __version__
+from podium_cli.artifacts import NotAnArtifact, artifact_kind
 from podium_cli.client import Api, ApiError
 from podium_cli.config import ConfigError, load_config
 from podium_cli.progress import ProgressBar, human_size
@@ -165,7 +170,13 @@ def competition_join(api: Api, args: argparse.Namespace, out: Output) -> int:
 def competition_submit(api: Api, args: argparse.Namespace, out: Output) -> int:
     path = Path(args.file)
     if not path.is_file():
-        raise ApiError(f"{path} is not a file: give the output of `docker save` (-f).")
+        raise ApiError(
+            f"{path} is not a file: give the output of `docker save` or a zip of code (-f)."
+        )
+    try:
+        kind = artifact_kind(path)
+    except (NotAnArtifact, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise ApiError(f"{exc} Nothing was uploaded.") from exc
     progress = ProgressBar(path.stat().st_size, label=f"Uploading {path.name}", stream=out.err)
     created = submit_image(
         api,
@@ -174,8 +185,13 @@ def competition_submit(api: Api, args: argparse.Namespace, out: Output) -> int:
         description=args.message or "",
         debug=args.debug,
         progress=progress,
+        kind=kind,
+        runtime_image=args.runtime_image or "",
     )
-    out.say(f"Submission {created['id']} {created['status']}.")
+    reused = (
+        " (the server already had this file: nothing uploaded)" if created.get("reused") else ""
+    )
+    out.say(f"Submission {created['id']} {created['status']}{reused}.")
     if args.wait:
         return _wait(api, created["id"], args.interval, out)
     return 0
@@ -375,6 +391,13 @@ def _wait(
 
 def submission(api: Api, args: argparse.Namespace, out: Output) -> int:
     pk = args.id
+    if args.rerun:
+        created = api.post(f"/api/v1/submissions/{pk}/rerun/", json={"debug": args.debug})
+        what = "debug run" if args.debug else "submission"
+        out.say(f"Submission {pk} runs again as {what} {created['id']} ({created['status']}).")
+        pk = created["id"]
+    elif args.debug:
+        raise ApiError("--debug goes with --rerun: `podium submission ID --rerun --debug`.")
     if args.cancel:
         api.post(f"/api/v1/submissions/{pk}/cancel/")
         out.note(f"Submission {pk} cancelled.")
@@ -429,8 +452,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("join", competition_join, "accept a competition's rules and get a team")
 
-    submit = add("submit", competition_submit, "submit an image archive (`docker save` output)")
-    submit.add_argument("-f", "--file", required=True, help="image.tar or image.tar.gz")
+    submit = add(
+        "submit",
+        competition_submit,
+        "submit an image archive (`docker save` output) or a code archive (zip/tar.gz with "
+        "main.py or run.sh at its root); a file the server already keeps is not sent again",
+    )
+    submit.add_argument(
+        "-f", "--file", required=True, help="image.tar, image.tar.gz, code.zip or code.tar.gz"
+    )
+    submit.add_argument(
+        "--runtime-image", metavar="NAME", help="for code: the image it runs on (see the Data page)"
+    )
     submit.add_argument("-m", "--message", default="", help="a description of this submission")
     submit.add_argument(
         "--debug", action="store_true", help="a debug run: public sample, full log, not ranked"
@@ -469,6 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--interval", type=float, default=10.0, help="seconds between polls (10)")
     one.add_argument("--log", action="store_true", help="print its log, where visible")
     one.add_argument("--cancel", action="store_true", help="cancel it while queued or running")
+    one.add_argument(
+        "--rerun", action="store_true", help="run its image or code again, without uploading it"
+    )
+    one.add_argument("--debug", action="store_true", help="with --rerun: as a debug run")
     choose = one.add_mutually_exclusive_group()
     choose.add_argument(
         "--select", dest="select", action="store_const", const=True, help="make it final"

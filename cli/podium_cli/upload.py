@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from podium_cli.artifacts import file_sha256
 from podium_cli.client import Api, ApiError
 from podium_cli.config import config_dir
 from podium_cli.progress import ProgressBar
@@ -127,9 +128,14 @@ class MultipartBody:
 
 
 def submit_multipart(
-    api: Api, slug: str, path: Path, fields: dict[str, str], progress: ProgressBar
+    api: Api,
+    slug: str,
+    path: Path,
+    fields: dict[str, str],
+    progress: ProgressBar,
+    file_field: str = "image",
 ) -> dict[str, Any]:
-    body = MultipartBody(fields, "image", path, progress)
+    body = MultipartBody(fields, file_field, path, progress)
     progress.total = len(body)
     try:
         return api.post(
@@ -224,20 +230,42 @@ def submit(
     description: str = "",
     debug: bool = False,
     progress: ProgressBar,
+    kind: str = "image",
+    runtime_image: str = "",
 ) -> dict[str, Any]:
-    """Create a submission from an image archive on disk; returns {id, status}."""
+    """Create a submission from an image or code archive on disk; returns {id, status},
+    with ``reused`` true when the server already kept this very file for the team (same
+    SHA-256): then nothing is uploaded."""
+    try:
+        reused = api.post(
+            f"/api/v1/competitions/{slug}/submissions/",
+            json={"sha256": file_sha256(path), "description": description, "debug": debug},
+        )
+    except ApiError as exc:
+        if not (isinstance(exc.body, dict) and exc.body.get("code") == "unknown_artifact"):
+            raise
+    else:
+        progress.close()
+        return {**reused, "reused": True}
     fields = {"description": description, "debug": "true" if debug else "false"}
+    if runtime_image:
+        fields["runtime_image"] = runtime_image
     threshold = os.environ.get("PODIUM_RESUMABLE_THRESHOLD", "")
     limit = int(threshold) if threshold.isdigit() else RESUMABLE_THRESHOLD
     if path.stat().st_size <= limit:
-        return submit_multipart(api, slug, path, fields, progress)
+        return submit_multipart(api, slug, path, fields, progress, file_field=kind)
     try:
         upload_id = resumable_upload(api, slug, path, progress)
     finally:
         progress.close()
     result = api.post(
         f"/api/v1/competitions/{slug}/submissions/",
-        json={"upload": upload_id, "description": description, "debug": debug},
+        json={
+            "upload": upload_id,
+            "description": description,
+            "debug": debug,
+            **({"runtime_image": runtime_image} if runtime_image else {}),
+        },
     )
     forget_upload(api, path)
     return result

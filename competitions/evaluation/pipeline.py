@@ -30,6 +30,8 @@ from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services.common import leaderboard_invalidate
 from competitions.services.files import file_sha256
+from competitions.services.runtime_images import code_limits
+from sandbox import runtime_images
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
 from scoring.validation import InvalidPredictions, read_predictions, read_solution
@@ -116,7 +118,9 @@ def submission_evaluate(*, submission_id: int) -> None:
     ):
         logger.info("submission %s is not queued; nothing to do", submission_id)
         return
-    submission = Submission.objects.select_related("competition").get(pk=submission_id)
+    submission = Submission.objects.select_related("competition", "runtime_image").get(
+        pk=submission_id
+    )
     logger.info(
         "submission %s claimed by %s (attempt %s)", submission_id, owner, submission.attempts
     )
@@ -168,6 +172,9 @@ def _evaluate(submission: Submission, lease_lost: Callable[[], bool] = lambda: F
     client = sandbox.docker_client()
     # Every image this run loads is in the ledger until removed, even if we die meanwhile.
     images = sandbox.ImageTracker(Path(settings.PODIUM_WORK_DIR) / "images")
+    if submission.kind == Submission.Kind.CODE:
+        _evaluate_code(submission, client, data, limits, lease_lost)
+        return
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(images.release, client)
         with local_path(submission.image) as image_path:
@@ -184,6 +191,44 @@ def _evaluate(submission: Submission, lease_lost: Callable[[], bool] = lambda: F
         _run_and_score(submission, client, loaded.image_id, data, limits, lease_lost)
 
 
+def _evaluate_code(
+    submission: Submission,
+    client: Any,
+    data: Any,
+    limits: sandbox.Limits,
+    lease_lost: Callable[[], bool],
+) -> None:
+    """Extract a code archive (checked again, bounded) and run it on its runtime image."""
+    assert submission.runtime_image is not None  # a database constraint
+    try:
+        image_id = runtime_images.resolve(client, submission.runtime_image.name)
+    except runtime_images.RuntimeImageMissing as exc:
+        # Ours: the organizer allowed an image this worker does not have. Retried.
+        raise sandbox.EngineError(exc.message) from exc
+    code_dir = Path(settings.PODIUM_WORK_DIR) / "code" / str(submission.pk)
+    shutil.rmtree(code_dir, ignore_errors=True)
+    code_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with local_path(submission.image) as archive_path:
+            try:
+                checked = sandbox.extract_code(archive_path, code_dir, code_limits())
+            except sandbox.InvalidCode as exc:
+                _fail(submission.pk, Kind.INVALID_CODE, exc.message)
+                return
+        _run_and_score(
+            submission,
+            client,
+            image_id,
+            data,
+            limits,
+            lease_lost,
+            code_dir=code_dir,
+            entrypoint=checked.command,
+        )
+    finally:
+        shutil.rmtree(code_dir, ignore_errors=True)
+
+
 def _run_and_score(
     submission: Submission,
     client: Any,
@@ -191,6 +236,8 @@ def _run_and_score(
     data: Any,
     limits: sandbox.Limits,
     lease_lost: Callable[[], bool],
+    code_dir: Path | None = None,
+    entrypoint: list[str] | None = None,
 ) -> None:
     competition = submission.competition
 
@@ -215,7 +262,9 @@ def _run_and_score(
                 train_dir=data.train_dir,
                 test_dir=data.test_dir,
                 sample_submission=data.sample_submission,
+                code_dir=code_dir,
             ),
+            entrypoint=entrypoint,
             output_dir=output_dir,
             labels=labels,
             # Asked about once a second while the container runs (in this thread): a

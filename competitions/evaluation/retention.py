@@ -47,10 +47,22 @@ def _delete(rows: QuerySet[Submission]) -> int:
 
 
 def image_archive_delete_if_done(*, submission_id: int) -> int:
-    """Delete a finished run's archive now when the policy keeps none (0 days); return 0 or 1."""
-    if settings.PODIUM_IMAGE_RETENTION_DAYS > 0:
+    """Delete a finished run's archive now when the policy keeps none (0 days); return 0 or 1.
+
+    Image archives follow PODIUM_IMAGE_RETENTION_DAYS, code archives (small and bounded,
+    kept so that a team can run them again) PODIUM_CODE_RETENTION_DAYS.
+    """
+    kinds = [kind for kind, days in _retention_days().items() if days <= 0]
+    if not kinds:
         return 0
-    return _delete(Submission.objects.filter(_done(), pk=submission_id))
+    return _delete(Submission.objects.filter(_done(), pk=submission_id, kind__in=kinds))
+
+
+def _retention_days() -> dict[str, float]:
+    return {
+        Submission.Kind.IMAGE: settings.PODIUM_IMAGE_RETENTION_DAYS,
+        Submission.Kind.CODE: settings.PODIUM_CODE_RETENTION_DAYS,
+    }
 
 
 def image_archives_expire(*, now: dt.datetime | None = None) -> int:
@@ -59,8 +71,11 @@ def image_archives_expire(*, now: dt.datetime | None = None) -> int:
     Return how many were deleted. Cancelled runs that never started count from creation.
     """
     now = now or timezone.now()
-    cutoff = now - dt.timedelta(days=settings.PODIUM_IMAGE_RETENTION_DAYS)
-    rows = Submission.objects.filter(_done()).filter(
-        Q(finished_at__lte=cutoff) | Q(finished_at__isnull=True, created_at__lte=cutoff)
-    )
-    return _delete(rows)
+    deleted = 0
+    for kind, days in _retention_days().items():
+        cutoff = now - dt.timedelta(days=days)
+        rows = Submission.objects.filter(_done(), kind=kind).filter(
+            Q(finished_at__lte=cutoff) | Q(finished_at__isnull=True, created_at__lte=cutoff)
+        )
+        deleted += _delete(rows)
+    return deleted

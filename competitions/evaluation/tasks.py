@@ -9,8 +9,10 @@ from django.contrib.auth import get_user_model
 
 from competitions.evaluation import queue, recovery, retention
 from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
-from competitions.models import Competition
+from competitions.models import Competition, RuntimeImage
 from competitions.services.results import competition_rescore
+from competitions.services.runtime_images import runtime_image_refresh
+from podium.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -60,3 +62,20 @@ def rescore_competition(competition_id: int, actor_id: int | None = None) -> int
 
 def enqueue_rescore(competition_id: int, actor_id: int | None) -> None:
     rescore_competition.apply_async(args=(competition_id, actor_id), queue=SCORING_QUEUE)
+
+
+@shared_task(name="scoring.refresh_runtime_images", soft_time_limit=3600, time_limit=3900)
+def refresh_runtime_images() -> int:
+    """Read each runtime image's packages and save its archive, where its id is new.
+
+    Return how many are up to date; an image not built on this host is logged and skipped.
+    """
+    done = 0
+    for runtime_image in RuntimeImage.objects.all():
+        try:
+            runtime_image_refresh(runtime_image=runtime_image)
+        except ApplicationError as exc:
+            logger.warning("runtime image %s: %s", runtime_image.name, exc.message)
+            continue
+        done += 1
+    return done

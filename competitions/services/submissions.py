@@ -12,8 +12,12 @@ Limits are per team, never per user (Kaggle's rule):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +30,7 @@ from django.utils import timezone
 from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import tasks as evaluation_tasks
 from competitions.evaluation import transitions
-from competitions.models import AuditRecord, Competition, Submission, Team
+from competitions.models import AuditRecord, Competition, RuntimeImage, Submission, Team
 from competitions.services.common import (
     leaderboard_invalidate,
     membership_for,
@@ -34,8 +38,10 @@ from competitions.services.common import (
     require_organizer,
 )
 from competitions.services.files import file_sha256
+from competitions.services.runtime_images import code_limits, runtime_image_for_code
 from podium.errors import ApplicationError
 from podium.units import format_size
+from sandbox.code import InvalidCode, NotAnArchive, classify_upload
 
 Status = Submission.Status
 ACTIVE = (Status.QUEUED, Status.RUNNING)
@@ -171,16 +177,52 @@ def image_size_check(*, competition: Competition, size: int) -> None:
         )
 
 
+@contextlib.contextmanager
+def _as_path(fileobj: IO[bytes]) -> Iterator[Path]:
+    """A path to the uploaded bytes: the upload's own temporary file, else a copy."""
+    own = getattr(fileobj, "temporary_file_path", None)
+    if own is not None:
+        yield Path(own())
+        return
+    with tempfile.NamedTemporaryFile(prefix="podium-artifact-") as tmp:
+        fileobj.seek(0)
+        shutil.copyfileobj(fileobj, tmp, 1 << 20)
+        tmp.flush()
+        fileobj.seek(0)
+        yield Path(tmp.name)
+
+
+def artifact_kind(*, fileobj: IO[bytes]) -> str:
+    """``image`` or ``code`` for an uploaded file, judged from its bytes (sandbox.code);
+    ApplicationError when it is neither or a code archive is refused (traversal, links,
+    devices, bombs, too many members, no entry point)."""
+    with _as_path(fileobj) as path:
+        try:
+            return classify_upload(path, code_limits())
+        except NotAnArchive as exc:
+            raise ApplicationError(exc.message, {"code": "not_an_archive"}) from exc
+        except InvalidCode as exc:
+            raise ApplicationError(exc.message, {"code": "invalid_code"}) from exc
+
+
 @transaction.atomic
-def submission_create(
+def submission_create(  # noqa: C901 - every rule a new submission must pass, in the order a participant reads them
     *,
     user: User,
     competition: Competition,
     image: IO[bytes],
     description: str = "",
     debug: bool = False,
+    runtime_image: str | None = None,
+    rerun_of: Submission | None = None,
 ) -> Submission:
-    """Store an uploaded image archive as a queued submission and enqueue its run.
+    """Store an uploaded image or code archive as a queued submission and enqueue its run.
+
+    The kind is judged from the file's bytes before anything is stored, queued or
+    counted (see artifact_kind): a file that is neither an image archive nor a code
+    archive is refused. A code archive runs on ``runtime_image`` (a tag the competition
+    allows; empty: its first), which must be built on this host. ``rerun_of`` runs a
+    previous submission's artifact again (its kind and runtime image are kept).
 
     A debug run (`debug=True`) runs on a small public sample of the test data, shows
     its full log, is never ranked, is not scored (only validated) and never counts
@@ -211,7 +253,21 @@ def submission_create(
     sha256, size = file_sha256(image)
     if size == 0:
         raise ApplicationError("The uploaded file is empty. Upload the output of `docker save`.")
+    # Cheap and first: a file over the image limit is refused whatever it holds.
     image_size_check(competition=competition, size=size)
+    runtime: RuntimeImage | None
+    if rerun_of is not None:
+        kind, runtime = rerun_of.kind, None
+        if rerun_of.runtime_image is not None:
+            # Still allowed and still built here? The organizers may have changed either.
+            runtime = runtime_image_for_code(
+                competition=competition, name=rerun_of.runtime_image.name
+            )
+    else:
+        kind = artifact_kind(fileobj=image)
+        runtime = None
+        if kind == Submission.Kind.CODE:
+            runtime = runtime_image_for_code(competition=competition, name=runtime_image)
     submission = Submission(
         competition=competition,
         team=team,
@@ -222,6 +278,9 @@ def submission_create(
         is_debug=debug,
         image_sha256=sha256,
         image_size=size,
+        kind=kind,
+        runtime_image=runtime,
+        rerun_of=rerun_of,
     )
     name = getattr(image, "name", None) or "image.tar"
     submission.image.save(Path(name).name, File(image), save=False)

@@ -11,12 +11,14 @@ and staff; any 5xx fails (the test client re-raises the exception, with its trac
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from adminworld import ROLES, World
+from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.management import call_command
@@ -24,6 +26,7 @@ from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from competitions.admin_files import FILE_OWNERS
+from competitions.models import RuntimeImage
 from uploads.models import Upload
 
 MANIFEST = {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}
@@ -62,6 +65,21 @@ def _patterns(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, UR
             yield f"{prefix}{entry.name}", entry
 
 
+def _prepared_runtime_images() -> list[int]:
+    """Runtime images whose docker archive is made (a stand-in of 1 KB), so that their
+    downloads answer as they do once an organizer refreshed them."""
+    folder = Path(settings.PODIUM_RUNTIME_IMAGES_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    pks = []
+    for runtime_image in RuntimeImage.objects.all():
+        digest = hashlib.sha256(runtime_image.name.encode()).hexdigest()
+        (folder / f"{digest}.tar").write_bytes(b"\0" * 1024)
+        runtime_image.image_id, runtime_image.archive_size = f"sha256:{digest}", 1024
+        runtime_image.save(update_fields=["image_id", "archive_size"])
+        pks.append(runtime_image.pk)
+    return pks
+
+
 def _site_urls(world: World) -> list[str]:  # noqa: C901 - a flat table of URL arguments, one loop per row
     """Every named site URL with each real value its arguments can take."""
     subs = [s.pk for s in world.submissions]
@@ -77,6 +95,11 @@ def _site_urls(world: World) -> list[str]:  # noqa: C901 - a flat table of URL a
     for name in ("api-submission", "api-submission-log", "api-submission-cancel"):
         by_name[name] = [{"pk": pk} for pk in subs]
     by_name["api-submission-select"] = [{"pk": pk} for pk in subs]
+    for name in ("competitions:submission_rerun", "api-submission-rerun"):
+        by_name[name] = [{"pk": pk} for pk in subs]
+    by_name["competitions:runtime_image_download"] = [
+        {"slug": slug, "pk": pk} for slug in slugs for pk in _prepared_runtime_images()
+    ]
     for name in ("competitions:download", "api-competition-file-download"):
         by_name[name] = [{"slug": slug, "pk": pk} for slug in slugs for pk in files]
     invitation, merge = world.invitation.pk, world.merge_request.pk

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from apifixtures import Arena, make_arena, token_client
+from artifacts import IMAGE_TAR
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from factories import SubmissionFactory, UserFactory
@@ -18,7 +19,7 @@ from competitions.models import Submission, TeamMembership
 pytestmark = pytest.mark.django_db
 
 
-def image(content: bytes = b"pretend docker save output") -> SimpleUploadedFile:
+def image(content: bytes = IMAGE_TAR) -> SimpleUploadedFile:
     return SimpleUploadedFile("image.tar", content, content_type="application/x-tar")
 
 
@@ -154,11 +155,11 @@ def test_submit_needs_exactly_one_of_image_and_upload(arena: Arena, alice: APICl
     for data in ({}, {"image": image(), "upload": "abc"}):
         response = alice.post("/api/v1/competitions/arena/submissions/", data, format="multipart")
         assert response.status_code == 400
-        assert "one of the two" in response.json()["image"][0]
+        assert "exactly one of them" in response.json()["image"][0]
 
 
 def test_submit_a_finished_resumable_upload_by_its_id(arena: Arena, alice: APIClient) -> None:
-    content = b"x" * 3000
+    content = IMAGE_TAR
     created = alice.post(
         "/api/v1/uploads/",
         {"filename": "big.tar.gz", "size": len(content), "competition": "arena"},
@@ -182,7 +183,7 @@ def test_submit_a_finished_resumable_upload_by_its_id(arena: Arena, alice: APICl
 
     assert response.status_code == 201, response.json()
     submission = Submission.objects.get(pk=response.json()["id"])
-    assert (submission.image_size, submission.description) == (3000, "resumed")
+    assert (submission.image_size, submission.description) == (len(content), "resumed")
     assert submission.image.name.endswith(".tar.gz")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -29,7 +30,7 @@ def api_client(user: User | None = None) -> APIClient:
     return client
 
 
-def upload(content: bytes = b"pretend docker save output") -> SimpleUploadedFile:
+def upload(content: bytes = IMAGE_TAR) -> SimpleUploadedFile:
     return SimpleUploadedFile("image.tar.gz", content, content_type="application/gzip")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from unittest import mock
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from factories import (
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.django_db
 UTC = dt.UTC
 
 
-def image(content: bytes = b"fake docker save output", name: str = "image.tar") -> ContentFile:
+def image(content: bytes = IMAGE_TAR, name: str = "image.tar") -> ContentFile:
     return ContentFile(content, name=name)
 
 
@@ -165,7 +166,7 @@ def test_submission_before_the_start_is_refused() -> None:
 def test_submission_is_queued_with_sha256_size_and_stored_image(
     member: TeamMembership, django_capture_on_commit_callbacks
 ) -> None:
-    content = b"pretend this is a docker image archive"
+    content = IMAGE_TAR
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submission = submission_create(
             user=member.user,
@@ -190,10 +191,10 @@ def test_submission_is_queued_with_sha256_size_and_stored_image(
 
 
 def test_submission_accepts_a_named_bytesio(member: TeamMembership) -> None:
-    upload = io.BytesIO(b"abc")
+    upload = io.BytesIO(IMAGE_TAR)
     upload.name = "image.tar"
     submission = submission_create(user=member.user, competition=member.competition, image=upload)
-    assert submission.image_size == 3
+    assert submission.image_size == len(IMAGE_TAR)
     assert submission.image.name.endswith(".tar")
 
 
@@ -226,11 +227,11 @@ def test_upload_over_the_image_size_limit_is_rejected_naming_the_limit() -> None
 
 
 def test_upload_exactly_at_the_image_size_limit_is_accepted() -> None:
-    membership = MembershipFactory(team__competition__image_size_limit_bytes=1024)
+    membership = MembershipFactory(team__competition__image_size_limit_bytes=len(IMAGE_TAR))
     submission = submission_create(
-        user=membership.user, competition=membership.competition, image=image(b"x" * 1024)
+        user=membership.user, competition=membership.competition, image=image(IMAGE_TAR)
     )
-    assert submission.image_size == 1024
+    assert submission.image_size == len(IMAGE_TAR)
 
 
 def test_long_description_is_cut_to_500_characters(member: TeamMembership) -> None:

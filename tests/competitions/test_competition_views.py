@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -237,7 +238,7 @@ def test_submit_page_sends_a_non_member_to_the_rules(client: Client, digits: Com
 def test_posting_an_image_queues_a_submission_and_shows_it(
     alice: Client, digits: Competition, participant: TeamMembership
 ) -> None:
-    upload = SimpleUploadedFile("image.tar", b"pretend docker save output")
+    upload = SimpleUploadedFile("image.tar", IMAGE_TAR)
 
     response = alice.post(
         url("submit", digits), {"image": upload, "description": "baseline"}, follow=True
@@ -247,7 +248,7 @@ def test_posting_an_image_queues_a_submission_and_shows_it(
     assert response.redirect_chain == [(url("my_submissions", digits), 302)]
     assert submission.status == Submission.Status.QUEUED
     assert submission.team == participant.team
-    assert submission.image_size == len(b"pretend docker save output")
+    assert submission.image_size == len(IMAGE_TAR)
     page = html(response)
     assert f"Submission {submission.pk} is queued." in page
     assert "baseline" in page

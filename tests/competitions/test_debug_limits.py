@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 def _submit(user: User, competition: Competition, *, debug: bool) -> Submission:
     return submission_create(
-        user=user, competition=competition, image=io.BytesIO(b"not really an image"), debug=debug
+        user=user, competition=competition, image=io.BytesIO(IMAGE_TAR), debug=debug
     )
 
 

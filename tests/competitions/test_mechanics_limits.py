@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from unittest import mock
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.core.files.base import ContentFile
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
@@ -22,7 +23,7 @@ S = Submission.Status
 
 
 def image() -> ContentFile:
-    return ContentFile(b"fake docker save output", name="image.tar")
+    return ContentFile(IMAGE_TAR, name="image.tar")
 
 
 @pytest.fixture

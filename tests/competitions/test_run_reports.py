@@ -25,7 +25,9 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "hidden-test-input-3.14159"
 Kind = Submission.FailureKind
-FAILURES = [k for k in Kind if k not in (Kind.NONE, Kind.INVALID_IMAGE)]
+# Invalid images and code archives are judged before any run, from the uploaded archive
+# alone (sandbox.images, sandbox.code): their message is shown as it is.
+FAILURES = [k for k in Kind if k not in (Kind.NONE, Kind.INVALID_IMAGE, Kind.INVALID_CODE)]
 
 
 def _failed(kind: str, **fields: object) -> tuple[Submission, object]:

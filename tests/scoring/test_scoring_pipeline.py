@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from artifacts import image_tar
 from django.contrib.auth.models import User
 
 from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
@@ -141,8 +142,11 @@ def test_crash_fails_with_runtime_error_and_exit_code(
 
 
 def test_not_an_image_fails_with_invalid_image(digits: Competition, tmp_path: Path) -> None:
+    # A tar with a manifest.json passes the submit-time look at its first bytes (a text
+    # file does not even get queued: tests/api/test_code_submissions_api.py); the worker
+    # reads it through and refuses it.
     archive = tmp_path / "image.tar"
-    archive.write_bytes(b"this is a text file, not docker save output\n" * 100)
+    archive.write_bytes(image_tar(b"this is a text file, not docker save output\n" * 100))
 
     submission = _evaluate(_submit(digits, archive))
 

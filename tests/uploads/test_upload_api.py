@@ -7,6 +7,7 @@ import hashlib
 import io
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -221,7 +222,7 @@ def test_consume_makes_a_submission_and_deletes_the_upload(
 ) -> None:
     from competitions.services.submissions import submission_create
 
-    data = b"pretend docker save output"
+    data = IMAGE_TAR
     upload_id = start(api, len(data))["id"]
     send(api, upload_id, 0, data)
     path = Upload.objects.get(pk=upload_id).path

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from artifacts import image_tar
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -53,7 +54,7 @@ def test_a_submit_killed_half_way_loses_nothing_and_can_be_repeated(tmp_path: Pa
     member = MembershipFactory(team__competition=CompetitionFactory(slug="digits"))
     competition = member.team.competition
     api = Client(headers={"Authorization": f"Token {Token.objects.create(user=member.user).key}"})
-    data = b"pretend docker save output " * 1000
+    data = image_tar(b"pretend docker save output " * 1000)
     upload_id = api.post(
         "/api/v1/uploads/",
         {"filename": "image.tar", "size": len(data), "competition": "digits"},

@@ -10,6 +10,7 @@ import os
 import time
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -140,7 +141,7 @@ def test_a_direct_upload_within_the_limit_still_works(api, member) -> None:
 
     response = api.post(
         "/api/v1/competitions/digits/submissions/",
-        {"image": SimpleUploadedFile("image.tar", b"tar bytes"), "description": "x"},
+        {"image": SimpleUploadedFile("image.tar", IMAGE_TAR), "description": "x"},
     )
     assert response.status_code == 201, response.content
 
@@ -263,12 +264,12 @@ def test_the_submit_page_still_checks_csrf_for_uploads_within_the_limit(member) 
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(member.user)
     url = f"/c/{member.team.competition.slug}/submit/"
-    response = browser.post(url, {"image": SimpleUploadedFile("image.tar", b"tar bytes")})
+    response = browser.post(url, {"image": SimpleUploadedFile("image.tar", IMAGE_TAR)})
     assert response.status_code == 403
     assert not Submission.objects.exists()
     browser.get(url)
     token = browser.cookies["csrftoken"].value
     response = browser.post(
-        url, {"image": SimpleUploadedFile("image.tar", b"tar bytes"), "csrfmiddlewaretoken": token}
+        url, {"image": SimpleUploadedFile("image.tar", IMAGE_TAR), "csrfmiddlewaretoken": token}
     )
     assert response.status_code == 302 and Submission.objects.count() == 1

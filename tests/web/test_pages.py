@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+from artifacts import IMAGE_TAR
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -91,7 +92,7 @@ def test_submit_page_shows_the_save_command_the_cli_and_the_upload_script(
 def test_submitting_a_finished_upload_makes_the_submission(
     alice: Client, member, django_capture_on_commit_callbacks
 ) -> None:
-    data = b"pretend docker save output"
+    data = IMAGE_TAR
     upload = upload_create(
         user=member.user, competition=member.team.competition, filename="m.tar.gz", size=len(data)
     )
