@@ -18,10 +18,10 @@ from django.conf import settings as django_settings
 from servers import RabbitMqServer
 from test_fault_recovery import Worker, _container_logs, _submissions, _untagged_archive, _wait_for
 from test_fault_recovery_redis import (
-    SCRIPT,
     _assert_scored_once,
     _drop_connections,
     _sandbox_leftovers,
+    script,
 )
 
 from competitions.bundles import competition_import_bundle
@@ -68,7 +68,7 @@ def test_killing_the_worker_on_rabbitmq_loses_and_repeats_nothing(
     amqp_broker: RabbitMqServer,
     tmp_path: Path,
 ) -> None:
-    archive, image_id = _untagged_archive(engine, script_archive, "kill-amqp", SCRIPT)
+    archive, image_id = _untagged_archive(engine, script_archive, "kill-amqp", script("kill-amqp"))
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     submissions = _submissions(competition, archive, RUNS)
     ids = {s.pk for s in submissions}

@@ -48,6 +48,9 @@ KILLS = 3
 # run's message is handed out a second time while it runs: the claim guard must skip it).
 VISIBILITY_TIMEOUT = "15"
 
+# Each test's image must be its own: an image built from the same Dockerfile and script
+# elsewhere (test_fault_recovery.py, another session on the shared engine) has the same id,
+# and its loads would read as this test's leftovers. script(name) adds the test's name.
 SCRIPT = """
 import time
 import pandas as pd
@@ -56,6 +59,10 @@ time.sleep(2)
 test = pd.read_csv("/data/test/test.csv")
 pd.DataFrame({"id": test["id"], "label": 1}).to_csv("/output/predictions.csv", index=False)
 """
+
+
+def script(name: str) -> str:
+    return f"{SCRIPT}# {name}: {__name__}\n"
 
 
 @pytest.fixture
@@ -207,7 +214,9 @@ def test_killing_the_worker_on_redis_loses_repeats_and_piles_up_nothing(
     redis_broker: RedisServer,
     tmp_path: Path,
 ) -> None:
-    archive, image_id = _untagged_archive(engine, script_archive, "kill-redis", SCRIPT)
+    archive, image_id = _untagged_archive(
+        engine, script_archive, "kill-redis", script("kill-redis")
+    )
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     watch = QueueWatch(redis_broker)
     watch.start()
@@ -302,7 +311,9 @@ def test_a_redis_crash_and_restart_loses_no_run(
     redis_broker: RedisServer,
     tmp_path: Path,
 ) -> None:
-    archive, image_id = _untagged_archive(engine, script_archive, "redis-crash", SCRIPT)
+    archive, image_id = _untagged_archive(
+        engine, script_archive, "redis-crash", script("redis-crash")
+    )
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     submissions = _submissions(competition, archive, 4)
     ids = {s.pk for s in submissions}
