@@ -97,6 +97,9 @@ def _rows(team_id: int) -> list[tuple[int, str, float | None, float | None, dt.d
 
 
 def _save(team_id: int, competition: Competition, standing: Standing) -> None:
+    if standing.submissions == 0:  # nothing counted: no row, as for a new team
+        TeamStanding.objects.filter(team_id=team_id).delete()
+        return
     sign = -1.0 if higher_is_better(competition) else 1.0
     public, private = standing.public, standing.private
     TeamStanding.objects.update_or_create(

@@ -40,6 +40,8 @@ def fill_standings(apps, schema_editor):
             s = standing_compute(
                 team_rows, higher_is_better=higher, final_selections=competition.final_selections
             )
+            if s.submissions == 0:
+                continue
             public, private = s.public, s.private
             standings.append(
                 TeamStanding(
