@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import StreamingHttpResponse
 
 from competitions.models import Competition, ScoreInterval, Team, TeamStanding
 from competitions.selectors import User, private_scores_visible
@@ -323,6 +324,16 @@ CSV_COLUMNS = [
 ]
 
 
+# A cell starting so is run as a formula by spreadsheets (CSV injection, OWASP): such
+# text gets a leading apostrophe; control characters are dropped.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    value = "".join(c for c in value if c.isprintable())
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -332,7 +343,8 @@ def leaderboard_csv_for_user(
     *, user: User, competition: Competition, kind: str = LeaderboardKind.PUBLIC
 ) -> Iterator[str]:
     """The whole board as CSV lines (header first) for a streamed response: columns
-    CSV_COLUMNS, UTC ISO 8601 times, pages of 2,000 standings read one after another.
+    CSV_COLUMNS, UTC ISO 8601 times, team names safe for spreadsheets (no formulas, no
+    control characters), pages of 2,000 entries.
 
     Raises ApplicationError (before yielding anything) as leaderboard_page_for_user.
     """
@@ -359,7 +371,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
             writer.writerow(
                 [
                     e.rank,
-                    e.team,
+                    _text_cell(e.team),
                     repr(e.score),
                     "" if e.ci_low is None else repr(e.ci_low),
                     "" if e.ci_high is None else repr(e.ci_high),
@@ -370,3 +382,14 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
             )
             for e in entries
         )
+
+
+def leaderboard_csv_response(
+    lines: Iterator[str], competition: Competition, kind: str
+) -> StreamingHttpResponse:
+    """A streamed CSV download of a board (the web page's and the API's)."""
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{competition.slug}-{kind}-leaderboard.csv"'
+    )
+    return response

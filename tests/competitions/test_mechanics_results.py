@@ -360,10 +360,9 @@ def test_rescore_task_runs_the_service(digits: Competition, kept) -> None:
     assert AuditRecord.objects.get(action="rescore").actor.username == "organizer"
 
 
-def test_top_entries_get_bootstrap_intervals_and_neighbour_tests(
-    digits: Competition, kept, settings
-) -> None:
-    settings.PODIUM_LEADERBOARD_CI_TOP = 20
+def test_rescore_task_stores_intervals_and_neighbour_tests(digits: Competition, kept) -> None:
+    from competitions.evaluation.confidence import competition_intervals_refresh
+
     a, b, c = (TeamFactory(competition=digits, name=n) for n in "ABC")
     kept(a, wrong_every=50)
     # A's mistakes and one more: B never beats A, whichever rows the secret split made
@@ -371,6 +370,9 @@ def test_top_entries_get_bootstrap_intervals_and_neighbour_tests(
     kept(b, wrong_every=50, also_wrong=(1,))
     kept(c, wrong_every=3)
     competition_rescore(actor=staff(), competition=digits)
+    board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
+    assert all(e.ci_low is None for e in board)  # not computed yet: never in a request
+    assert competition_intervals_refresh(competition_id=digits.pk) == 6  # 3 teams, 2 parts
 
     board = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
 
