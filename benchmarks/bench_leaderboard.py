@@ -56,6 +56,7 @@ from competitions.models import (  # noqa: E402
     TeamMembership,
     TeamStanding,
 )
+from competitions.names import name_key  # noqa: E402
 from competitions.standings import standings_rebuild  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
@@ -66,7 +67,11 @@ def grow(competition: Competition, user: User, start: int, stop: int) -> None:
     rng = random.Random(start)
     t0 = timezone.now() - dt.timedelta(days=10)
     teams = Team.objects.bulk_create(
-        [Team(competition=competition, name=f"team-{i:05d}") for i in range(start, stop)],
+        # bulk_create skips Team.save, which fills the look-alike key.
+        [
+            Team(competition=competition, name=f"team-{i:05d}", name_key=name_key(f"team-{i:05d}"))
+            for i in range(start, stop)
+        ],
         batch_size=2000,
     )
     rows = []
@@ -149,6 +154,7 @@ def main() -> None:
         start=timezone.now() - dt.timedelta(days=30),
         end=timezone.now() + dt.timedelta(days=30),
         target_columns=["label"],
+        published_at=timezone.now(),
     )
     client = Client()
     client.force_login(user)

@@ -83,3 +83,16 @@ def test_a_perfect_accuracy_has_a_wilson_interval_below_one() -> None:
     found = score_interval(metric, truth, truth)
     assert found.high == pytest.approx(1.0)
     assert 0.9 < found.low < 1.0
+
+
+def test_vectorised_auc_bootstrap_agrees_with_the_looped_bootstrap() -> None:
+    metric = get_metric("roc_auc", {})
+    rng = np.random.default_rng(6)
+    truth = rng.integers(0, 2, 1500)
+    score = np.round(truth * 0.5 + rng.normal(0, 0.6, 1500), 1)  # with ties
+    fast = score_interval(metric, truth, score, resamples=1000, seed=2)
+    looped = bootstrap_interval(metric, truth, score, resamples=1000, seed=2)
+    width = looped.high - looped.low
+    assert fast.method == "bootstrap"
+    assert abs(fast.low - looped.low) < 0.1 * width
+    assert abs(fast.high - looped.high) < 0.1 * width
