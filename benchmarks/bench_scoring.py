@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from scoring import validation  # noqa: E402
 from scoring.bootstrap import bootstrap_interval, paired_difference_interval  # noqa: E402
+from scoring.intervals import paired_difference, score_interval  # noqa: E402
 from scoring.metrics import get_metric  # noqa: E402
 from scoring.scorer import score_predictions  # noqa: E402
 from scoring.split import assign_usage  # noqa: E402
@@ -170,6 +171,38 @@ def bench_bootstrap(n: int, resamples: int) -> None:
         )
 
 
+def bench_intervals(n: int, resamples: int) -> None:
+    """What the worker computes after a score (scoring.intervals): one line per metric,
+    `interval METRIC N rows: X s` (target: at most 1 s for the per-row metrics)."""
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=n)
+    a = y + rng.normal(size=n)
+    labels = rng.integers(0, 2, n)
+    guess = np.where(rng.random(n) < 0.8, labels, 1 - labels)
+    proba = np.clip(0.6 * labels + 0.2 + rng.normal(0, 0.15, n), 0.01, 0.99)
+    cases = [
+        ("accuracy", labels, guess),
+        ("rmse", y, a),
+        ("mse", y, a),
+        ("mae", y, a),
+        ("log_loss", labels, proba),
+        ("roc_auc", labels, proba),
+    ]
+    print(f"\nintervals (scoring.intervals), {resamples:,} resamples where bootstrapped")
+    for name, truth, pred in cases:
+        metric = get_metric(name)
+        start = time.perf_counter()
+        found = score_interval(metric, truth, pred, resamples=resamples)
+        elapsed = time.perf_counter() - start
+        print(
+            f"interval {name} {n} rows: {elapsed:.3f} s  ({found.method}, "
+            f"[{found.low:.5f}, {found.high:.5f}])"
+        )
+    start = time.perf_counter()
+    paired_difference(get_metric("rmse"), y, a, y + 1.01 * (a - y))
+    print(f"paired rmse {n} rows: {time.perf_counter() - start:.3f} s (delta)")
+
+
 def load() -> str:
     """The 1, 5 and 15 minute load averages and the CPU count, for reading the timings."""
     one, five, fifteen = os.getloadavg()
@@ -187,6 +220,7 @@ def main() -> None:
     print(f"worst ratio {worst:.2f}: target {TARGET_RATIO} {verdict}")
     print(f"after validate + score: {load()}")
     bench_bootstrap(n, 1000)
+    bench_intervals(n, 1000)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from django.middleware.csrf import get_token
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from competitions import standings
 from competitions.admin_confirm import (
     RESCORE_INLINE_LIMIT,
     ConfirmedActionsMixin,
@@ -120,6 +121,8 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                     "public_fraction",
                     "split_seed",
                     "private_revealed_at",
+                    "interval_confidence",
+                    "interval_resamples",
                 )
             },
         ),
@@ -163,6 +166,11 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             *self.confirm_urls(),
             *super().get_urls(),
         ]
+
+    def save_model(self, request: HttpRequest, obj: Competition, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and {"metric", "final_selections"} & set(form.changed_data):
+            standings.standings_rebuild(competition_id=obj.pk)  # the ranking rules changed
 
     @admin.display(description="state")
     def state(self, obj: Competition) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions import leaderboards, selectors
+from competitions.leaderboards import leaderboard_csv_response
 from competitions.models import Submission
 from competitions.serializers import (
     CompetitionFileSerializer,
@@ -51,6 +52,7 @@ from competitions.services import accounts as accounts_services
 from competitions.services import submissions as submissions_services
 from competitions.services import teams as teams_services
 from competitions.services.submit import submission_rerun, submission_submit
+from podium.errors import ApplicationError
 from podium.http import AuthenticatedRequest
 from uploads.services import upload_request_length_check
 
@@ -439,43 +441,86 @@ class SubmissionSelectApi(APIView):
 # Leaderboards
 
 
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ApplicationError(
+            f"{name} must be a whole number; got {raw!r}.", {"code": "bad_page"}
+        ) from exc
+
+
+def _entry_row(e: leaderboards.LeaderboardEntry) -> dict[str, Any]:
+    when = serializers.DateTimeField().to_representation
+    return {
+        "rank": e.rank,
+        "team": e.team,
+        "score": e.score,
+        "submissions": e.submissions,
+        "last_submission": when(e.last_submission) if e.last_submission else None,
+        "ci_low": e.ci_low,
+        "ci_high": e.ci_high,
+        "not_significant_vs_next": e.not_significant_vs_next,
+        "public_rank": e.public_rank,
+    }
+
+
 class LeaderboardApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("kind", str, enum=["public", "private"])],
+        parameters=[
+            OpenApiParameter("kind", str, enum=["public", "private"]),
+            OpenApiParameter("page", int, description="1-based; default 1"),
+            OpenApiParameter(
+                "page_size",
+                int,
+                description=f"default {leaderboards.PAGE_SIZE}, at most "
+                f"{leaderboards.PAGE_SIZE_MAX}",
+            ),
+        ],
         responses={200: LeaderboardSerializer, **ERRORS},
     )
     def get(self, request: Request, slug: str) -> Response:
         competition = selectors.competition_get(slug=slug, user=request.user)
         kind = request.query_params.get("kind", leaderboards.LeaderboardKind.PUBLIC)
-        entries = leaderboards.leaderboard_for_user(
-            user=request.user, competition=competition, kind=kind
+        board = leaderboards.leaderboard_page_for_user(
+            user=request.user,
+            competition=competition,
+            kind=kind,
+            page=_int_param(request, "page", 1),
+            page_size=_int_param(request, "page_size", leaderboards.PAGE_SIZE),
+            team=selectors.team_for_user(user=request.user, competition=competition),
         )
-        # Plain dicts, not LeaderboardSerializer(many=True): with 10,000 teams DRF's
-        # per-field machinery costs more than computing the leaderboard. The shape is the
-        # serializer's (it still documents the response in the schema).
-        when = serializers.DateTimeField().to_representation
-        rows = [
-            {
-                "rank": e.rank,
-                "team": e.team,
-                "score": e.score,
-                "submissions": e.submissions,
-                "last_submission": when(e.last_submission) if e.last_submission else None,
-                "ci_low": e.ci_low,
-                "ci_high": e.ci_high,
-                "not_significant_vs_next": e.not_significant_vs_next,
-                "public_rank": e.public_rank,
-            }
-            for e in entries
-        ]
+        # Plain dicts, not LeaderboardSerializer(many=True): DRF's per-field machinery
+        # costs more than reading the page. The shape is the serializer's.
         return Response(
             {
                 "competition": competition.slug,
                 "kind": kind,
                 "metric": competition.metric,
-                "entries": rows,
+                "page": board.page,
+                "page_size": board.page_size,
+                "total": board.total,
+                "entries": [_entry_row(e) for e in board.entries],
+                "own": None if board.own is None else _entry_row(board.own),
             }
         )
+
+
+class LeaderboardCsvApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["public", "private"])],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **ERRORS},
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        kind = request.query_params.get("kind", leaderboards.LeaderboardKind.PUBLIC)
+        lines = leaderboards.leaderboard_csv_for_user(
+            user=request.user, competition=competition, kind=kind
+        )
+        return leaderboard_csv_response(lines, competition, kind)
 
 
 class ShakeupApi(APIView):

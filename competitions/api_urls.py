@@ -18,7 +18,9 @@ POST       competitions/{slug}/team/merge-requests/{id}/respond/   {accept}
 GET/POST   competitions/{slug}/submissions/                my team's runs / submit (multipart
                                                            `image` or JSON `upload` id,
                                                            `description`, `debug`)
-GET        competitions/{slug}/leaderboard/?kind=          {competition, kind, metric, entries}
+GET        competitions/{slug}/leaderboard/?kind=&page=&page_size=  {competition, kind, metric,
+                                                          page, page_size, total, entries, own}
+GET        competitions/{slug}/leaderboard/csv/?kind=      the whole board, streamed CSV
 GET        competitions/{slug}/leaderboard/shakeup/        public -> private rank moves
 GET        submissions/{id}/                               status, failure, scores, usage, queue
 GET        submissions/{id}/log/                           log where visible (403 when hidden)
@@ -78,6 +80,11 @@ urlpatterns = [
         "competitions/<slug:slug>/leaderboard/",
         api.LeaderboardApi.as_view(),
         name="api-leaderboard",
+    ),
+    path(
+        "competitions/<slug:slug>/leaderboard/csv/",
+        api.LeaderboardCsvApi.as_view(),
+        name="api-leaderboard-csv",
     ),
     path(
         "competitions/<slug:slug>/leaderboard/shakeup/",

@@ -1,44 +1,31 @@
-"""The leaderboard read model: public and private boards, the shake-up, their cache.
+"""The leaderboard read model: pages of the public and private boards, the full board as
+CSV, the shake-up.
 
+Boards are read from the stored standings (``TeamStanding``, maintained on write by
+competitions.standings), never from submissions: a page is a range of the
+``standing_*_rank`` index plus the stored intervals of its rows (``ScoreInterval``,
+computed by the worker), a constant number of queries whatever the size of the board.
 What a user may see of a board is decided here too (the private board stays hidden until
-the reveal, see selectors.private_scores_visible); each board is computed in one query
-and cached under the competition's ``updated_at`` (bumped by
-services.common.leaderboard_invalidate).
+the end or the reveal, see selectors.private_scores_visible).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db.models import (
-    Case,
-    Count,
-    F,
-    IntegerField,
-    Max,
-    OuterRef,
-    Q,
-    Subquery,
-    Value,
-    When,
-    Window,
-)
-from django.db.models.functions import RowNumber
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import StreamingHttpResponse
 
-from competitions.evaluation.confidence import leaderboard_confidence
-from competitions.evaluation.metric import metric_lookup
-from competitions.models import (
-    Competition,
-    Submission,
-    Team,
-)
+from competitions.models import Competition, ScoreInterval, Team, TeamStanding
 from competitions.selectors import User, private_scores_visible
 from podium.errors import ApplicationError
+
+PAGE_SIZE = 100
+PAGE_SIZE_MAX = 1000
 
 
 class LeaderboardKind:
@@ -56,11 +43,11 @@ class LeaderboardEntry:
     submissions: int
     last_submission: dt.datetime | None
     submission_id: int | None = None
-    # A bootstrap confidence interval of `score` (see competitions.confidence); None when
-    # not computed (outside the top entries, or predictions unavailable).
+    # The stored confidence interval of `score` (competitions.evaluation.confidence); None
+    # while not computed yet (or predictions unavailable).
     ci_low: float | None = None
     ci_high: float | None = None
-    # The paired bootstrap finds no significant difference from the next entry.
+    # The stored paired comparison found no significant difference from the next entry.
     not_significant_vs_next: bool = False
     # On the private leaderboard: the team's rank on the public one (the shake-up).
     public_rank: int | None = None
@@ -101,262 +88,308 @@ def shakeup_for_user(*, user: User, competition: Competition) -> list[dict[str, 
     ]
 
 
-def _cache_seconds() -> int:
-    return settings.PODIUM_LEADERBOARD_CACHE_SECONDS
+@dataclass(frozen=True)
+class LeaderboardPage:
+    """One page of a board: ``entries`` ranked, ``total`` teams on the board, and ``own``:
+    the reader's team's entry wherever it ranks (None when it is not on the board)."""
+
+    kind: str
+    page: int
+    page_size: int
+    total: int
+    entries: list[LeaderboardEntry]
+    own: LeaderboardEntry | None
 
 
-def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
-    """Rank teams by their best score; a tie goes to the earlier submission.
-
-    Public: each team's best public score. Private: the best private score among the
-    team's final submissions: those it selected, and its best public ones in the slots
-    it left empty, up to `final_selections` (as Kaggle selects automatically). Debug and
-    late submissions are never ranked.
-
-    One query computes the board (window functions: the best rows per team with their
-    counts), cached under the competition's `updated_at`, which every write that changes
-    a board bumps (competitions.services.leaderboard_invalidate); reading that version
-    is the second query, and the only one while the cache holds.
-    """
-    version = (
-        Competition.objects.filter(pk=competition.pk).values_list("updated_at", flat=True).first()
-    )
-    seconds = _cache_seconds()
-    key = f"podium:leaderboard:v1:{competition.pk}:{kind}:{version.timestamp() if version else 0}"
-    if seconds:
-        # A copy in this process first: unpickling 10,000 entries from the shared cache
-        # costs more than the rest of a warm request.
-        found = _LOCAL_BOARDS.get(key)
-        if found is not None and found[0] > time.monotonic():
-            return list(found[1])
-        cached = cache.get(key)
-        if cached is not None:
-            _remember(key, cached, seconds)
-            return list(cached)
-    entries, predictions = _compute_leaderboard(competition, kind)
-    entries = _with_confidence(competition, kind, entries, predictions)
-    if seconds:
-        cache.set(key, entries, seconds)
-        _remember(key, entries, seconds)
-    return list(entries)
-
-
-_LOCAL_BOARDS: dict[str, tuple[float, tuple[LeaderboardEntry, ...]]] = {}
-_LOCAL_MAX = 16
-
-
-def _remember(key: str, entries: list[LeaderboardEntry], seconds: int) -> None:
-    if len(_LOCAL_BOARDS) >= _LOCAL_MAX:
-        _LOCAL_BOARDS.pop(next(iter(_LOCAL_BOARDS)))
-    _LOCAL_BOARDS[key] = (time.monotonic() + seconds, tuple(entries))
-
-
-def _public_board(
-    competition: Competition, higher_is_better: bool
-) -> tuple[list[LeaderboardEntry], dict[int, str]]:
-    """The public board in one query without window functions, so that it reads a few
-    index entries per team instead of numbering every submission of the competition.
-
-    Per team: its best public submission (scored, neither late nor debug; a tie goes to
-    the earlier submission, then the lower id) is a short range of the partial index
-    `submission_lb_best`; its submission count and last submission (neither late, debug
-    nor cancelled) a range of `submission_lb_count`. Teams with no such best submission
-    are not ranked. The rows come out ranked.
-    """
-    scored = Submission.objects.filter(
-        competition=competition,
-        status=Submission.Status.SCORED,
-        is_late=False,
-        is_debug=False,
-        public_score__isnull=False,
-    )
-    order = F("public_score").desc() if higher_is_better else F("public_score").asc()
-    best = (
-        scored.filter(team_id=OuterRef("pk")).order_by(order, "created_at", "pk").values("pk")[:1]
-    )
-    counted = (
-        Submission.objects.filter(
-            competition=competition, team_id=OuterRef("team_id"), is_late=False, is_debug=False
+def _check_kind(*, user: User, competition: Competition, kind: str) -> None:
+    if kind not in LeaderboardKind.ALL:
+        raise ApplicationError(f"Unknown leaderboard {kind!r}: use public or private.")
+    if kind == LeaderboardKind.PRIVATE and not private_scores_visible(
+        user=user, competition=competition
+    ):
+        raise ApplicationError(
+            "The private leaderboard is hidden until the competition ends.",
+            {"code": "private_hidden"},
         )
-        .exclude(status=Submission.Status.CANCELLED)
-        .order_by()
-        .values("team_id")
-    )
-    rows = (
-        Submission.objects.filter(
-            pk__in=Team.objects.filter(competition=competition)
-            .annotate(best=Subquery(best))
-            .values("best")
-        )
-        .annotate(
-            n=Subquery(counted.annotate(n=Count("pk")).values("n")),
-            # The newest entry of the range, not an aggregate over it.
-            last=Subquery(counted.order_by("-created_at").values("created_at")[:1]),
-        )
-        # Ranked here: a tie between teams goes to the earlier submission.
-        .order_by(order, "created_at", "pk")
-        .values_list("pk", "team_id", "team__name", "public_score", "n", "last", "predictions")
-    )
-    entries: list[LeaderboardEntry] = []
-    predictions: dict[int, str] = {}
-    for rank, (pk, team_id, name, score, n, last, kept) in enumerate(rows, start=1):
-        assert score is not None  # the rows are scored ones with a public score
-        entries.append(
-            LeaderboardEntry(
-                rank=rank,
-                team_id=team_id,
-                team=name,
-                score=score,
-                submissions=n,
-                last_submission=last,
-                submission_id=pk,
-            )
-        )
-        predictions[pk] = kept
-    return entries, predictions
 
 
-def _compute_leaderboard(
-    competition: Competition, kind: str
-) -> tuple[list[LeaderboardEntry], dict[int, str]]:
-    """One query: per team, its best public row (`best`) and, for the private board, its
-    final submissions (`slot` <= final_selections: selected ones first, then the best
-    public), with the team's submission count and last submission as window aggregates."""
-    higher_is_better = metric_lookup(competition.metric).greater_is_better
-    sign = -1.0 if higher_is_better else 1.0
-    public_order = F("public_score").desc() if higher_is_better else F("public_score").asc()
-    tail = [public_order, F("created_at").asc(), F("pk").asc()]
-    if kind != LeaderboardKind.PRIVATE:
-        return _public_board(competition, higher_is_better)
-    windows: dict[str, Window] = {
-        "best": Window(RowNumber(), partition_by=[F("team_id")], order_by=[F("ok").desc(), *tail]),
-        "n": Window(Count("pk"), partition_by=[F("team_id")]),
-        "last": Window(Max("created_at"), partition_by=[F("team_id")]),
-        # Each row's final-selection slot: selected submissions first, then the best public.
-        "slot": Window(
-            RowNumber(),
-            partition_by=[F("team_id")],
-            order_by=[F("ok").desc(), F("is_selected").desc(), *tail],
-        ),
-    }
-    keep = Q(best=1) | Q(slot__lte=max(1, competition.final_selections))
-    rows = (
-        Submission.objects.filter(competition=competition, is_late=False, is_debug=False)
-        .exclude(status=Submission.Status.CANCELLED)
-        .annotate(
-            ok=Case(
-                When(Q(status=Submission.Status.SCORED, public_score__isnull=False), then=Value(1)),
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-        )
-        .annotate(**windows)
-        # Only windows may be filtered here: a filter on `ok` would shrink the partitions
-        # that `n` and `last` count.
-        .filter(keep)
+def _ranked(competition: Competition, kind: str) -> QuerySet[TeamStanding, tuple[Any, ...]]:
+    """The standings on a board, best first: a tie goes to the earlier submission."""
+    return (
+        TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
+        .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
         .values_list(
-            "pk",
             "team_id",
             "team__name",
-            "ok",
-            "best",
-            "slot",
-            "public_score",
-            "private_score",
-            "created_at",
-            "n",
-            "last",
-            "predictions",
+            f"{kind}_score",
+            "submissions",
+            "last_submission",
+            f"{kind}_submission_id",
         )
     )
-    Best = tuple[float, dt.datetime, int, str, int, dt.datetime]
-    best_public: dict[int, Best] = {}
-    best_private: dict[int, Best] = {}
-
-    def better(new: Best, old: Best | None) -> bool:
-        return old is None or (sign * new[0], new[1], new[2]) < (sign * old[0], old[1], old[2])
-
-    predictions: dict[int, str] = {}
-    final_slots = max(1, competition.final_selections)
-    for (
-        pk,
-        team_id,
-        name,
-        ok,
-        rank_in_team,
-        slot,
-        public,
-        private_score,
-        created,
-        n,
-        last,
-        kept,
-    ) in rows:
-        if not ok:
-            continue
-        assert public is not None  # ok: scored, with a public score
-        predictions[pk] = kept
-        if rank_in_team == 1:
-            best_public[team_id] = (public, created, pk, name, n, last)
-        if slot <= final_slots and private_score is not None:
-            candidate = (private_score, created, pk, name, n, last)
-            if better(candidate, best_private.get(team_id)):
-                best_private[team_id] = candidate
-
-    def ranked(best: dict[int, Best]) -> list[LeaderboardEntry]:
-        ids = sorted(best, key=lambda t: (sign * best[t][0], best[t][1], best[t][2]))
-        return [
-            LeaderboardEntry(
-                rank=rank,
-                team_id=team_id,
-                team=best[team_id][3],
-                score=best[team_id][0],
-                submissions=best[team_id][4],
-                last_submission=best[team_id][5],
-                submission_id=best[team_id][2],
-            )
-            for rank, team_id in enumerate(ids, start=1)
-        ]
-
-    public_board = ranked(best_public)
-    public_ranks = {e.team_id: e.rank for e in public_board}
-    board = [replace(e, public_rank=public_ranks.get(e.team_id)) for e in ranked(best_private)]
-    return board, predictions
 
 
-def _with_confidence(
-    competition: Competition,
-    kind: str,
-    entries: list[LeaderboardEntry],
-    predictions: dict[int, str],
-) -> list[LeaderboardEntry]:
-    """Attach bootstrap intervals to the top entries (see evaluation.confidence); no query
-    at all when none of them kept predictions."""
-    top = settings.PODIUM_LEADERBOARD_CI_TOP
-    if top <= 0 or not any(predictions.get(e.submission_id or 0) for e in entries[:top]):
-        return entries
-    found = leaderboard_confidence(
-        competition=competition,
-        kind=kind,
-        submission_ids=[
-            e.submission_id
-            for e in entries[:top]
-            if e.submission_id is not None and predictions.get(e.submission_id)
-        ],
+def _ahead(competition: Competition, kind: str, sort: Any, at: Any, submission_id: Any) -> Q:
+    """The standings ranked before (sort, at, submission_id) on the `kind` board."""
+    return Q(competition=competition, **{f"{kind}_sort__isnull": False}) & (
+        Q(**{f"{kind}_sort__lt": sort})
+        | Q(**{f"{kind}_sort": sort, f"{kind}_at__lt": at})
+        | Q(**{f"{kind}_sort": sort, f"{kind}_at": at, f"{kind}_submission_id__lt": submission_id})
     )
+
+
+def _public_rank_subquery(competition: Competition) -> Subquery:
+    ahead = (
+        TeamStanding.objects.filter(
+            _ahead(
+                competition,
+                LeaderboardKind.PUBLIC,
+                OuterRef("public_sort"),
+                OuterRef("public_at"),
+                OuterRef("public_submission_id"),
+            )
+        )
+        .order_by()
+        .values("competition")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Subquery(ahead)
+
+
+def _entries(
+    rows: list[tuple], kind: str, first_rank: int, public_ranks: dict[int, int | None]
+) -> list[LeaderboardEntry]:
+    entries = [
+        LeaderboardEntry(
+            rank=first_rank + i,
+            team_id=team_id,
+            team=name,
+            score=score,
+            submissions=n,
+            last_submission=last,
+            submission_id=submission_id,
+            public_rank=public_ranks.get(team_id) if kind == LeaderboardKind.PRIVATE else None,
+        )
+        for i, (team_id, name, score, n, last, submission_id) in enumerate(rows)
+    ]
+    return entries
+
+
+def _with_intervals(
+    entries: list[LeaderboardEntry], kind: str, after: int | None = None
+) -> list[LeaderboardEntry]:
+    """Attach the stored intervals (one query); `after` is the submission ranked just
+    after the last entry, for its paired comparison."""
+    ids = [e.submission_id for e in entries if e.submission_id]
+    if not ids:
+        return entries
+    stored = {
+        pk: (low, high, compared, same)
+        for pk, low, high, compared, same in ScoreInterval.objects.filter(
+            submission_id__in=ids, part=kind
+        ).values_list("submission_id", "low", "high", "compared_with", "not_significant")
+    }
     out = []
     for i, entry in enumerate(entries):
-        info = found.get(entry.submission_id) if entry.submission_id else None
-        if info is None:
+        found = stored.get(entry.submission_id or 0)
+        if found is None:
             out.append(entry)
             continue
-        nxt = entries[i + 1].submission_id if i + 1 < len(entries) else None
+        nxt = entries[i + 1].submission_id if i + 1 < len(entries) else after
         out.append(
             replace(
                 entry,
-                ci_low=info["low"],
-                ci_high=info["high"],
-                not_significant_vs_next=bool(nxt and nxt in info["not_significant_vs"]),
+                ci_low=found[0],
+                ci_high=found[1],
+                not_significant_vs_next=bool(found[3] and nxt and found[2] == nxt),
             )
         )
     return out
+
+
+def leaderboard_page_for_user(
+    *,
+    user: User,
+    competition: Competition,
+    kind: str = LeaderboardKind.PUBLIC,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    team: Team | None = None,
+) -> LeaderboardPage:
+    """One page (1-based) of a board with its stored intervals, and ``team``'s own entry.
+
+    Reads only stored standings and intervals: at most seven queries, whatever the page
+    size or the number of teams. Raises ApplicationError for an unknown kind, a page or
+    page size out of range, or a private board the user may not see yet.
+    """
+    _check_kind(user=user, competition=competition, kind=kind)
+    if page < 1 or not 1 <= page_size <= PAGE_SIZE_MAX:
+        raise ApplicationError(
+            f"page must be 1 or more and page_size between 1 and {PAGE_SIZE_MAX}; got page "
+            f"{page}, page_size {page_size}.",
+            {"code": "bad_page"},
+        )
+    ranked = _ranked(competition, kind)
+    total = ranked.count()
+    offset = (page - 1) * page_size
+    private = kind == LeaderboardKind.PRIVATE
+    window: QuerySet[TeamStanding, tuple[Any, ...]] = ranked[offset : offset + page_size + 1]
+    if private:
+        window = ranked.values_list(
+            "team_id",
+            "team__name",
+            f"{kind}_score",
+            "submissions",
+            "last_submission",
+            f"{kind}_submission_id",
+            "public_sort",
+            "public_submission_id",
+        ).annotate(ahead=_public_rank_subquery(competition))[offset : offset + page_size + 1]
+    rows: list[tuple[Any, ...]] = list(window)
+    public_ranks: dict[int, int | None] = {}
+    if private:
+        public_ranks = {r[0]: (None if r[6] is None else (r[8] or 0) + 1) for r in rows}
+        rows = [r[:6] for r in rows]
+    after = rows[page_size][5] if len(rows) > page_size else None
+    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks)
+    entries = _with_intervals(entries, kind, after)
+    own = next((e for e in entries if team is not None and e.team_id == team.pk), None)
+    if team is not None and own is None:
+        own = _own_entry(competition, kind, team)
+    return LeaderboardPage(
+        kind=kind, page=page, page_size=page_size, total=total, entries=entries, own=own
+    )
+
+
+def _own_entry(competition: Competition, kind: str, team: Team) -> LeaderboardEntry | None:
+    standing = TeamStanding.objects.filter(team=team, **{f"{kind}_sort__isnull": False}).first()
+    if standing is None:
+        return None
+    sort, at, sub = (getattr(standing, f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
+    rank = TeamStanding.objects.filter(_ahead(competition, kind, sort, at, sub)).count() + 1
+    public_rank = None
+    if kind == LeaderboardKind.PRIVATE and standing.public_sort is not None:
+        public_rank = (
+            TeamStanding.objects.filter(
+                _ahead(
+                    competition,
+                    LeaderboardKind.PUBLIC,
+                    standing.public_sort,
+                    standing.public_at,
+                    standing.public_submission_id,
+                )
+            ).count()
+            + 1
+        )
+    entry = LeaderboardEntry(
+        rank=rank,
+        team_id=team.pk,
+        team=team.name,
+        score=getattr(standing, f"{kind}_score"),
+        submissions=standing.submissions,
+        last_submission=standing.last_submission,
+        submission_id=sub,
+        public_rank=public_rank,
+    )
+    return _with_intervals([entry], kind)[0]
+
+
+def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
+    """The whole board, ranked, with stored intervals: O(teams) rows of the standings.
+
+    For pages use :func:`leaderboard_page_for_user`; this serves the shake-up and the
+    CSV download.
+    """
+    rows = list(_ranked(competition, kind))
+    public_ranks: dict[int, int | None] = {}
+    if kind == LeaderboardKind.PRIVATE:
+        public_ranks = {
+            team_id: rank
+            for rank, (team_id, *_) in enumerate(_ranked(competition, LeaderboardKind.PUBLIC), 1)
+        }
+    entries = _entries(rows, kind, 1, public_ranks)
+    return _with_intervals(entries, kind)
+
+
+CSV_COLUMNS = [
+    "rank",
+    "team",
+    "score",
+    "ci_low",
+    "ci_high",
+    "submissions",
+    "last_submission",
+    "public_rank",
+]
+
+
+# A cell starting so is run as a formula by spreadsheets (CSV injection, OWASP): such
+# text gets a leading apostrophe; control characters are dropped.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    value = "".join(c for c in value if c.isprintable())
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def leaderboard_csv_for_user(
+    *, user: User, competition: Competition, kind: str = LeaderboardKind.PUBLIC
+) -> Iterator[str]:
+    """The whole board as CSV lines (header first) for a streamed response: columns
+    CSV_COLUMNS, UTC ISO 8601 times, team names safe for spreadsheets (no formulas, no
+    control characters), pages of 2,000 entries.
+
+    Raises ApplicationError (before yielding anything) as leaderboard_page_for_user.
+    """
+    _check_kind(user=user, competition=competition, kind=kind)
+    return _csv_lines(competition, kind)
+
+
+def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    public_ranks: dict[int, int | None] = {}
+    if kind == LeaderboardKind.PRIVATE:
+        public_ranks = {
+            team_id: rank
+            for rank, (team_id, *_) in enumerate(_ranked(competition, LeaderboardKind.PUBLIC), 1)
+        }
+    rows = list(_ranked(competition, kind))
+    chunk = 2000
+    for start in range(0, len(rows), chunk):
+        entries = _with_intervals(
+            _entries(rows[start : start + chunk], kind, start + 1, public_ranks), kind
+        )
+        yield "".join(
+            writer.writerow(
+                [
+                    e.rank,
+                    _text_cell(e.team),
+                    repr(e.score),
+                    "" if e.ci_low is None else repr(e.ci_low),
+                    "" if e.ci_high is None else repr(e.ci_high),
+                    e.submissions,
+                    e.last_submission.isoformat() if e.last_submission else "",
+                    "" if e.public_rank is None else e.public_rank,
+                ]
+            )
+            for e in entries
+        )
+
+
+def leaderboard_csv_response(
+    lines: Iterator[str], competition: Competition, kind: str
+) -> StreamingHttpResponse:
+    """A streamed CSV download of a board (the web page's and the API's)."""
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{competition.slug}-{kind}-leaderboard.csv"'
+    )
+    return response

@@ -126,6 +126,15 @@ class Competition(models.Model):
         related_name="competitions",
         help_text="Runtime images code submissions may run on; none = images only.",
     )
+    interval_confidence = models.FloatField(
+        default=0.95,
+        help_text="Confidence level of the intervals shown on the leaderboards (0.5-0.999).",
+    )
+    interval_resamples = models.PositiveIntegerField(
+        default=1000,
+        help_text="Bootstrap resamples for metrics without an analytic interval (ROC AUC, "
+        "F1, ...); more is steadier and slower. 0 = no intervals.",
+    )
 
     class LogVisibility(models.TextChoices):
         HIDDEN = "hidden", "Hidden (test inputs cannot leak through logs)"
@@ -166,6 +175,11 @@ class Competition(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(memory_limit_bytes__gt=0), name="competition_memory_limit_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_confidence__gte=0.5) & Q(interval_confidence__lte=0.999),
+                name="competition_interval_confidence_range",
+                violation_error_message="The interval confidence must be between 0.5 and 0.999.",
             ),
         ]
 
@@ -608,3 +622,77 @@ class UsernameKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.key})"
+
+
+class TeamStanding(models.Model):
+    """A team's place on its competition's boards, maintained on write (competitions.standings).
+
+    One row per team: the submission that ranks it on the public board (its best public
+    score) and on the private board (the best private score among its final submissions),
+    its submission count and last submission. ``*_sort`` is the score with its sign
+    turned so that ascending is better whatever the metric's direction; reading a page of
+    a board is a range of the ``standing_*_rank`` indexes.
+    """
+
+    team = models.OneToOneField(
+        Team, on_delete=models.CASCADE, primary_key=True, related_name="standing"
+    )
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="+")
+    submissions = models.PositiveIntegerField(default=0)
+    last_submission = models.DateTimeField(null=True, blank=True)
+    public_submission = models.ForeignKey(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    public_score = models.FloatField(null=True, blank=True)
+    public_sort = models.FloatField(null=True, blank=True)
+    public_at = models.DateTimeField(null=True, blank=True)
+    private_submission = models.ForeignKey(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    private_score = models.FloatField(null=True, blank=True)
+    private_sort = models.FloatField(null=True, blank=True)
+    private_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["competition", "public_sort", "public_at", "public_submission"],
+                condition=Q(public_sort__isnull=False),
+                name="standing_public_rank",
+            ),
+            models.Index(
+                fields=["competition", "private_sort", "private_at", "private_submission"],
+                condition=Q(private_sort__isnull=False),
+                name="standing_private_rank",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Standing of {self.team_id}"
+
+
+class ScoreInterval(models.Model):
+    """A confidence interval of one submission's score on one part (public or private),
+    computed by the worker (competitions.evaluation.confidence), and the paired comparison
+    with the submission ranked just below it when that was computed."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="intervals")
+    part = models.CharField(max_length=8)  # "public" or "private"
+    low = models.FloatField()
+    high = models.FloatField()
+    method = models.CharField(max_length=32, help_text="e.g. wilson, delta, normal, bootstrap.")
+    confidence = models.FloatField()
+    solution_sha256 = models.CharField(max_length=64, blank=True)
+    # The next submission on the board it was compared with, and whether the paired test
+    # found no significant difference from it.
+    compared_with = models.IntegerField(null=True, blank=True)
+    not_significant = models.BooleanField(default=False)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "part"], name="interval_one_per_part")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part} interval of {self.submission_id}"

@@ -330,7 +330,13 @@ class LeaderboardSerializer(serializers.Serializer):
     competition = serializers.CharField()
     kind = serializers.ChoiceField(choices=["public", "private"])
     metric = serializers.CharField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Teams on the board.")
     entries = LeaderboardEntrySerializer(many=True)
+    own = LeaderboardEntrySerializer(
+        allow_null=True, help_text="The reader's team's entry, wherever it ranks."
+    )
 
 
 class ShakeupEntrySerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("c/<slug:slug>/data/", views.competition_data, name="data"),
     path("c/<slug:slug>/rules/", views.competition_rules, name="rules"),
     path("c/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path("c/<slug:slug>/leaderboard.csv", views.leaderboard_csv, name="leaderboard_csv"),
     path("c/<slug:slug>/join/", views.join, name="join"),
     path("c/<slug:slug>/data/<int:pk>/", views.download, name="download"),
     path("c/<slug:slug>/submit/", views.submit, name="submit"),

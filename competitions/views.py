@@ -16,6 +16,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -186,19 +187,37 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
 
 
 def _leaderboard_context(
-    request: HttpRequest, competition: Competition, kind: str | None = None
+    request: HttpRequest,
+    competition: Competition,
+    kind: str | None = None,
+    page_size: int = leaderboards.PAGE_SIZE,
 ) -> dict[str, Any]:
     kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
+    raw_page = request.GET.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    board = None
     try:
-        entries = leaderboards.leaderboard_for_user(
-            user=request.user, competition=competition, kind=kind
+        board = leaderboards.leaderboard_page_for_user(
+            user=request.user,
+            competition=competition,
+            kind=kind,
+            page=page,
+            page_size=page_size,
+            team=selectors.team_for_user(user=request.user, competition=competition),
         )
-        error = ""
+        entries, error = board.entries, ""
     except ApplicationError as exc:
         entries, error = [], exc.message
+    own = board.own if board is not None else None
+    pages = -(-board.total // page_size) if board is not None else 0
     return {
         "kind": kind,
         "entries": entries,
+        "own_entry": own if own is not None and own not in entries else None,
+        "page": page,
+        "pages": pages,
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if page < pages else None,
         "has_ci": any(getattr(e, "ci_low", None) is not None for e in entries),
         "leaderboard_error": error,
         "private_visible": selectors.private_scores_visible(
@@ -214,9 +233,9 @@ def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
         "join_form": JoinForm(),
-        **_leaderboard_context(request, competition, leaderboards.LeaderboardKind.PUBLIC),
+        **_leaderboard_context(request, competition, leaderboards.LeaderboardKind.PUBLIC, 10),
     }
-    context["entries"] = context["entries"][:10]
+    context["next_page"] = context["previous_page"] = None
     return render(request, "competitions/detail.html", context)
 
 
@@ -250,6 +269,18 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
             rows = []
         context["shakeup_svg"] = charts.shakeup_svg(rows)
     return render(request, "competitions/leaderboard.html", context)
+
+
+def leaderboard_csv(request: HttpRequest, slug: str) -> HttpResponseBase:
+    competition = selectors.competition_get(slug=slug, user=request.user)
+    kind = request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
+    try:
+        lines = leaderboards.leaderboard_csv_for_user(
+            user=request.user, competition=competition, kind=kind
+        )
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=403, content_type="text/plain; charset=utf-8")
+    return leaderboards.leaderboard_csv_response(lines, competition, kind)
 
 
 @login_required

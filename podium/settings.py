@@ -367,8 +367,6 @@ PODIUM_PLATFORM_RETRIES = env.int("PODIUM_PLATFORM_RETRIES", default=5)
 
 # The leaderboard cache (invalidated whenever a score changes), in seconds (0: not cached),
 # and how many leading entries get a bootstrap confidence interval (0: none).
-PODIUM_LEADERBOARD_CACHE_SECONDS = env.int("PODIUM_LEADERBOARD_CACHE_SECONDS", default=300)
-PODIUM_LEADERBOARD_CI_TOP = env.int("PODIUM_LEADERBOARD_CI_TOP", default=20)
 
 # Logs: the console, and a file under PODIUM_HOME/logs: web.log for the web processes,
 # worker.log for Celery workers (podium/celery.py points the "file" handler there).

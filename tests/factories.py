@@ -7,6 +7,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from competitions import standings
 from competitions.models import Competition, Submission, Team, TeamMembership
 
 
@@ -64,3 +65,11 @@ class SubmissionFactory(factory.django.DjangoModelFactory):
     status = Submission.Status.SCORED
     public_score = 0.5
     private_score = 0.5
+
+    @classmethod
+    def _after_postgeneration(cls, instance, create, results=None):
+        # A row written here stands for a recorded run: its team's standing follows, as
+        # it does after every write of the services (competitions.standings).
+        super()._after_postgeneration(instance, create, results)
+        if create:
+            standings.standing_refresh(team_id=instance.team_id)

@@ -220,20 +220,23 @@ LEADERBOARD_COLUMNS = ["rank", "team", "score", "submissions", "last_submission"
 
 
 def competition_leaderboard(api: Api, args: argparse.Namespace, out: Output) -> int:
-    board = api.get(
-        f"/api/v1/competitions/{args.competition}/leaderboard/", params={"kind": args.kind}
-    )
-    entries = board["entries"]
+    base = f"/api/v1/competitions/{args.competition}/leaderboard/"
     if args.download:
+        # The whole board, streamed by the server as CSV (any number of teams).
         root = Path(args.path or ".")
         root.mkdir(parents=True, exist_ok=True)
         target = root / f"{args.competition}-{args.kind}-leaderboard.csv"
-        with target.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(LEADERBOARD_COLUMNS)
-            writer.writerows([[csv_cell(e.get(c)) for c in LEADERBOARD_COLUMNS] for e in entries])
+        response = api.request("GET", base + "csv/", params={"kind": args.kind}, stream=True)
+        with target.open("wb") as handle:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                handle.write(chunk)
         out.say(str(target))
     if args.show or not args.download:
+        board = api.get(base, params={"kind": args.kind})
+        entries = board["entries"]
+        own = board.get("own")
+        if own and all(e.get("rank") != own.get("rank") for e in entries):
+            entries = [*entries, own]
         table(out, entries, LEADERBOARD_COLUMNS, args.csv)
     return 0
 

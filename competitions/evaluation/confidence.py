@@ -1,15 +1,17 @@
-"""Bootstrap intervals for leaderboard entries, from the kept predictions.
+"""Confidence intervals of leaderboard scores, computed where the scoring happens.
 
-Decision: computed lazily when a leaderboard is (re)built, for its top entries only
-(`PODIUM_LEADERBOARD_CI_TOP`, default 20), and cached with the board. Storing an
-interval per submission at scoring time would need new model fields, and the paired
-comparison of neighbours needs both entries' predictions anyway, which only exist
-together at read time. Each interval and each pair verdict is also cached on its own
-(keyed by the submission, its predictions file and the solution's checksum), so a
-board rebuilt after one new score recomputes only what changed.
+The worker calls :func:`submission_intervals_store` after it records a score: the
+interval of each part's score (public, private) is stored (``ScoreInterval``), and so is
+the paired comparison with the entry ranked next on each board, for the pairs this
+submission's entry takes part in. A rescore recomputes every ranked entry's intervals and
+neighbour comparisons in the background (:func:`competition_intervals_refresh`, task
+``scoring.competition_intervals``). Web requests only read stored values
+(competitions.leaderboards).
 
-The interval and the paired test resample the rows of the board's part (Public or
-Private) with the competition's split seed, 1,000 resamples, 95 %.
+Methods (scoring.intervals): Wilson for proportions, the delta method for other means of
+per-row values, O(rows); a seeded bootstrap, capped in rows, for the rest. The level and
+the bootstrap's resamples are the competition's (``interval_confidence``,
+``interval_resamples``; 0 resamples: no intervals).
 """
 
 from __future__ import annotations
@@ -20,110 +22,205 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.core.cache import cache
+from django.db.models import Q
 
 from competitions.evaluation.data import local_path, stored_solution_read
 from competitions.evaluation.metric import competition_metric
-from competitions.models import Competition, CompetitionFile, Submission
-from scoring.bootstrap import bootstrap_interval, significantly_different
+from competitions.models import (
+    Competition,
+    CompetitionFile,
+    ScoreInterval,
+    Submission,
+    TeamStanding,
+)
+from scoring.intervals import paired_difference, score_interval
+from scoring.metrics import Metric
 from scoring.scorer import target_arrays
 from scoring.split import PRIVATE, PUBLIC, USAGE_COLUMN, canonical_usage
 from scoring.validation import read_predictions
 
 logger = logging.getLogger(__name__)
 
-RESAMPLES = 1000
-CACHE_SECONDS = 7 * 24 * 3600
+PARTS = {"public": PUBLIC, "private": PRIVATE}
 
 
-def leaderboard_confidence(  # noqa: C901 - cached intervals and paired tests share lazily read data
-    *, competition: Competition, kind: str, submission_ids: list[int]
-) -> dict[int, dict[str, Any]]:
-    """For each submission (in rank order): {"low", "high", "not_significant_vs": {ids}}
-    where the set holds the next submission in the list when the paired bootstrap finds
-    no significant difference. Submissions without usable predictions are left out."""
-    record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
-    if record is None or not submission_ids:
-        return {}
-    part = PUBLIC if kind == "public" else PRIVATE
-    metric = competition_metric(competition)
-    submissions = {
-        s.pk: s for s in Submission.objects.filter(pk__in=submission_ids).exclude(predictions="")
-    }
-    state: dict[str | int, Any] = {}  # "solution", and each submission's pk
+class _Rows:
+    """The solution's rows of each part and the kept predictions, read once each."""
 
-    def solution() -> tuple[pd.DataFrame, np.ndarray]:
-        if "solution" not in state:
-            frame = stored_solution_read(record, competition=competition, metric=metric)
-            mask = (canonical_usage(frame[USAGE_COLUMN]) == part).to_numpy()
-            state["solution"] = (frame, mask)
-        return state["solution"]
+    def __init__(self, competition: Competition, record: CompetitionFile, metric: Metric) -> None:
+        self.competition = competition
+        self.record = record
+        self.metric = metric
+        self.frame: pd.DataFrame | None = None
+        self.predictions: dict[int, pd.DataFrame | None] = {}
 
-    def y_pred(submission: Submission) -> np.ndarray | None:
-        key = submission.pk
-        if key not in state:
-            frame, mask = solution()
+    def solution(self) -> pd.DataFrame:
+        if self.frame is None:
+            self.frame = stored_solution_read(
+                self.record, competition=self.competition, metric=self.metric
+            )
+        return self.frame
+
+    def mask(self, kind: str) -> np.ndarray:
+        frame = self.solution()
+        return (canonical_usage(frame[USAGE_COLUMN]) == PARTS[kind]).to_numpy()
+
+    def y_true(self, kind: str) -> np.ndarray:
+        frame = self.solution()
+        return target_arrays(frame[self.mask(kind)], self.competition.target_columns)
+
+    def y_pred(self, submission: Submission, kind: str) -> np.ndarray | None:
+        if submission.pk not in self.predictions:
             try:
                 with local_path(submission.predictions) as path:
-                    predictions = read_predictions(
+                    self.predictions[submission.pk] = read_predictions(
                         path,
-                        solution=frame,
-                        id_column=competition.id_column,
-                        target_columns=competition.target_columns,
-                        metric=metric,
+                        solution=self.solution(),
+                        id_column=self.competition.id_column,
+                        target_columns=self.competition.target_columns,
+                        metric=self.metric,
                     )
-                rows = predictions.loc[frame.index[mask]]
-                state[key] = target_arrays(rows, competition.target_columns)
             # A kept file may be missing, unreadable or no longer match the solution, and the
-            # metric may be plugin code: whatever fails, the leaderboard renders without it.
-            except Exception:  # noqa: BLE001 - the interval is an extra: never break the board
-                logger.warning("no predictions to bootstrap for submission %s", submission.pk)
-                state[key] = None
-        return state[key]
+            # metric may be plugin code: whatever fails, the run keeps its score.
+            except Exception:  # noqa: BLE001 - the interval is an extra: never fail the scoring
+                logger.warning("no predictions for the interval of submission %s", submission.pk)
+                self.predictions[submission.pk] = None
+        found = self.predictions[submission.pk]
+        if found is None:
+            return None
+        rows = found.loc[self.solution().index[self.mask(kind)]]
+        return target_arrays(rows, self.competition.target_columns)
 
-    def y_true() -> np.ndarray:
-        frame, mask = solution()
-        return target_arrays(frame[mask], competition.target_columns)
 
-    base = f"podium:ci:v1:{record.sha256}:{part}:{competition.metric}:{competition.split_seed or 0}"
-    out: dict[int, dict[str, Any]] = {}
-    ordered = [pk for pk in submission_ids if pk in submissions]
-    for pk in ordered:
-        submission = submissions[pk]
-        key = f"{base}:{pk}:{submission.predictions.name}"
-        interval = cache.get(key)
-        if interval is None:
-            pred = y_pred(submission)
-            if pred is None:
-                continue
-            try:
-                found = bootstrap_interval(
-                    metric, y_true(), pred, resamples=RESAMPLES, seed=competition.split_seed or 0
-                )
-            except Exception:  # a metric undefined on too many resamples, ...
-                logger.warning("no bootstrap interval for submission %s", pk, exc_info=True)
-                continue
-            interval = (found.low, found.high)
-            cache.set(key, interval, CACHE_SECONDS)
-        out[pk] = {"low": interval[0], "high": interval[1], "not_significant_vs": set()}
-    for a, b in itertools.pairwise(ordered):
-        if a not in out or b not in out:
+def _setup(competition: Competition) -> _Rows | None:
+    if competition.interval_resamples <= 0:
+        return None
+    record = competition.files.filter(kind=CompetitionFile.Kind.SOLUTION).first()
+    if record is None:
+        return None
+    return _Rows(competition, record, competition_metric(competition))
+
+
+def _options(competition: Competition) -> dict[str, Any]:
+    return {
+        "confidence": competition.interval_confidence,
+        "resamples": competition.interval_resamples,
+        "seed": competition.split_seed or 0,
+    }
+
+
+def _store_interval(rows: _Rows, submission: Submission, kind: str) -> bool:
+    pred = rows.y_pred(submission, kind)
+    if pred is None:
+        return False
+    try:
+        found = score_interval(rows.metric, rows.y_true(kind), pred, **_options(rows.competition))
+    except Exception:  # a metric undefined on too many resamples, ...
+        logger.warning("no interval for submission %s", submission.pk, exc_info=True)
+        return False
+    ScoreInterval.objects.update_or_create(
+        submission=submission,
+        part=kind,
+        defaults={
+            "low": found.low,
+            "high": found.high,
+            "method": found.method,
+            "confidence": rows.competition.interval_confidence,
+            "solution_sha256": rows.record.sha256,
+        },
+    )
+    return True
+
+
+def _store_pair(rows: _Rows, upper: Submission, lower: Submission, kind: str) -> None:
+    a, b = rows.y_pred(upper, kind), rows.y_pred(lower, kind)
+    if a is None or b is None:
+        return
+    try:
+        found = paired_difference(
+            rows.metric, rows.y_true(kind), a, b, **_options(rows.competition)
+        )
+    except Exception:
+        logger.warning("no paired test for %s and %s", upper.pk, lower.pk, exc_info=True)
+        return
+    ScoreInterval.objects.filter(submission=upper, part=kind).update(
+        compared_with=lower.pk, not_significant=found.contains(0.0)
+    )
+
+
+def _neighbours(standing: TeamStanding, kind: str) -> tuple[int | None, int | None]:
+    """The submissions ranked just before and just after a standing on the `kind` board."""
+    sort, at, sub = (getattr(standing, f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
+    board = TeamStanding.objects.filter(
+        competition_id=standing.competition_id, **{f"{kind}_sort__isnull": False}
+    )
+    ahead = board.filter(
+        Q(**{f"{kind}_sort__lt": sort})
+        | Q(**{f"{kind}_sort": sort, f"{kind}_at__lt": at})
+        | Q(**{f"{kind}_sort": sort, f"{kind}_at": at, f"{kind}_submission_id__lt": sub})
+    )
+    behind = board.exclude(team_id=standing.team_id).exclude(pk__in=ahead.values("pk"))
+    order = [f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id"]
+    before = ahead.order_by(*(f"-{f}" for f in order)).values_list(f"{kind}_submission_id").first()
+    after = behind.order_by(*order).values_list(f"{kind}_submission_id").first()
+    return (before[0] if before else None), (after[0] if after else None)
+
+
+def submission_intervals_store(*, submission_id: int) -> int:
+    """Store the intervals of a scored submission's public and private scores and, where
+    its team ranks with it, the paired comparisons with its neighbours on each board.
+
+    Returns how many intervals were stored (0 for a debug, late or unscored run, or when
+    the competition has no intervals). Data problems are logged, never raised: a run's
+    result never depends on its interval.
+    """
+    submission = Submission.objects.select_related("competition").get(pk=submission_id)
+    if (
+        submission.is_debug
+        or submission.is_late
+        or submission.status != Submission.Status.SCORED
+        or not submission.predictions
+    ):
+        return 0
+    rows = _setup(submission.competition)
+    if rows is None:
+        return 0
+    stored = 0
+    standing = TeamStanding.objects.filter(team_id=submission.team_id).first()
+    for kind in PARTS:
+        if getattr(submission, f"{kind}_score") is None:
             continue
-        sa, sb = submissions[a], submissions[b]
-        key = f"{base}:pair:{a}:{sa.predictions.name}:{b}:{sb.predictions.name}"
-        same = cache.get(key)
-        if same is None:
-            pa, pb = y_pred(sa), y_pred(sb)
-            if pa is None or pb is None:
-                continue
-            try:
-                same = not significantly_different(
-                    metric, y_true(), pa, pb, resamples=RESAMPLES, seed=competition.split_seed or 0
-                )
-            except Exception:  # as for the interval above: the paired test is an extra
-                logger.warning("no paired test for %s and %s", a, b, exc_info=True)
-                continue
-            cache.set(key, same, CACHE_SECONDS)
-        if same:
-            out[a]["not_significant_vs"].add(b)
-    return out
+        stored += _store_interval(rows, submission, kind)
+        if standing is None or getattr(standing, f"{kind}_submission_id") != submission.pk:
+            continue
+        before, after = _neighbours(standing, kind)
+        others = {s.pk: s for s in Submission.objects.filter(pk__in=[before, after])}
+        if before in others:
+            _store_pair(rows, others[before], submission, kind)
+        if after in others:
+            _store_pair(rows, submission, others[after], kind)
+    return stored
+
+
+def competition_intervals_refresh(*, competition_id: int) -> int:
+    """Recompute the intervals of every ranked entry of a competition and the paired
+    comparisons of each pair of neighbours, board by board (after a rescore). Returns
+    how many intervals were stored."""
+    competition = Competition.objects.get(pk=competition_id)
+    rows = _setup(competition)
+    if rows is None:
+        return 0
+    stored = 0
+    for kind in PARTS:
+        ids = list(
+            TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
+            .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
+            .values_list(f"{kind}_submission_id", flat=True)
+        )
+        subs = Submission.objects.in_bulk(ids)
+        ranked = [subs[pk] for pk in ids if pk in subs and subs[pk].predictions]
+        for submission in ranked:
+            stored += _store_interval(rows, submission, kind)
+        for upper, lower in itertools.pairwise(ranked):
+            _store_pair(rows, upper, lower, kind)
+    return stored

@@ -17,7 +17,7 @@ from django.core.files import File
 from django.db.models import Q
 
 import sandbox
-from competitions.evaluation import queue, retention, transitions
+from competitions.evaluation import confidence, queue, retention, transitions
 from competitions.evaluation.data import (
     CompetitionNotReady,
     competition_data_prepare,
@@ -354,6 +354,17 @@ def _score(
         )
     if not recorded:
         submission.predictions.delete(save=False)
+    elif not submission.is_debug:
+        _intervals(submission.pk)
+
+
+def _intervals(submission_id: int) -> None:
+    """Store the run's intervals (competitions.evaluation.confidence); the run is recorded
+    already, so a fault here is logged and never fails it."""
+    try:
+        confidence.submission_intervals_store(submission_id=submission_id)
+    except Exception:
+        logger.exception("no intervals for submission %s", submission_id)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from competitions.evaluation import queue, recovery, retention
+from competitions.evaluation import confidence, queue, recovery, retention
 from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
 from competitions.models import Competition, RuntimeImage
 from competitions.services.results import competition_rescore
@@ -57,7 +57,24 @@ def rescore_competition(competition_id: int, actor_id: int | None = None) -> int
     """Rescore a competition from its kept predictions (no container runs)."""
     competition = Competition.objects.get(pk=competition_id)
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    return competition_rescore(actor=actor, competition=competition)
+    count = competition_rescore(actor=actor, competition=competition)
+    enqueue_intervals(competition_id)  # new scores: new intervals, in their own task
+    return count
+
+
+@shared_task(
+    name="scoring.competition_intervals",
+    acks_late=True,
+    soft_time_limit=6 * 3600,
+    time_limit=6 * 3600 + 300,
+)
+def competition_intervals(competition_id: int) -> int:
+    """Recompute the stored intervals and neighbour comparisons of a competition's boards."""
+    return confidence.competition_intervals_refresh(competition_id=competition_id)
+
+
+def enqueue_intervals(competition_id: int) -> None:
+    competition_intervals.apply_async(args=(competition_id,), queue=SCORING_QUEUE)
 
 
 def enqueue_rescore(competition_id: int, actor_id: int | None) -> None:

@@ -17,9 +17,11 @@ import datetime as dt
 import socket
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from competitions import standings
 from competitions.models import Submission
 from sandbox.owner import owner_alive, owner_token
 
@@ -51,7 +53,9 @@ def create(submission: Submission) -> Submission:
     if submission.pk is not None:
         raise ValueError(f"submission {submission.pk} exists already")
     submission.status = Status.QUEUED
-    submission.save()
+    with transaction.atomic():
+        submission.save()
+        standings.changed(True, submission_ids=[submission.pk])
     return submission
 
 
@@ -61,11 +65,11 @@ def cancel(*, submission_id: int) -> bool:
     Precondition: ``status`` is queued or running. A worker running the submission then
     records nothing: its own transitions require ``status = running``.
     """
-    return bool(
-        Submission.objects.filter(
+    with transaction.atomic():
+        done = Submission.objects.filter(
             pk=submission_id, status__in=[Status.QUEUED, Status.RUNNING]
         ).update(status=Status.CANCELLED, finished_at=timezone.now())
-    )
+        return bool(standings.changed(done, submission_ids=[submission_id]))
 
 
 def requeue_failed(*, submission_ids: list[int]) -> int:
@@ -74,14 +78,16 @@ def requeue_failed(*, submission_ids: list[int]) -> int:
     Precondition: ``status = failed``; other rows among ``submission_ids`` are left alone.
     Returns the number of rows changed.
     """
-    return Submission.objects.filter(pk__in=submission_ids, status=Status.FAILED).update(
-        status=Status.QUEUED,
-        failure_kind="",
-        failure_message="",
-        started_at=None,
-        finished_at=None,
-        worker="",
-    )
+    with transaction.atomic():
+        done = Submission.objects.filter(pk__in=submission_ids, status=Status.FAILED).update(
+            status=Status.QUEUED,
+            failure_kind="",
+            failure_message="",
+            started_at=None,
+            finished_at=None,
+            worker="",
+        )
+        return int(standings.changed(done, submission_ids=submission_ids))
 
 
 def claim(*, submission_id: int, owner: str, lease_seconds: float) -> bool:
@@ -128,11 +134,11 @@ def finish(*, submission_id: int, owner: str, **fields: Any) -> bool:
     Precondition: ``status = running`` and ``lease_owner = owner``: a worker that lost its
     lease (or whose run was cancelled) records nothing.
     """
-    return bool(
-        Submission.objects.filter(
+    with transaction.atomic():
+        done = Submission.objects.filter(
             pk=submission_id, status=Status.RUNNING, lease_owner=owner
         ).update(finished_at=timezone.now(), **_LEASE_CLEARED, **fields)
-    )
+        return bool(standings.changed(done, submission_ids=[submission_id]))
 
 
 def score(*, submission_id: int, owner: str, **fields: Any) -> bool:
@@ -178,15 +184,15 @@ def fail_platform(*, submission_id: int, message: str, owner: str | None = None)
         rows = rows.filter(status__in=[Status.QUEUED, Status.RUNNING])
     else:
         rows = rows.filter(status=Status.RUNNING, lease_owner=owner)
-    return bool(
-        rows.update(
+    with transaction.atomic():
+        done = rows.update(
             status=Status.FAILED,
             failure_kind=Kind.PLATFORM_ERROR,
             failure_message=message + PLATFORM_MESSAGE_SUFFIX,
             finished_at=timezone.now(),
             **_LEASE_CLEARED,
         )
-    )
+        return bool(standings.changed(done, submission_ids=[submission_id]))
 
 
 def rescore(*, submission_id: int, seen_status: str, scored: bool | None, **fields: Any) -> bool:
@@ -199,7 +205,9 @@ def rescore(*, submission_id: int, seen_status: str, scored: bool | None, **fiel
     """
     if scored is not None:
         fields["status"] = Status.SCORED if scored else Status.FAILED
-    return bool(Submission.objects.filter(pk=submission_id, status=seen_status).update(**fields))
+    with transaction.atomic():
+        done = Submission.objects.filter(pk=submission_id, status=seen_status).update(**fields)
+        return bool(standings.changed(done and scored is not None, submission_ids=[submission_id]))
 
 
 def _lost_lease_q(now: dt.datetime, lease_seconds: float) -> Q:

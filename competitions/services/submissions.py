@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from competitions import standings
 from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import tasks as evaluation_tasks
 from competitions.evaluation import transitions
@@ -367,6 +368,7 @@ def submission_select(*, user: User, submission: Submission, selected: bool) -> 
             )
     current.is_selected = selected
     current.save(update_fields=["is_selected"])
+    standings.standing_refresh(team_id=current.team_id)
     leaderboard_invalidate(competition_id=current.competition_id)
     return current
 

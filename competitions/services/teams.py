@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from competitions import standings
 from competitions.models import (
     AuditRecord,
     Competition,
@@ -260,6 +261,7 @@ def team_invitation_respond(
         status=TeamInvitation.Status.CANCELLED, responded_at=invitation.responded_at
     )
     old_team.delete()
+    standings.standing_refresh(team_id=team.pk)
     invitation.status = TeamInvitation.Status.ACCEPTED
     invitation.save(update_fields=["status", "responded_at"])
     leaderboard_invalidate(competition_id=competition.pk)
@@ -393,5 +395,6 @@ def team_merge_respond(
         },
     )
     source.delete()
+    standings.standing_refresh(team_id=target.pk)
     leaderboard_invalidate(competition_id=target.competition_id)
     return request

@@ -58,3 +58,11 @@ def duration(seconds: float | None) -> str:
 @register.filter
 def score(value: float | None) -> str:
     return "-" if value is None else f"{value:.5f}"
+
+
+@register.filter
+def percent_level(value: float | None) -> str:
+    """A confidence level as a percentage: 0.95 -> "95%", 0.999 -> "99.9%"."""
+    if value is None:
+        return ""
+    return f"{value * 100:.4g}%"

@@ -22,6 +22,7 @@ from factories import MembershipFactory, SubmissionFactory
 from podium_cli import upload as upload_module
 from podium_cli.client import Api, ApiError
 
+from competitions import standings
 from competitions.models import Submission, Team, TeamInvitation, TeamMembership
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -504,6 +505,7 @@ def test_csv_exports_neutralise_formulas_and_keep_numbers(
     Team.objects.filter(pk=arena.rival.team_id).update(name=FORMULA)
     Team.objects.filter(pk=arena.me.team_id).update(name="-2+3")
     Submission.objects.filter(pk=arena.theirs.pk).update(public_score=-0.25)
+    standings.standing_refresh(team_id=arena.rival.team_id)  # as a rescore would
 
     podium("competitions", "leaderboard", "arena", "--download", "-p", tmp_path)
     printed = podium("competitions", "leaderboard", "arena", "-v")

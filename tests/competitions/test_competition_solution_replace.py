@@ -190,6 +190,8 @@ def change_form(competition: Competition) -> dict[str, object]:
         "max_concurrent_runs": "2",
         "failed_runs_count": "on",
         "final_selections": "2",
+        "interval_confidence": "0.95",
+        "interval_resamples": "1000",
         "log_visibility": "hidden",
         "debug_sample_rows": "50",
         "max_team_size": "4",

@@ -53,6 +53,12 @@ def test_baseline_is_scored_on_both_parts(digits: Competition, baseline_archive:
     assert submission.exit_code == 0
     assert submission.duration_seconds > 0
     assert "wrote 540 predictions" in submission.log_tail
+    # The worker stored each part's interval with the score (never computed in a request).
+    intervals = {i.part: i for i in submission.intervals.all()}
+    assert set(intervals) == {"public", "private"}
+    for part, score in (("public", submission.public_score), ("private", submission.private_score)):
+        assert intervals[part].method == "wilson"
+        assert intervals[part].low <= score <= intervals[part].high
 
 
 def test_second_delivery_of_the_same_task_does_nothing(

@@ -10,7 +10,12 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = {"scoring.evaluate_submission", "scoring.rescore_competition", "scoring.housekeeping"}
+NAMES = {
+    "scoring.evaluate_submission",
+    "scoring.rescore_competition",
+    "scoring.housekeeping",
+    "scoring.competition_intervals",
+}
 
 
 def test_a_worker_discovers_every_scoring_task_and_beat_entry() -> None:

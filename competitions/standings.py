@@ -1,0 +1,183 @@
+"""Every write of a team's stored standing (``TeamStanding``): the leaderboard maintained
+on write.
+
+Whatever changes a board (a score recorded, a submission created, cancelled or failed, a
+rescore, a final selection, a team merge or a move into another team, a change of the
+competition's metric or number of final selections) calls one function here in the same
+transaction, so a reader never scans submissions (competitions.leaderboards). Deleting a
+team deletes its standing (cascade); revealing or hiding the private board changes who
+may read the stored private standing, not the standing itself.
+
+A refresh recomputes one team's standing from that team's own submissions (a few rows,
+an index range), so its cost does not grow with the size of the board.
+
+The ranking rules, the same as the from-scratch computation (:func:`standing_compute`):
+- public: the team's best public score among its scored submissions that are neither
+  late nor debug runs; a tie goes to the earlier submission, then the lower id;
+- private: the best private score among the team's final submissions: the ones it
+  selected, then its best public ones in the slots it left empty, up to
+  ``final_selections`` (at least one), as Kaggle selects automatically;
+- ``submissions``/``last_submission``: its submissions neither late, debug nor cancelled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from competitions.evaluation.metric import metric_lookup
+from competitions.models import Competition, Submission, Team, TeamStanding
+from scoring.metrics import MetricError, UnknownMetric
+
+Status = Submission.Status
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A team's standing as computed from its submissions (unsaved)."""
+
+    submissions: int
+    last_submission: dt.datetime | None
+    public: tuple[int, float, dt.datetime] | None  # (submission id, score, created_at)
+    private: tuple[int, float, dt.datetime] | None
+
+
+def standing_compute(
+    rows: Iterable[tuple[int, str, float | None, float | None, dt.datetime, bool]],
+    *,
+    higher_is_better: bool,
+    final_selections: int,
+) -> Standing:
+    """Compute a standing from a team's submissions that are neither late nor debug runs:
+    rows of (id, status, public_score, private_score, created_at, is_selected)."""
+    sign = -1.0 if higher_is_better else 1.0
+    count = 0
+    last: dt.datetime | None = None
+    ok = []
+    for pk, status, public, private, created, selected in rows:
+        if status == Status.CANCELLED:
+            continue
+        count += 1
+        last = created if last is None or created > last else last
+        if status == Status.SCORED and public is not None:
+            ok.append((pk, public, private, created, selected))
+    best_public = min(ok, key=lambda r: (sign * r[1], r[3], r[0]), default=None)
+    finals = sorted(ok, key=lambda r: (not r[4], sign * r[1], r[3], r[0]))
+    with_private = [
+        (pk, public, private, created, selected)
+        for pk, public, private, created, selected in finals[: max(1, final_selections)]
+        if private is not None
+    ]
+    best_private = min(with_private, key=lambda r: (sign * r[2], r[3], r[0]), default=None)
+    return Standing(
+        submissions=count,
+        last_submission=last,
+        public=None if best_public is None else (best_public[0], best_public[1], best_public[3]),
+        private=None
+        if best_private is None
+        else (best_private[0], best_private[2], best_private[3]),
+    )
+
+
+def higher_is_better(competition: Competition) -> bool:
+    """The direction of the competition's metric; a misconfigured metric (which fails every
+    run as a platform error until fixed, and rebuilds the standings when changed) ranks as
+    higher-is-better meanwhile instead of failing the write."""
+    try:
+        return metric_lookup(competition.metric).greater_is_better
+    except (UnknownMetric, MetricError):
+        return True
+
+
+def _rows(team_id: int) -> list[tuple[int, str, float | None, float | None, dt.datetime, bool]]:
+    return list(
+        Submission.objects.filter(team_id=team_id, is_late=False, is_debug=False)
+        .order_by()
+        .values_list("pk", "status", "public_score", "private_score", "created_at", "is_selected")
+    )
+
+
+def _save(team_id: int, competition: Competition, standing: Standing) -> None:
+    if standing.submissions == 0:  # nothing counted: no row, as for a new team
+        TeamStanding.objects.filter(team_id=team_id).delete()
+        return
+    sign = -1.0 if higher_is_better(competition) else 1.0
+    public, private = standing.public, standing.private
+    TeamStanding.objects.update_or_create(
+        team_id=team_id,
+        defaults={
+            "competition_id": competition.pk,
+            "submissions": standing.submissions,
+            "last_submission": standing.last_submission,
+            "public_submission_id": public[0] if public else None,
+            "public_score": public[1] if public else None,
+            "public_sort": sign * public[1] if public else None,
+            "public_at": public[2] if public else None,
+            "private_submission_id": private[0] if private else None,
+            "private_score": private[1] if private else None,
+            "private_sort": sign * private[1] if private else None,
+            "private_at": private[2] if private else None,
+        },
+    )
+
+
+@transaction.atomic
+def standing_refresh(*, team_id: int) -> None:
+    """Recompute and store one team's standing (nothing when the team no longer exists)."""
+    team = Team.objects.select_related("competition").filter(pk=team_id).first()
+    if team is None:
+        return
+    competition = team.competition
+    standing = standing_compute(
+        _rows(team_id),
+        higher_is_better=higher_is_better(competition),
+        final_selections=competition.final_selections,
+    )
+    _save(team_id, competition, standing)
+
+
+def standings_refresh_for_submissions(*, submission_ids: Iterable[int]) -> None:
+    """Refresh the standings of the teams of these submissions (after a status write)."""
+    ids = list(submission_ids)
+    if not ids:
+        return
+    teams = set(Submission.objects.filter(pk__in=ids).values_list("team_id", flat=True))
+    for team_id in sorted(teams):
+        standing_refresh(team_id=team_id)
+
+
+def changed(done: bool | int, *, submission_ids: Iterable[int]) -> bool | int:
+    """Refresh the teams of ``submission_ids`` when a guarded write ``done`` changed
+    something, and return ``done``: a transition's one line of standings upkeep."""
+    if done:
+        standings_refresh_for_submissions(submission_ids=submission_ids)
+    return done
+
+
+@transaction.atomic
+def standings_rebuild(*, competition_id: int) -> int:
+    """Recompute every team's standing of a competition from scratch (a change of its
+    metric or of its number of final selections, a data migration); return the count."""
+    competition = Competition.objects.get(pk=competition_id)
+    higher = higher_is_better(competition)
+    by_team: dict[int, list] = {
+        pk: [] for pk in Team.objects.filter(competition=competition).values_list("pk", flat=True)
+    }
+    for team_id, *row in (
+        Submission.objects.filter(competition=competition, is_late=False, is_debug=False)
+        .order_by()
+        .values_list(
+            "team_id", "pk", "status", "public_score", "private_score", "created_at", "is_selected"
+        )
+    ):
+        by_team.setdefault(team_id, []).append(tuple(row))
+    TeamStanding.objects.filter(competition=competition).exclude(team_id__in=by_team).delete()
+    for team_id, rows in by_team.items():
+        standing = standing_compute(
+            rows, higher_is_better=higher, final_selections=competition.final_selections
+        )
+        _save(team_id, competition, standing)
+    return len(by_team)
