@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -26,6 +28,7 @@ from competitions import leaderboards, selectors
 from competitions.evaluation import workers
 from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
+    AccountSettingsForm,
     InviteForm,
     JoinForm,
     MergeForm,
@@ -37,7 +40,17 @@ from competitions.forms import (
 )
 from competitions.models import Competition, Submission
 from competitions.serializers import SubmissionDetailSerializer
-from competitions.services.accounts import account_token_rotate, account_username_record
+from competitions.services.accounts import (
+    account_email_record,
+    account_email_verify,
+    account_from_uid,
+    account_settings_update,
+    account_signup_attempt_notify,
+    account_token_rotate,
+    account_username_record,
+    account_verification_send,
+)
+from competitions.services.notifications import notifications_mark_read, run_summary
 from competitions.services.submissions import (
     debug_runs_available,
     submission_cancel,
@@ -63,15 +76,36 @@ from uploads.services import upload_request_length_check
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """Make an account (username, e-mail, password). With PODIUM_EMAIL_VERIFICATION on, the
+    account stays inactive until the link mailed to it is opened, and the answer is the same
+    page whether the address was new or already in use (its owner is told by e-mail)."""
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        verify = settings.PODIUM_EMAIL_VERIFICATION
+        base_url = request.build_absolute_uri("/").rstrip("/")
+        check_email = {"email": form.cleaned_data["email"]}
+        if verify and form.email_taken:
+            account_signup_attempt_notify(email=form.cleaned_data["email"], base_url=base_url)
+            return render(request, "registration/signup_check_email.html", check_email)
         try:
             with transaction.atomic():
-                user = form.save()
+                user = form.save(commit=False)
+                user.is_active = not verify
+                user.save()
                 account_username_record(user=user)
+                account_email_record(user=user)
         except ApplicationError as exc:
-            form.add_error("username", exc.message)
+            if exc.extra.get("code") != "email_unavailable":
+                form.add_error("username", exc.message)
+            elif verify:  # an account with this address was made meanwhile
+                account_signup_attempt_notify(email=form.cleaned_data["email"], base_url=base_url)
+                return render(request, "registration/signup_check_email.html", check_email)
+            else:
+                form.add_error("email", exc.message)
             return render(request, "registration/signup.html", {"form": form})
+        if verify:
+            account_verification_send(user=user, base_url=base_url)
+            return render(request, "registration/signup_check_email.html", check_email)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}.")
         target = request.GET.get("next", "")
@@ -83,9 +117,33 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Open the link of PODIUM_EMAIL_VERIFICATION: activate the account and log in."""
+    user = account_from_uid(uidb64=uidb64)
+    if user is None or not default_token_generator.check_token(user, token):  # type: ignore[arg-type]
+        return render(request, "registration/verify_invalid.html", status=400)
+    account_email_verify(user=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"Your e-mail address is confirmed. Welcome, {user.get_username()}.")
+    return redirect("competitions:list")
+
+
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    """The API token (for the CLI and scripts) and the invitations waiting for the user."""
+    """The API token (for the CLI and scripts), the invitations waiting for the user, the
+    e-mail notification setting and the links to change the password."""
+    if request.method == "POST" and "notify" in request.POST:
+        settings_form = AccountSettingsForm(request.POST)
+        if settings_form.is_valid():
+            on = settings_form.cleaned_data["notify_by_email"]
+            account_settings_update(user=request.user, notify_by_email=on)
+            messages.success(
+                request,
+                "You will get an e-mail when a run finishes or you are invited."
+                if on
+                else "You will get no notification e-mails.",
+            )
+        return redirect("competitions:account")
     if request.method == "POST":
         had_one = selectors.token_for_user(user=request.user) is not None
         account_token_rotate(user=request.user)
@@ -103,8 +161,35 @@ def account(request: HttpRequest) -> HttpResponse:
             "token": selectors.token_for_user(user=request.user),
             "invitations": selectors.invitations_for_user(user=request.user),
             "respond_form": RespondForm(),
+            "settings_form": AccountSettingsForm(
+                initial={"notify_by_email": selectors.notify_by_email_for_user(user=request.user)}
+            ),
         },
     )
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The user's latest notifications; opening the page marks them read."""
+    items = list(selectors.notifications_for_user(user=request.user))
+    unread = {item.pk for item in items if item.read_at is None}
+    notifications_mark_read(user=request.user)
+    rows = []
+    for item in items:
+        if item.submission is not None:
+            text = run_summary(user=request.user, submission=item.submission)
+            url = item.submission.get_absolute_url()
+        elif item.invitation is not None:
+            inv = item.invitation
+            text = (
+                f"{inv.invited_by} invited you to the team {inv.team.name} in "
+                f"{inv.team.competition.title} ({inv.get_status_display().lower()})."
+            )
+            url = reverse("competitions:account")
+        else:
+            continue
+        rows.append({"text": text, "url": url, "at": item.created_at, "new": item.pk in unread})
+    return render(request, "notifications.html", {"rows": rows})
 
 
 # Browsing

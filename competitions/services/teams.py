@@ -33,6 +33,7 @@ from competitions.models import (
 )
 from competitions.names import InvalidName, name_key, name_normalize
 from competitions.services.common import leaderboard_invalidate, require_member
+from competitions.services.notifications import notification_invitation
 from competitions.services.submissions import counted_filter
 from podium.errors import ApplicationError
 
@@ -192,7 +193,9 @@ def team_invite(*, user: AbstractBaseUser, team: Team, invitee_username: str) ->
             f"{invitee.get_username()} already has a pending invitation to {team.name}.",
             {"code": "already_invited"},
         )
-    return TeamInvitation.objects.create(team=team, invitee=invitee, invited_by=user)
+    invitation = TeamInvitation.objects.create(team=team, invitee=invitee, invited_by=user)
+    notification_invitation(invitation=invitation)
+    return invitation
 
 
 def _locked_invitation(invitation: TeamInvitation) -> TeamInvitation:

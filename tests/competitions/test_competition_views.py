@@ -361,6 +361,7 @@ def test_sign_up_does_not_redirect_to_another_site(client: Client) -> None:
         reverse("signup") + "?next=https://evil.example/phish",
         {
             "username": "newbie",
+            "email": "newbie@example.org",
             "password1": "an-unusual-passphrase-42",
             "password2": "an-unusual-passphrase-42",
         },

@@ -38,7 +38,13 @@ def test_uploaded_image_is_scored_and_the_team_is_on_the_leaderboard(
 
     password = "Analytical-Engine-1843"
     response = browser.post(
-        reverse("signup"), {"username": "ada", "password1": password, "password2": password}
+        reverse("signup"),
+        {
+            "username": "ada",
+            "email": "ada@example.org",
+            "password1": password,
+            "password2": password,
+        },
     )
     assert response.status_code == 302
     response = browser.post(

@@ -54,6 +54,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     # Sign up and join.
     go(reverse("signup"))
     b.find_element(By.NAME, "username").send_keys("ada")
+    b.find_element(By.NAME, "email").send_keys("ada@example.org")
     b.find_element(By.NAME, "password1").send_keys(PASSWORD)
     b.find_element(By.NAME, "password2").send_keys(PASSWORD)
     b.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()

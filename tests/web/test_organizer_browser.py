@@ -264,6 +264,7 @@ def participant_joins_and_submits(
     v.browser.delete_all_cookies()
     v.go(reverse("signup"))
     v.type("username", "ada")
+    v.type("email", "ada@example.org")
     v.type("password1", PASSWORD)
     v.type("password2", PASSWORD)
     v.submit("main form button[type=submit]")
