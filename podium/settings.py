@@ -232,7 +232,7 @@ CONTENT_SECURITY_POLICY = {
 # Outgoing mail (password resets, notifications) through Django's e-mail backend, chosen by
 # EMAIL_URL (django-environ): filemail:///path (the default: one file per message under
 # PODIUM_HOME/mail), consolemail:// (printed by the web process), or
-# smtp+tls://user:password@host:587 / smtps://... for a real server.
+# smtp+tls://user:password@host:587 (STARTTLS) or smtp+ssl://...:465 for a real server.
 PODIUM_MAIL_DIR = PODIUM_HOME / "mail"
 _email = env.email_url("EMAIL_URL", default=f"filemail://{PODIUM_MAIL_DIR}")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
