@@ -78,6 +78,10 @@ class SubmissionForm(forms.Form):
         return data
 
 
+class DescribeForm(forms.Form):
+    description = forms.CharField(max_length=500, required=False, label="Description")
+
+
 class SelectForm(forms.Form):
     selected = forms.BooleanField(required=False)
 

@@ -39,6 +39,7 @@ from competitions.models import (
 )
 from competitions.selectors import User, private_scores_visible
 from podium.errors import ApplicationError
+from scoring.metrics import MetricError, UnknownMetric
 
 
 class LeaderboardKind:
@@ -356,3 +357,37 @@ def _with_confidence(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class SubmissionRank:
+    """Where a submission's public score places on the public leaderboard: ``rank`` among
+    ``teams`` (the other teams' best scores, ties sharing a rank), and the team's own
+    current rank (None when not on the board)."""
+
+    rank: int
+    teams: int
+    team_rank: int | None
+
+
+def submission_public_rank(*, competition: Competition, submission: Any) -> SubmissionRank | None:
+    """The public rank this submission's score takes (None: not a ranked, scored run)."""
+    score = submission.public_score
+    if score is None or submission.is_debug or submission.is_late:
+        return None
+    higher = metric_lookup(competition.metric).greater_is_better
+    entries = leaderboard(competition=competition, kind=LeaderboardKind.PUBLIC)
+    others = [e for e in entries if e.team_id != submission.team_id]
+    better = sum(1 for e in others if (e.score > score if higher else e.score < score))
+    team_rank = next((e.rank for e in entries if e.team_id == submission.team_id), None)
+    return SubmissionRank(rank=better + 1, teams=len(others) + 1, team_rank=team_rank)
+
+
+def metric_direction(competition: Competition) -> str:
+    """ "higher is better" or "lower is better" for the competition's metric ("" when the
+    metric is unknown: the organizer's mistake, shown elsewhere)."""
+    try:
+        higher = metric_lookup(competition.metric).greater_is_better
+    except (UnknownMetric, MetricError):
+        return ""
+    return "higher is better" if higher else "lower is better"

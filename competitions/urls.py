@@ -34,4 +34,9 @@ urlpatterns = [
     path("submissions/<int:pk>/status.json", views.submission_status, name="submission_status"),
     path("submissions/<int:pk>/cancel/", views.submission_cancel_view, name="submission_cancel"),
     path("submissions/<int:pk>/select/", views.submission_select_view, name="submission_select"),
+    path(
+        "submissions/<int:pk>/describe/",
+        views.submission_describe_view,
+        name="submission_describe",
+    ),
 ]

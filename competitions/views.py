@@ -29,6 +29,7 @@ from competitions.evaluation import workers
 from competitions.evaluation.metric import metric_lookup
 from competitions.forms import (
     AccountSettingsForm,
+    DescribeForm,
     InviteForm,
     JoinForm,
     MergeForm,
@@ -54,6 +55,7 @@ from competitions.services.notifications import notifications_mark_read, run_sum
 from competitions.services.submissions import (
     debug_runs_available,
     submission_cancel,
+    submission_describe,
     submission_quota,
     submission_select,
 )
@@ -215,6 +217,7 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
         "competition": competition,
         "team": selectors.team_for_user(user=request.user, competition=competition),
         "tab": tab,
+        "direction": leaderboards.metric_direction(competition),
     }
 
 
@@ -357,7 +360,10 @@ def _submit(request: HttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Submission {submission.pk} is queued.")
+            # Says what stays true: the row below shows the run's status as it changes.
+            messages.success(
+                request, f"Submission {submission.pk} was received; its status below is live."
+            )
             return redirect("competitions:my_submissions", slug=slug)
     api_base = request.build_absolute_uri("/")
     return render(
@@ -457,14 +463,37 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             **_tab_context(request, competition, "submissions"),
             "submission": submission,
+            "rank": leaderboards.submission_public_rank(
+                competition=competition, submission=submission
+            ),
             "status": _status(request, submission),
             "log": selectors.submission_log_for_user(user=request.user, submission=submission),
             "private_visible": selectors.private_scores_visible(
                 user=request.user, competition=competition
             ),
             "select_form": SelectForm(),
+            "describe_form": DescribeForm(initial={"description": submission.description}),
         },
     )
+
+
+@login_required
+@require_POST
+def submission_describe_view(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    form = DescribeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A description has at most 500 characters.")
+        return redirect(submission)
+    try:
+        submission_describe(
+            user=request.user, submission=submission, description=form.cleaned_data["description"]
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The description of submission {submission.pk} is saved.")
+    return redirect(submission)
 
 
 @login_required

@@ -249,7 +249,7 @@ def test_posting_an_image_queues_a_submission_and_shows_it(
     assert submission.team == participant.team
     assert submission.image_size == len(b"pretend docker save output")
     page = html(response)
-    assert f"Submission {submission.pk} is queued." in page
+    assert f"Submission {submission.pk} was received; its status below is live." in page
     assert "baseline" in page
     assert "Queued" in page
 

@@ -92,7 +92,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     assert middle == sorted(middle), "the progress bar went backwards"
 
     submission = Submission.objects.get(team__name="ada")
-    assert f"Submission {submission.pk} is queued." in text()
+    assert f"Submission {submission.pk} was received; its status below is live." in text()
     assert submission.image_size == baseline_image.stat().st_size
     assert submission.description == "SVC baseline"
 
