@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from competitions import leaderboards, selectors
 from competitions.evaluation import workers
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import metric_lookup, metric_score_range
 from competitions.forms import (
     AccountSettingsForm,
     DescribeForm,
@@ -398,6 +398,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         if s.status == Submission.Status.SCORED and s.public_score is not None and not s.is_debug
     ]
     higher = metric_lookup(competition.metric).greater_is_better
+    bounds = metric_score_range(competition.metric)
     timeline = sorted((s.created_at, s.public_score, f"#{s.pk}") for s in scored)
     context = {
         **_tab_context(request, competition, "submissions"),
@@ -406,18 +407,22 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             user=request.user, competition=competition
         ),
         "select_form": SelectForm(),
-        "score_svg": charts.score_over_time_svg(timeline, higher_is_better=higher),
+        "score_svg": charts.score_over_time_svg(
+            timeline, higher_is_better=higher, score_range=bounds
+        ),
         "runtime_svg": charts.frontier_svg(
             _efficiency_points(scored, "duration_seconds"),
             higher_is_better=higher,
             x_label="run time",
             x_format=format_duration,
+            score_range=bounds,
         ),
         "memory_svg": charts.frontier_svg(
             _efficiency_points(scored, "peak_memory_bytes"),
             higher_is_better=higher,
             x_label="peak memory",
             x_format=format_size,
+            score_range=bounds,
         ),
     }
     return render(request, "competitions/my_submissions.html", context)

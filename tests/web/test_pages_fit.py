@@ -14,7 +14,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from factories import MembershipFactory, SubmissionFactory, UserFactory
+from factories import MembershipFactory, SubmissionFactory
 from processes import process_env
 
 from competitions.bundles import competition_import_bundle
