@@ -376,6 +376,7 @@ def _submit(request: HttpRequest, slug: str) -> HttpResponse:
             "debug_unavailable": debug_runs_available(competition=competition),
             "api_base": api_base.rstrip("/"),
             "uploads_url": reverse("api-uploads"),
+            "chunk_size": settings.UPLOAD_CHUNK_SIZE,
         },
     )
 
