@@ -3,12 +3,17 @@ optional e-mail verification, settings, and the user's API token (for the `podiu
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework.authtoken.models import Token
@@ -85,13 +90,35 @@ def email_key(address: str) -> str:
     return address.strip().casefold()
 
 
+def _stale_unconfirmed(key: str) -> QuerySet[Account]:
+    """Accounts made at sign-up with this address whose confirmation link has expired
+    unused: they hold the address for nobody (and may have been made by someone who does
+    not own it), so a new sign-up with the address replaces them."""
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return Account.objects.filter(
+        email_key=key,
+        email_verified=False,
+        user__is_active=False,
+        user__last_login__isnull=True,
+        user__date_joined__lt=cutoff,
+    )
+
+
 def account_email_taken(*, email: str) -> bool:
     """Whether an account has this address (in any case), counting accounts made before
-    addresses were unique (their User.email) as well as those keyed at sign-up."""
+    addresses were unique (their User.email) as well as those keyed at sign-up; an
+    unconfirmed account whose link expired does not count."""
     key = email_key(email)
-    if Account.objects.filter(email_key=key).exists():
+    held = Account.objects.filter(email_key=key).exclude(pk__in=_stale_unconfirmed(key))
+    if held.exists():
         return True
-    return get_user_model().objects.filter(email__iexact=email.strip()).exists()
+    stale_users = _stale_unconfirmed(key).values("user_id")
+    return (
+        get_user_model()
+        .objects.filter(email__iexact=email.strip())
+        .exclude(pk__in=stale_users)
+        .exists()
+    )
 
 
 @transaction.atomic
@@ -104,6 +131,8 @@ def account_email_record(*, user: AbstractBaseUser) -> Account:
     email = getattr(user, "email", "")
     if not email:
         raise ApplicationError("An e-mail address is required.", {"code": "email_required"})
+    stale = list(_stale_unconfirmed(email_key(email)).values_list("user_id", flat=True))
+    get_user_model().objects.filter(pk__in=stale).delete()
     try:
         with transaction.atomic():
             return Account.objects.create(user=user, email_key=email_key(email))

@@ -5,6 +5,7 @@ and change through Django's views, accounts without an address, and the notifica
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -240,3 +241,28 @@ def test_no_email_without_opting_in(django_capture_on_commit_callbacks) -> None:
     client = Client()
     client.force_login(member.user)
     assert "Public score: 0.75" in text(client.get(reverse("notifications")))
+
+
+def test_an_address_held_by_an_expired_unconfirmed_account_can_be_claimed(settings) -> None:
+    """With verification on, someone who signs up with another person's address holds it
+    only until the confirmation link expires; then its owner can sign up with it."""
+    settings.PODIUM_EMAIL_VERIFICATION = True
+    signup(Client(), "squatter", "victim@example.org")
+    squatter = User.objects.get(username="squatter")
+    assert not squatter.is_active
+
+    signup(Client(), "victim", "Victim@example.org")  # the link has not expired yet
+    assert not User.objects.filter(username="victim").exists()
+
+    User.objects.filter(pk=squatter.pk).update(
+        date_joined=squatter.date_joined
+        - dt.timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
+    )
+    mail.outbox.clear()
+    signup(Client(), "victim", "Victim@example.org")
+
+    assert not User.objects.filter(username="squatter").exists()
+    victim = User.objects.get(username="victim")
+    assert [m.to for m in mail.outbox] == [["Victim@example.org"]]
+    assert "confirm it" in mail.outbox[0].body
+    assert not victim.is_active  # until the owner opens the link
