@@ -350,7 +350,12 @@ def _submission_response(request: Request, submission: Submission) -> Response:
     # Services return the row as stored; what the user may see of it (the private score
     # before the reveal) is decided by the selector, so read it again through that.
     submission = selectors.submission_get_for_user(user=request.user, pk=submission.pk)
-    context = {"queue_position": selectors.submission_queue_position(submission=submission)}
+    context = {
+        "queue_position": selectors.submission_queue_position(submission=submission),
+        "rank": leaderboards.submission_public_rank(
+            competition=submission.competition, submission=submission
+        ),
+    }
     return Response(SubmissionDetailSerializer(submission, context=context).data)
 
 
@@ -379,8 +384,8 @@ class SubmissionLogApi(APIView):
         if log is None:
             raise PermissionDenied(
                 "The organizers hide the logs of scored runs in this competition, so that "
-                "test inputs cannot leak through them. Make a debug run (debug=true) to see "
-                "a full log on a public sample."
+                "test inputs cannot leak through them. Make a debug run to see a full log on a "
+                "public sample (the API's `debug` field, or the Submit page's debug checkbox)."
             )
         return Response({"id": submission.pk, "log": log})
 

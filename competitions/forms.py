@@ -1,14 +1,25 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
-from competitions.services.accounts import account_username_check
+from competitions.services.accounts import (
+    EMAIL_UNAVAILABLE,
+    account_email_taken,
+    account_username_check,
+)
 from podium.errors import ApplicationError
 
 
 class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=False)
+    email = forms.EmailField(
+        required=True,
+        help_text="For password resets and, if you want them, notifications. Never shown.",
+    )
+    # Set by clean_email: another account has this address (any case). With
+    # PODIUM_EMAIL_VERIFICATION on the view answers as for a new address (no form error).
+    email_taken = False
 
     class Meta:
         model = User
@@ -22,6 +33,20 @@ class SignUpForm(UserCreationForm):
         except ApplicationError as exc:
             raise ValidationError(exc.message, code="username_unavailable") from exc
         return username
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data.get("email", "").strip()
+        self.email_taken = account_email_taken(email=email)
+        if self.email_taken and not settings.PODIUM_EMAIL_VERIFICATION:
+            raise ValidationError(EMAIL_UNAVAILABLE, code="email_unavailable")
+        return email
+
+
+class AccountSettingsForm(forms.Form):
+    notify_by_email = forms.BooleanField(
+        label="E-mail me when one of my runs finishes or I am invited to a team",
+        required=False,
+    )
 
 
 class JoinForm(forms.Form):
@@ -54,6 +79,10 @@ class SubmissionForm(forms.Form):
         if not data.get("image") and not data.get("upload"):
             self.add_error("image", "This field is required.")
         return data
+
+
+class DescribeForm(forms.Form):
+    description = forms.CharField(max_length=500, required=False, label="Description")
 
 
 class SelectForm(forms.Form):

@@ -20,9 +20,11 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import StreamingHttpResponse
 
+from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, ScoreInterval, Team, TeamStanding
 from competitions.selectors import User, private_scores_visible
 from podium.errors import ApplicationError
+from scoring.metrics import MetricError, UnknownMetric
 
 PAGE_SIZE = 100
 PAGE_SIZE_MAX = 1000
@@ -393,3 +395,51 @@ def leaderboard_csv_response(
         f'attachment; filename="{competition.slug}-{kind}-leaderboard.csv"'
     )
     return response
+
+
+@dataclass(frozen=True)
+class SubmissionRank:
+    """Where a submission's public score places on the public leaderboard: ``rank`` among
+    ``teams`` (the other teams' best scores, ties sharing a rank), and the team's own
+    current rank (None when not on the board)."""
+
+    rank: int
+    teams: int
+    team_rank: int | None
+
+
+def submission_public_rank(*, competition: Competition, submission: Any) -> SubmissionRank | None:
+    """The public rank this submission's score takes (None: not a ranked, scored run).
+
+    Reads the stored standings (three counts on the board's index), never the board."""
+    score = submission.public_score
+    if score is None or submission.is_debug or submission.is_late:
+        return None
+    higher = metric_lookup(competition.metric).greater_is_better
+    sort = -score if higher else score  # as competitions.standings stores it
+    board = TeamStanding.objects.filter(competition=competition, public_sort__isnull=False).exclude(
+        team_id=submission.team_id
+    )
+    better = board.filter(public_sort__lt=sort).count()
+    own = TeamStanding.objects.filter(team_id=submission.team_id, public_sort__isnull=False).first()
+    team_rank = None
+    if own is not None:
+        ahead = _ahead(
+            competition,
+            LeaderboardKind.PUBLIC,
+            own.public_sort,
+            own.public_at,
+            own.public_submission_id,
+        )
+        team_rank = TeamStanding.objects.filter(ahead).count() + 1
+    return SubmissionRank(rank=better + 1, teams=board.count() + 1, team_rank=team_rank)
+
+
+def metric_direction(competition: Competition) -> str:
+    """ "higher is better" or "lower is better" for the competition's metric ("" when the
+    metric is unknown: the organizer's mistake, shown elsewhere)."""
+    try:
+        higher = metric_lookup(competition.metric).greater_is_better
+    except (UnknownMetric, MetricError):
+        return ""
+    return "higher is better" if higher else "lower is better"

@@ -696,3 +696,68 @@ class ScoreInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.part} interval of {self.submission_id}"
+
+
+class Account(models.Model):
+    """A user's settings beside Django's user table, and the case-folded key of the
+    address the account was made with (unique, so no two accounts share an e-mail).
+
+    Accounts made before e-mail was required (or outside sign-up) have no row or no key;
+    they keep working and get a row when they change their settings.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="podium_account"
+    )
+    email_key = models.CharField(max_length=254, unique=True, null=True, blank=True)
+    email_verified = models.BooleanField(default=False)
+    notify_by_email = models.BooleanField(
+        default=False,
+        help_text="Also send an e-mail when one of my runs finishes or I am invited to a team.",
+    )
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class Notification(models.Model):
+    """Something that happened to a user: a run they submitted finished, or an invitation.
+
+    Counted on the site's header (the badge) until read; one per user and event.
+    """
+
+    class Kind(models.TextChoices):
+        RUN_FINISHED = "run_finished", "Run finished"
+        INVITATION = "invitation", "Team invitation"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    invitation = models.ForeignKey(
+        TeamInvitation, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_unread")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "submission"],
+                condition=Q(submission__isnull=False),
+                name="notification_one_per_run",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "invitation"],
+                condition=Q(invitation__isnull=False),
+                name="notification_one_per_invitation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.user}"

@@ -21,8 +21,10 @@ from rest_framework.authtoken.models import Token
 
 from competitions import run_reports
 from competitions.models import (
+    Account,
     Competition,
     CompetitionFile,
+    Notification,
     Submission,
     Team,
     TeamInvitation,
@@ -299,3 +301,23 @@ def submissions_stale(*, competition: Competition) -> QuerySet[Submission]:
         .exclude(scored_solution_sha256="")
         .exclude(scored_solution_sha256=current)
     )
+
+
+def notifications_unread_for_user(*, user: AuthUser) -> QuerySet[Notification]:
+    """The user's unread notifications that still matter (an invitation that was answered
+    or cancelled no longer counts)."""
+    return Notification.objects.filter(user=user, read_at__isnull=True).filter(
+        Q(invitation__isnull=True) | Q(invitation__status=TeamInvitation.Status.PENDING)
+    )
+
+
+def notifications_for_user(*, user: AuthUser, limit: int = 50) -> QuerySet[Notification]:
+    """The user's latest notifications, newest first, with what the page shows of each."""
+    return Notification.objects.filter(user=user).select_related(
+        "submission__competition", "invitation__team__competition", "invitation__invited_by"
+    )[:limit]
+
+
+def notify_by_email_for_user(*, user: AuthUser) -> bool:
+    """Whether the user turned e-mail notifications on."""
+    return Account.objects.filter(user=user, notify_by_email=True).exists()

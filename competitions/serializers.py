@@ -150,11 +150,32 @@ class SubmissionDetailSerializer(SubmissionSerializer):
         help_text="1 = next to run; null unless queued."
     )
 
+    public_rank = serializers.SerializerMethodField(
+        help_text="The rank this submission's public score takes on the public leaderboard "
+        "(1 = first); null unless scored, ranked (not debug, not late)."
+    )
+    public_rank_teams = serializers.SerializerMethodField(
+        help_text="How many teams that ranking counts (this team included); null as above."
+    )
+
     class Meta(SubmissionSerializer.Meta):
-        fields = [*SubmissionSerializer.Meta.fields, "queue_position"]
+        fields = [
+            *SubmissionSerializer.Meta.fields,
+            "queue_position",
+            "public_rank",
+            "public_rank_teams",
+        ]
 
     def get_queue_position(self, obj: Submission) -> int | None:
         return self.context.get("queue_position")
+
+    def get_public_rank(self, obj: Submission) -> int | None:
+        rank = self.context.get("rank")
+        return rank.rank if rank else None
+
+    def get_public_rank_teams(self, obj: Submission) -> int | None:
+        rank = self.context.get("rank")
+        return rank.teams if rank else None
 
 
 class SubmissionCreateSerializer(serializers.Serializer):

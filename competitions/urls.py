@@ -43,4 +43,9 @@ urlpatterns = [
     path(
         "submissions/<int:pk>/rerun/", runtime_views.submission_rerun_view, name="submission_rerun"
     ),
+    path(
+        "submissions/<int:pk>/describe/",
+        views.submission_describe_view,
+        name="submission_describe",
+    ),
 ]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -27,8 +29,10 @@ from django.views.decorators.http import require_POST
 from competitions import leaderboards, selectors
 from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import workers
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import metric_lookup, metric_score_range
 from competitions.forms import (
+    AccountSettingsForm,
+    DescribeForm,
     InviteForm,
     JoinForm,
     MergeForm,
@@ -40,9 +44,20 @@ from competitions.forms import (
 )
 from competitions.models import Competition, Submission
 from competitions.serializers import SubmissionDetailSerializer
-from competitions.services.accounts import account_token_rotate, account_username_record
+from competitions.services.accounts import (
+    account_email_record,
+    account_email_verify,
+    account_from_uid,
+    account_settings_update,
+    account_signup_attempt_notify,
+    account_token_rotate,
+    account_username_record,
+    account_verification_send,
+)
+from competitions.services.notifications import notifications_mark_read, run_summary
 from competitions.services.submissions import (
     submission_cancel,
+    submission_describe,
     submission_quota,
     submission_select,
 )
@@ -68,8 +83,11 @@ from uploads.services import upload_request_length_check
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    """Create an account. Attempts (valid or not) are limited per client address
-    (PODIUM_SIGNUP_RATE); over the limit the form comes back as typed, with a 429."""
+    """Make an account (username, e-mail, password). Attempts (valid or not) are limited
+    per client address (PODIUM_SIGNUP_RATE); over the limit the form comes back as typed,
+    with a 429. With PODIUM_EMAIL_VERIFICATION on, the account stays inactive until the
+    link mailed to it is opened, and the answer is the same page whether the address was
+    new or already in use (its owner is told by e-mail)."""
     form = SignUpForm(request.POST or None)
     if request.method == "POST":
         outcome = throttling.hit(
@@ -88,13 +106,31 @@ def signup(request: HttpRequest) -> HttpResponse:
                 request, "registration/signup.html", {**context, "refusal": refusal}, status=429
             )
     if request.method == "POST" and form.is_valid():
+        verify = settings.PODIUM_EMAIL_VERIFICATION
+        base_url = request.build_absolute_uri("/").rstrip("/")
+        check_email = {"email": form.cleaned_data["email"]}
+        if verify and form.email_taken:
+            account_signup_attempt_notify(email=form.cleaned_data["email"], base_url=base_url)
+            return render(request, "registration/signup_check_email.html", check_email)
         try:
             with transaction.atomic():
-                user = form.save()
+                user = form.save(commit=False)
+                user.is_active = not verify
+                user.save()
                 account_username_record(user=user)
+                account_email_record(user=user)
         except ApplicationError as exc:
-            form.add_error("username", exc.message)
+            if exc.extra.get("code") != "email_unavailable":
+                form.add_error("username", exc.message)
+            elif verify:  # an account with this address was made meanwhile
+                account_signup_attempt_notify(email=form.cleaned_data["email"], base_url=base_url)
+                return render(request, "registration/signup_check_email.html", check_email)
+            else:
+                form.add_error("email", exc.message)
             return render(request, "registration/signup.html", {"form": form})
+        if verify:
+            account_verification_send(user=user, base_url=base_url)
+            return render(request, "registration/signup_check_email.html", check_email)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}.")
         target = request.GET.get("next", "")
@@ -136,9 +172,33 @@ class LoginView(auth_views.LoginView):
         return super().form_invalid(form)
 
 
+def verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Open the link of PODIUM_EMAIL_VERIFICATION: activate the account and log in."""
+    user = account_from_uid(uidb64=uidb64)
+    if user is None or not default_token_generator.check_token(user, token):
+        return render(request, "registration/verify_invalid.html", status=400)
+    account_email_verify(user=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"Your e-mail address is confirmed. Welcome, {user.get_username()}.")
+    return redirect("competitions:list")
+
+
 @login_required
 def account(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The API token (for the CLI and scripts) and the invitations waiting for the user."""
+    """The API token (for the CLI and scripts), the invitations waiting for the user, the
+    e-mail notification setting and the links to change the password."""
+    if request.method == "POST" and "notify" in request.POST:
+        settings_form = AccountSettingsForm(request.POST)
+        if settings_form.is_valid():
+            on = settings_form.cleaned_data["notify_by_email"]
+            account_settings_update(user=request.user, notify_by_email=on)
+            messages.success(
+                request,
+                "You will get an e-mail when a run finishes or you are invited."
+                if on
+                else "You will get no notification e-mails.",
+            )
+        return redirect("competitions:account")
     if request.method == "POST":
         had_one = selectors.token_for_user(user=request.user) is not None
         account_token_rotate(user=request.user)
@@ -156,8 +216,35 @@ def account(request: AuthenticatedHttpRequest) -> HttpResponse:
             "token": selectors.token_for_user(user=request.user),
             "invitations": selectors.invitations_for_user(user=request.user),
             "respond_form": RespondForm(),
+            "settings_form": AccountSettingsForm(
+                initial={"notify_by_email": selectors.notify_by_email_for_user(user=request.user)}
+            ),
         },
     )
+
+
+@login_required
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The user's latest notifications; opening the page marks them read."""
+    items = list(selectors.notifications_for_user(user=request.user))
+    unread = {item.pk for item in items if item.read_at is None}
+    notifications_mark_read(user=request.user)
+    rows = []
+    for item in items:
+        if item.submission is not None:
+            text = run_summary(user=request.user, submission=item.submission)
+            url = item.submission.get_absolute_url()
+        elif item.invitation is not None:
+            inv = item.invitation
+            text = (
+                f"{inv.invited_by} invited you to the team {inv.team.name} in "
+                f"{inv.team.competition.title} ({inv.get_status_display().lower()})."
+            )
+            url = reverse("competitions:account")
+        else:
+            continue
+        rows.append({"text": text, "url": url, "at": item.created_at, "new": item.pk in unread})
+    return render(request, "notifications.html", {"rows": rows})
 
 
 # Browsing
@@ -183,6 +270,7 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
         "competition": competition,
         "team": selectors.team_for_user(user=request.user, competition=competition),
         "tab": tab,
+        "direction": leaderboards.metric_direction(competition),
     }
 
 
@@ -358,7 +446,10 @@ def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"Submission {submission.pk} is queued.")
+            # Says what stays true: the row below shows the run's status as it changes.
+            messages.success(
+                request, f"Submission {submission.pk} was received; its status below is live."
+            )
             return redirect("competitions:my_submissions", slug=slug)
     api_base = request.build_absolute_uri("/")
     return render(
@@ -372,6 +463,7 @@ def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "api_base": api_base.rstrip("/"),
             "uploads_url": reverse("api-uploads"),
             "runtime_images": list(competition.runtime_images.all()),
+            "chunk_size": settings.UPLOAD_CHUNK_SIZE,
         },
     )
 
@@ -394,6 +486,7 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
         if s.status == Submission.Status.SCORED and s.public_score is not None and not s.is_debug
     ]
     higher = metric_lookup(competition.metric).greater_is_better
+    bounds = metric_score_range(competition.metric)
     timeline = sorted(
         (s.created_at, s.public_score, f"#{s.pk}") for s in scored if s.public_score is not None
     )
@@ -404,18 +497,22 @@ def my_submissions(request: HttpRequest, slug: str) -> HttpResponse:
             user=request.user, competition=competition
         ),
         "select_form": SelectForm(),
-        "score_svg": charts.score_over_time_svg(timeline, higher_is_better=higher),
+        "score_svg": charts.score_over_time_svg(
+            timeline, higher_is_better=higher, score_range=bounds
+        ),
         "runtime_svg": charts.frontier_svg(
             _efficiency_points(scored, "duration_seconds"),
             higher_is_better=higher,
             x_label="run time",
             x_format=format_duration,
+            score_range=bounds,
         ),
         "memory_svg": charts.frontier_svg(
             _efficiency_points(scored, "peak_memory_bytes"),
             higher_is_better=higher,
             x_label="peak memory",
             x_format=format_size,
+            score_range=bounds,
         ),
     }
     return render(request, "competitions/my_submissions.html", context)
@@ -461,6 +558,9 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             **_tab_context(request, competition, "submissions"),
             "submission": submission,
+            "rank": leaderboards.submission_public_rank(
+                competition=competition, submission=submission
+            ),
             "status": _status(request, submission),
             "log": selectors.submission_log_for_user(user=request.user, submission=submission),
             "private_visible": selectors.private_scores_visible(
@@ -468,8 +568,28 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "select_form": SelectForm(),
             "artifact_kept": submission.image_deleted_at is None and bool(submission.image),
+            "describe_form": DescribeForm(initial={"description": submission.description}),
         },
     )
+
+
+@login_required
+@require_POST
+def submission_describe_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    submission = selectors.submission_get_for_user(user=request.user, pk=pk)
+    form = DescribeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A description has at most 500 characters.")
+        return redirect(submission)
+    try:
+        submission_describe(
+            user=request.user, submission=submission, description=form.cleaned_data["description"]
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The description of submission {submission.pk} is saved.")
+    return redirect(submission)
 
 
 @login_required

@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "competitions.context_processors.notifications",
             ],
         },
     },
@@ -243,6 +244,34 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 # --- end accounts and transport ----------------------------------------------------------
+
+# --- E-mail and accounts (issue 16) ----------------------------------------------------------
+# Outgoing mail (password resets, notifications) through Django's e-mail backend, chosen by
+# EMAIL_URL (django-environ): filemail:///path (the default: one file per message under
+# PODIUM_HOME/mail), consolemail:// (printed by the web process), or
+# smtp+tls://user:password@host:587 (STARTTLS) or smtp+ssl://...:465 for a real server.
+PODIUM_MAIL_DIR = PODIUM_HOME / "mail"
+_email = env.email_url("EMAIL_URL", default=f"filemail://{PODIUM_MAIL_DIR}")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+if EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    # django-environ drops the leading "/" of filemail:///abs/path.
+    EMAIL_FILE_PATH = "/" + str(_email.get("EMAIL_FILE_PATH") or PODIUM_MAIL_DIR).lstrip("/")
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = env.str("PODIUM_EMAIL_FROM", default="Podium <podium@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# 1: a new account stays inactive until its owner opens the link mailed to its address;
+# sign-up then answers the same for a new and for a taken address (see README, Accounts).
+PODIUM_EMAIL_VERIFICATION = env.bool("PODIUM_EMAIL_VERIFICATION", default=False)
+# Links in e-mails sent outside a request (notifications): this site's base URL.
+PODIUM_SITE_URL = env.str("PODIUM_SITE_URL", default="http://localhost:8000").rstrip("/")
+PASSWORD_RESET_TIMEOUT = env.int("PODIUM_PASSWORD_RESET_SECONDS", default=3 * 24 * 3600)
+# --- end e-mail and accounts ---------------------------------------------------------------
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "competitions:list"

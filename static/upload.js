@@ -1,43 +1,25 @@
-/* Resumable chunked upload of an image archive, then a normal form submit.
+/* Resumable upload of an image archive with tus (static/vendor/tus-js-client, the
+ * maintained tus 1.0 client), then a normal form submit with the finished upload's id.
  *
- * Protocol (uploads app): POST /api/v1/uploads/ {filename, size, competition} -> {id, chunk_size};
- * PATCH /api/v1/uploads/<id>/ with Upload-Offset and the raw bytes -> {offset, complete};
- * 409 {offset} when the server has a different offset. The upload id is kept in
- * localStorage per file, so a dropped connection or a reload resumes instead of restarting.
+ * The uploads app speaks tus 1.0 at /api/v1/uploads/ (creation, HEAD/PATCH offsets,
+ * termination, checksum). tus-js-client keeps the upload's URL in localStorage per file
+ * and competition, so a dropped connection or a reload resumes instead of restarting.
  */
 (function () {
   "use strict";
   var form = document.getElementById("submit-form");
-  if (!form || !window.XMLHttpRequest || !window.Blob || !Blob.prototype.slice || !window.podiumUnits) return;
+  if (!form || !window.tus || !window.tus.isSupported || !window.podiumUnits) return;
   var input = form.querySelector('input[type="file"][name="image"]');
   var uploadField = form.querySelector('input[name="upload"]');
   var box = document.getElementById("upload-box");
   var bar = document.getElementById("upload-progress");
   var text = document.getElementById("upload-text");
   var button = document.getElementById("submit-button");
-  var api = form.dataset.uploadsUrl;
+  var api = new URL(form.dataset.uploadsUrl, window.location.href).href;
   var csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
+  var chunkSize = Number(form.dataset.chunkSize) || 8 * 1024 * 1024;
 
   var size = window.podiumUnits.formatSize;  // static/units.js: the server's rule
-
-  function request(method, url, body, headers, onProgress) {
-    return new Promise(function (resolve) {
-      var xhr = new XMLHttpRequest();
-      xhr.open(method, url);
-      xhr.setRequestHeader("X-CSRFToken", csrf);
-      Object.keys(headers || {}).forEach(function (k) { xhr.setRequestHeader(k, headers[k]); });
-      if (onProgress) xhr.upload.onprogress = function (e) { onProgress(e.loaded); };
-      xhr.onload = function () {
-        var data = {};
-        try { data = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-        resolve({ status: xhr.status, data: data });
-      };
-      xhr.onerror = xhr.ontimeout = function () { resolve({ status: 0, data: {} }); };
-      xhr.send(body);
-    });
-  }
-
-  function wait(ms) { return new Promise(function (r) { setTimeout(r, ms); }); }
 
   var resumedFrom = 0;
 
@@ -57,47 +39,55 @@
     input.disabled = false;
   }
 
-  async function upload(file) {
-    var key = "podium-upload:" + form.dataset.competition + ":" + file.name + ":" + file.size + ":" + file.lastModified;
-    var id = localStorage.getItem(key), offset = 0, chunk = 8 * 1024 * 1024, r;
-    if (id) {
-      r = await request("GET", api + id + "/");
-      if (r.status === 200 && r.data.size === file.size) { offset = r.data.offset; } else { id = null; }
+  function serverWords(error) {
+    // The server's own message (JSON "detail") when there is one; else the client's.
+    var response = error && error.originalResponse;
+    if (response) {
+      try {
+        var body = JSON.parse(response.getBody());
+        if (body && body.detail) return body.detail;
+      } catch (e) { /* not JSON */ }
+      if (response.getStatus() === 404) return "The upload expired; submit again to start over.";
+      return "The upload failed (HTTP " + response.getStatus() + ").";
     }
-    if (!id) {
-      r = await request("POST", api, JSON.stringify({ filename: file.name, size: file.size, competition: form.dataset.competition }),
-        { "Content-Type": "application/json" });
-      if (r.status !== 201) { fail(r.data.detail || ("The upload could not start (HTTP " + r.status + ").")); return null; }
-      id = r.data.id;
-      chunk = r.data.chunk_size || chunk;
-      localStorage.setItem(key, id);
-    }
-    var started = Date.now(), failures = 0;
-    resumedFrom = offset;
-    show(offset, file.size, started, offset ? "resuming" : "");
-    while (offset < file.size) {
-      var end = Math.min(offset + chunk, file.size);
-      var base = offset;
-      r = await request("PATCH", api + id + "/", file.slice(offset, end),
-        { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
-        function (loaded) { show(base + loaded, file.size, started); });
-      if (r.status === 200) { offset = r.data.offset; failures = 0; show(offset, file.size, started); continue; }
-      if (r.status === 409 && typeof r.data.offset === "number") { offset = r.data.offset; continue; }
-      if (r.status === 404) { localStorage.removeItem(key); fail("The upload expired; submit again to start over."); return null; }
-      if (r.status >= 400 && r.status < 500 && r.status !== 408 && r.status !== 429) {
-        fail(r.data.detail || ("The upload failed (HTTP " + r.status + ")."));
-        return null;
-      }
-      failures += 1;
-      if (failures > 30) { fail("The connection keeps failing; submit again later to resume where it stopped."); return null; }
-      var delay = Math.min(30, Math.pow(2, Math.min(failures, 5)));
-      show(offset, file.size, started, "connection lost, retrying in " + delay + " s");
-      await wait(delay * 1000);
-      r = await request("GET", api + id + "/");
-      if (r.status === 200) offset = r.data.offset;
-    }
-    localStorage.removeItem(key);
-    return id;
+    return "The connection keeps failing; submit again later to resume where it stopped.";
+  }
+
+  function upload(file) {
+    return new Promise(function (resolve) {
+      var started = Date.now();
+      var task = new window.tus.Upload(file, {
+        endpoint: api,
+        chunkSize: chunkSize,
+        retryDelays: [0, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000],
+        metadata: { filename: file.name, competition: form.dataset.competition },
+        headers: { "X-CSRFToken": csrf },
+        removeFingerprintOnSuccess: true,
+        fingerprint: function (f) {
+          return Promise.resolve(["podium", form.dataset.competition, f.name, f.size, f.lastModified].join(":"));
+        },
+        onShouldRetry: function (error) {
+          var status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+          return status === 0 || status >= 500 || status === 408 || status === 429 || status === 409;
+        },
+        onProgress: function (sent, total) {
+          if (resumedFrom < 0) resumedFrom = sent;  // the rate counts this session's bytes
+          show(sent, total, started);
+        },
+        onError: function (error) { fail(serverWords(error)); resolve(null); },
+        onSuccess: function () {
+          resolve(task.url.replace(/\/+$/, "").split("/").pop());
+        },
+      });
+      task.findPreviousUploads().then(function (previous) {
+        if (previous.length) {
+          task.resumeFromPreviousUpload(previous[0]);
+          resumedFrom = -1;
+          text.textContent = "Resuming the upload…";
+        }
+        task.start();
+      });
+    });
   }
 
   form.addEventListener("submit", function (event) {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import logging
 import os
 import uuid
@@ -245,12 +246,39 @@ def upload_delete(*, upload: Upload) -> None:
     upload.path.unlink(missing_ok=True)
 
 
-def upload_append(*, upload: Upload, offset: int, stream: Readable | None, length: int) -> Upload:
+class UploadChecksumMismatch(ApplicationError):
+    """The chunk's bytes do not have the checksum the client declared (tus: 460)."""
+
+    def __init__(self, algorithm: str, offset: int) -> None:
+        super().__init__(
+            f"The chunk's {algorithm} checksum does not match the one sent in Upload-Checksum; "
+            f"it was discarded. Send it again from byte {offset}.",
+            {"code": "checksum_mismatch", "offset": offset},
+        )
+        self.offset = offset
+
+
+# tus's checksum extension: algorithms a client may name in Upload-Checksum.
+CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
+
+
+def upload_append(  # noqa: C901 - each refusal of a chunk (offset, size, checksum, state) in protocol order
+    *,
+    upload: Upload,
+    offset: int,
+    stream: Readable | None,
+    length: int,
+    checksum: tuple[str, bytes] | None = None,
+) -> Upload:
     """Write `length` bytes from `stream` at `offset` and record the new offset.
 
     A lock on the file (not a database transaction, which on SQLite would hold the
     write lock for the whole chunk) serialises writers of one upload. Bytes past the
     recorded offset, left by a writer that died, are cut off first.
+
+    With `checksum` (an algorithm of CHECKSUM_ALGORITHMS and the expected digest), the
+    chunk counts only if it arrived whole with that digest; otherwise its bytes are cut
+    off again and UploadChecksumMismatch is raised (an incomplete chunk is discarded too).
     """
     if length < 0 or length > settings.UPLOAD_MAX_CHUNK_SIZE:
         raise ApplicationError(
@@ -274,23 +302,34 @@ def upload_append(*, upload: Upload, offset: int, stream: Readable | None, lengt
         out.seek(offset)
         out.truncate()
         written = 0
+        digest = hashlib.new(checksum[0]) if checksum else None
         try:
             while written < length and stream is not None:
                 piece = stream.read(min(PIECE, length - written))
                 if not piece:
                     break
                 out.write(piece)
+                if digest is not None:
+                    digest.update(piece)
                 written += len(piece)
         except OSError as exc:
             # The client went away: keep what arrived, it resumes from there.
             logger.info("upload %s: connection lost after %d bytes: %s", upload.pk, written, exc)
         finally:
+            verified = checksum is None or (
+                digest is not None and written == length and digest.digest() == checksum[1]
+            )
+            if not verified:
+                out.truncate(offset)  # a chunk that cannot be verified does not count
+                written = 0
             out.flush()
             os.fsync(out.fileno())
             upload.offset = offset + written
             Upload.objects.filter(pk=upload.pk).update(
                 offset=upload.offset, updated_at=timezone.now()
             )
+    if not verified and checksum is not None:
+        raise UploadChecksumMismatch(checksum[0], offset)
     return upload
 
 

@@ -32,7 +32,7 @@ from podium_cli.artifacts import NotAnArtifact, artifact_kind
 from podium_cli.client import Api, ApiError
 from podium_cli.config import ConfigError, load_config
 from podium_cli.progress import ProgressBar, human_size
-from podium_cli.text import csv_cell, printable
+from podium_cli.text import csv_cell, display_width, pad, printable
 from podium_cli.upload import submit as submit_image
 
 FINISHED = {"scored", "failed", "cancelled"}
@@ -74,11 +74,15 @@ def table(out: Output, rows: list[dict[str, Any]], columns: list[str], as_csv: b
         out.say("No results.")
         return
     cells = [[printable(_cell(row.get(c)), keep="") for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    out.say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    # Aligned by display width, not by code points: a CJK or emoji team name takes two
+    # columns a character, a combining accent none.
+    widths = [
+        max(display_width(c), *(display_width(r[i]) for r in cells)) for i, c in enumerate(columns)
+    ]
+    out.say("  ".join(pad(c, w) for c, w in zip(columns, widths, strict=True)).rstrip())
     out.say("  ".join("-" * w for w in widths))
     for row in cells:
-        out.say("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        out.say("  ".join(pad(v, w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 # Commands
@@ -203,11 +207,15 @@ def competition_submissions(api: Api, args: argparse.Namespace, out: Output) -> 
         row["selected"] = "yes" if row.get("is_selected") else ""
         if row.get("is_debug"):
             row["status"] = f"{row['status']} (debug)"
+        # Why a run failed, not only that it did: the kind, then the server's message.
+        if row.get("failure_kind"):
+            row["failure"] = f"{row['failure_kind']}: {row.get('failure_message') or ''}".strip()
     columns = [
         "id",
         "created_at",
         "description",
         "status",
+        "failure",
         "public_score",
         "private_score",
         "selected",
@@ -357,6 +365,11 @@ def _print_submission(out: Output, submission: dict[str, Any]) -> None:
             continue
         if field == "peak_memory_bytes" and value is not None:
             value = human_size(value)
+        if field == "public_score" and submission.get("public_rank"):
+            value = (
+                f"{_cell(value)} (rank {submission['public_rank']} of "
+                f"{submission['public_rank_teams']} teams on the public leaderboard)"
+            )
         out.say(f"{field + ':':<18} {_cell(value)}")
 
 
@@ -408,7 +421,17 @@ def submission(api: Api, args: argparse.Namespace, out: Output) -> int:
         api.post(f"/api/v1/submissions/{pk}/select/", json={"selected": args.select})
         out.note(f"Submission {pk} {'selected as final' if args.select else 'unselected'}.")
     if args.log:
-        out.say(api.get(f"/api/v1/submissions/{pk}/log/")["log"])
+        try:
+            out.say(api.get(f"/api/v1/submissions/{pk}/log/")["log"])
+        except ApiError as exc:
+            if exc.status != 403:
+                raise
+            # The server names its own field; say it with this client's flags.
+            slug = api.get(f"/api/v1/submissions/{pk}/").get("competition") or "COMP"
+            raise ApiError(
+                f"{exc.message} With this client: podium competitions submit {slug} "
+                "-f IMAGE --debug"
+            ) from exc
         return 0
     if args.wait:
         return _wait(api, pk, args.interval, out)

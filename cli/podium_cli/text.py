@@ -7,6 +7,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from wcwidth import wcswidth
+
 # OWASP's list: a spreadsheet treats a cell starting with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,3 +30,17 @@ def csv_cell(value: Any) -> Any:
     if value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: 2 for each wide (CJK, most emoji) character, 0
+    for combining marks and zero-width joiners (wcwidth's tables)."""
+    width = wcswidth(text)
+    if width < 0:  # a character wcwidth cannot place: count each code point as one column
+        return sum(max(wcswidth(ch), 0) if wcswidth(ch) >= 0 else 1 for ch in text)
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """`text` followed by spaces up to `width` display columns."""
+    return text + " " * max(width - display_width(text), 0)

@@ -30,6 +30,7 @@ from competitions.evaluation.metric import competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services.common import leaderboard_invalidate
 from competitions.services.files import file_sha256
+from competitions.services.notifications import notification_run_finished
 from competitions.services.runtime_images import code_limits
 from sandbox import runtime_images
 from scoring.metrics import Metric, MetricError
@@ -76,8 +77,17 @@ _OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("podium_lease_owner
 def _recorded(submission_id: int, done: bool, outcome: str) -> bool:
     if done:
         _leaderboard_changed(submission_id)
+        _notify(submission_id)
         logger.info("submission %s recorded as %s", submission_id, outcome)
     return done
+
+
+def _notify(submission_id: int) -> None:
+    """Tell the submitter the run finished; a failure here never changes the run's result."""
+    try:
+        notification_run_finished(submission_id=submission_id)
+    except Exception:
+        logger.exception("could not notify about submission %s", submission_id)
 
 
 def _scored(submission_id: int, **fields: Any) -> bool:
@@ -153,6 +163,7 @@ def _platform_fault(submission: Submission, owner: str, message: str) -> None:
     if submission.attempts > settings.PODIUM_PLATFORM_RETRIES:
         if transitions.fail_platform(submission_id=submission.pk, message=message, owner=owner):
             _leaderboard_changed(submission.pk)
+            _notify(submission.pk)
         return
     delay = queue.retry_delay_seconds(submission.attempts)
     if transitions.release(submission_id=submission.pk, owner=owner, delay_seconds=delay):

@@ -399,3 +399,27 @@ def submission_requeue(*, actor: User, submissions: QuerySet[Submission]) -> int
     for pk in ids:
         transaction.on_commit(functools.partial(evaluation_tasks.enqueue_evaluation, pk))
     return len(ids)
+
+
+DESCRIPTION_MAX_LENGTH = 500
+
+
+@transaction.atomic
+def submission_describe(*, user: User, submission: Submission, description: str) -> Submission:
+    """Change a submission's description (a team's own note; any time, any status).
+
+    Raises ApplicationError when the user is not in the submission's team, or (code
+    `description_too_long`) when the text is over 500 characters.
+    """
+    current = _locked(submission)
+    require_member(user, current.team, "describe its submissions")
+    description = description.strip()
+    if len(description) > DESCRIPTION_MAX_LENGTH:
+        raise ApplicationError(
+            f"A description has at most {DESCRIPTION_MAX_LENGTH} characters; this one has "
+            f"{len(description)}.",
+            {"code": "description_too_long"},
+        )
+    current.description = description
+    current.save(update_fields=["description"])
+    return current

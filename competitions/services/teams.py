@@ -34,6 +34,7 @@ from competitions.models import (
 )
 from competitions.names import InvalidName, name_key, name_normalize
 from competitions.services.common import leaderboard_invalidate, require_member
+from competitions.services.notifications import notification_invitation
 from competitions.services.submissions import counted_filter
 from podium import throttling
 from podium.errors import ApplicationError
@@ -196,7 +197,9 @@ def team_invite(*, user: User, team: Team, invitee_username: str) -> TeamInvitat
             {"code": "already_invited"},
         )
     _require_invitation_allowance(user)
-    return TeamInvitation.objects.create(team=team, invitee=invitee, invited_by=user)
+    invitation = TeamInvitation.objects.create(team=team, invitee=invitee, invited_by=user)
+    notification_invitation(invitation=invitation)
+    return invitation
 
 
 def _require_invitation_allowance(user: User) -> None:

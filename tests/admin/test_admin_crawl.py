@@ -110,6 +110,10 @@ def _site_urls(world: World) -> list[str]:  # noqa: C901 - a flat table of URL a
     for name in ("competitions:team_merge_respond", "api-team-merge-request-respond"):
         by_name[name] = [{"slug": world.competition.slug, "pk": merge}]
     by_name["api-upload"] = [{"upload_id": str(u.pk)} for u in Upload.objects.all()]
+    by_name["competitions:submission_describe"] = [{"pk": pk} for pk in subs]
+    # Mailed links, as a stale or forged one arrives (a valid one would log the crawler in).
+    for name in ("password_reset_confirm", "verify_email"):
+        by_name[name] = [{"uidb64": "MQ", "token": "not-a-valid-token"}]
 
     urls: list[str] = []
     for name, pattern in _patterns(get_resolver()):

@@ -179,6 +179,7 @@ def test_competitions_submissions(podium: Podium, arena: Arena) -> None:
         "created_at",
         "description",
         "status",
+        "failure",
         "public_score",
         "private_score",
         "selected",
@@ -359,7 +360,7 @@ def test_submission_shows_status_and_scores(podium: Podium, arena: Arena) -> Non
     fields = dict(line.split(None, 1) for line in result.out.splitlines() if " " in line)
     assert fields["id:"] == str(arena.mine.pk)
     assert fields["status:"] == "scored"
-    assert fields["public_score:"] == "0.8"
+    assert fields["public_score:"] == "0.8 (rank 2 of 2 teams on the public leaderboard)"
     assert "private_score:" not in fields  # null before the reveal
 
 
@@ -414,6 +415,8 @@ def test_submission_log_hidden_shows_the_servers_reason(podium: Podium, arena: A
     result = podium("submission", arena.mine.pk, "--log")
     assert result.code == 1
     assert "hide the logs of scored runs" in result.err
+    # The hint uses this client's own flags.
+    assert "podium competitions submit arena -f IMAGE --debug" in result.err
 
 
 def test_submission_cancel_and_select(podium: Podium, arena: Arena) -> None:

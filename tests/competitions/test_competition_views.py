@@ -250,7 +250,7 @@ def test_posting_an_image_queues_a_submission_and_shows_it(
     assert submission.team == participant.team
     assert submission.image_size == len(IMAGE_TAR)
     page = html(response)
-    assert f"Submission {submission.pk} is queued." in page
+    assert f"Submission {submission.pk} was received; its status below is live." in page
     assert "baseline" in page
     assert "Queued" in page
 
@@ -362,6 +362,7 @@ def test_sign_up_does_not_redirect_to_another_site(client: Client) -> None:
         reverse("signup") + "?next=https://evil.example/phish",
         {
             "username": "newbie",
+            "email": "newbie@example.org",
             "password1": "an-unusual-passphrase-42",
             "password2": "an-unusual-passphrase-42",
         },

@@ -104,7 +104,13 @@ def test_joining_as_a_look_alike_of_a_team_name_gets_a_distinct_team_name(two_te
 def signup(client: Client, username: str):
     password = "Analytical-Engine-1843"
     return client.post(
-        "/accounts/signup/", {"username": username, "password1": password, "password2": password}
+        "/accounts/signup/",
+        {
+            "username": username,
+            "email": f"u{abs(hash(username))}@example.org",  # one address per name
+            "password1": password,
+            "password2": password,
+        },
     )
 
 

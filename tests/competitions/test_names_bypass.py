@@ -98,7 +98,13 @@ def test_every_default_ignorable_is_refused_and_named(char: str) -> None:
 def signup(client: Client, username: str):
     password = "Analytical-Engine-1843"
     return client.post(
-        "/accounts/signup/", {"username": username, "password1": password, "password2": password}
+        "/accounts/signup/",
+        {
+            "username": username,
+            "email": f"u{abs(hash(username))}@example.org",  # one address per name
+            "password1": password,
+            "password2": password,
+        },
     )
 
 

@@ -38,7 +38,13 @@ def test_uploaded_image_is_scored_and_the_team_is_on_the_leaderboard(
 
     password = "Analytical-Engine-1843"
     response = browser.post(
-        reverse("signup"), {"username": "ada", "password1": password, "password2": password}
+        reverse("signup"),
+        {
+            "username": "ada",
+            "email": "ada@example.org",
+            "password1": password,
+            "password2": password,
+        },
     )
     assert response.status_code == 302
     response = browser.post(
@@ -72,7 +78,8 @@ def test_uploaded_image_is_scored_and_the_team_is_on_the_leaderboard(
 
     board = Client().get(reverse("competitions:leaderboard", args=[competition.slug]))
     row = re.search(
-        r"<td>1</td><td>ada</td><td class=\"num\">([0-9.]+)</td>", board.content.decode()
+        r"<td>1</td><td class=\"name\">ada</td><td class=\"num\">([0-9.]+)</td>",
+        board.content.decode(),
     )
     assert row, board.content.decode()
     assert float(row.group(1)) == pytest.approx(accuracy, abs=1e-5)

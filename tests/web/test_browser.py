@@ -54,6 +54,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     # Sign up and join.
     go(reverse("signup"))
     b.find_element(By.NAME, "username").send_keys("ada")
+    b.find_element(By.NAME, "email").send_keys("ada@example.org")
     b.find_element(By.NAME, "password1").send_keys(PASSWORD)
     b.find_element(By.NAME, "password2").send_keys(PASSWORD)
     b.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
@@ -91,7 +92,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     assert middle == sorted(middle), "the progress bar went backwards"
 
     submission = Submission.objects.get(team__name="ada")
-    assert f"Submission {submission.pk} is queued." in text()
+    assert f"Submission {submission.pk} was received; its status below is live." in text()
     assert submission.image_size == baseline_image.stat().st_size
     assert submission.description == "SVC baseline"
 

@@ -264,6 +264,7 @@ def participant_joins_and_submits(
     v.browser.delete_all_cookies()
     v.go(reverse("signup"))
     v.type("username", "ada")
+    v.type("email", "ada@example.org")
     v.type("password1", PASSWORD)
     v.type("password2", PASSWORD)
     v.submit("main form button[type=submit]")
@@ -276,7 +277,7 @@ def participant_joins_and_submits(
     v.wait_for(f"You joined {TITLE} as team ada.")
     v.by_name("image").send_keys(str(image))
     v.click("#submit-button")  # a script uploads in chunks, then navigates
-    v.wait_for("is queued", timeout=300)
+    v.wait_for("was received; its status below is live", timeout=300)
     submission = Submission.objects.get(team__name="ada")
     deadline = time.monotonic() + 600
     while submission.status not in (Submission.Status.SCORED, Submission.Status.FAILED):

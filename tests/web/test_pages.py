@@ -107,7 +107,7 @@ def test_submitting_a_finished_upload_makes_the_submission(
 
     submission = Submission.objects.get()
     assert response.redirect_chain == [(page("my_submissions", member), 302)]
-    assert f"Submission {submission.pk} is queued." in html(response)
+    assert f"Submission {submission.pk} was received; its status below is live." in html(response)
     assert submission.image_size == len(data) and submission.description == "via upload"
     assert submission.image.name.endswith(".tar.gz")
     assert not Upload.objects.exists() and not upload.path.exists()
