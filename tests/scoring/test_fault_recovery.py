@@ -25,6 +25,7 @@ from django.contrib.auth.models import User
 from processes import process_env
 
 from competitions.bundles import competition_import_bundle
+from competitions.evaluation.pipeline import _instance_label
 from competitions.models import Competition, Submission
 from competitions.services.submissions import submission_create, submission_quota
 from competitions.services.teams import competition_join
@@ -118,9 +119,12 @@ def _submissions(competition: Competition, archive: Path, count: int) -> list[Su
 
 
 def _sandbox_leftovers(engine: docker.DockerClient, slug: str, image_id: str) -> list[str]:
+    # This platform instance's containers only: other test sessions on a shared engine
+    # run competitions with the same slug.
+    labels = [f"podium.competition={slug}", f"podium.instance={_instance_label()}"]
     left = [
         f"container {c.short_id}"
-        for c in engine.containers.list(all=True, filters={"label": f"podium.competition={slug}"})
+        for c in engine.containers.list(all=True, filters={"label": labels})
     ]
     # Ids only: images.list() inspects each image, which fails when another session on the
     # shared engine removes one of its own images meanwhile.
