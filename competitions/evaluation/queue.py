@@ -7,16 +7,19 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
+from competitions.evaluation import credentials
 from competitions.models import Submission
 
 logger = logging.getLogger(__name__)
 
 EVALUATE_TASK = "scoring.evaluate_submission"
+COMPUTE_TASK = "compute.run_submission"
 SCORING_QUEUE = "scoring"
 
 
@@ -28,10 +31,21 @@ def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
     """
     due = timezone.now() + dt.timedelta(seconds=max(0.0, delay_seconds))
     Submission.objects.filter(pk=submission_id).update(enqueued_at=due)
-    options = {"queue": SCORING_QUEUE}
+    options: dict[str, Any] = {"queue": SCORING_QUEUE}
     if delay_seconds > 0:
         options["countdown"] = delay_seconds
+    if settings.PODIUM_COMPUTE_REMOTE:
+        # A compute worker (podium_compute) claims the run with this run's own credential.
+        options["queue"] = compute_queue(submission_id)
+        token = credentials.dispatch_token(submission_id=submission_id)
+        current_app.send_task(COMPUTE_TASK, args=[submission_id, token], **options)
+        return
     current_app.send_task(EVALUATE_TASK, args=[submission_id], **options)
+
+
+def compute_queue(submission_id: int) -> str:
+    """The broker queue of compute workers that can take this run."""
+    return settings.PODIUM_COMPUTE_QUEUE
 
 
 def retry_delay_seconds(attempts: int) -> float:
@@ -43,7 +57,7 @@ def retry_delay_seconds(attempts: int) -> float:
 def _message_submission_id(path: Path) -> int | None:
     try:
         message = json.loads(path.read_bytes())
-        if (message.get("headers") or {}).get("task") != EVALUATE_TASK:
+        if (message.get("headers") or {}).get("task") not in (EVALUATE_TASK, COMPUTE_TASK):
             return None
         args = json.loads(base64.b64decode(message["body"]))[0]
         return int(args[0])
@@ -62,7 +76,7 @@ def pending_deliveries() -> set[int] | None:
         return None
     folder = Path(options["data_folder_in"])
     try:
-        paths = list(folder.glob(f"*.{SCORING_QUEUE}.msg"))
+        paths = list(folder.glob("*.msg"))
     except OSError:
         logger.warning("cannot list the broker folder %s", folder, exc_info=True)
         return None
