@@ -107,7 +107,18 @@ def fault(request: HttpRequest, submission_id: int) -> HttpResponse:
     return JsonResponse({"ok": True}, status=202)
 
 
+@_answers
+@require_POST
+def host_beat(request: HttpRequest) -> HttpResponse:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Host":
+        raise compute.ComputeRefused(403, "send the host token as 'Authorization: Host TOKEN'")
+    compute.host_beat(token=token.strip(), payload=_json(request))
+    return JsonResponse({"ok": True})
+
+
 urlpatterns = [
+    path("hosts/beat", host_beat),
     path("runs/<int:submission_id>/claim", claim),
     path("runs/<int:submission_id>/heartbeat", heartbeat),
     path("runs/<int:submission_id>/image", image),

@@ -336,7 +336,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(PODIUM_HOME / "celerybeat-schedule")
 # outcome waits for a scoring worker for PODIUM_SCORING_LEASE_SECONDS before the run is
 # taken back and run again.
 PODIUM_COMPUTE_REMOTE = env.bool("PODIUM_COMPUTE_REMOTE", default=False)
+# Runs without GPUs go to PODIUM_COMPUTE_QUEUE, runs with GPUs to "<that>-gpu" (served only
+# by compute workers whose GPU probe passed); a competition may have a queue of its own
+# ("slug=queue,slug2=queue2": e.g. an organizer's own compute hosts).
 PODIUM_COMPUTE_QUEUE = env.str("PODIUM_COMPUTE_QUEUE", default="compute")
+PODIUM_COMPUTE_COMPETITION_QUEUES: dict[str, str] = env.dict(
+    "PODIUM_COMPUTE_COMPETITION_QUEUES", default={}
+)
+# The token compute workers send with their heartbeat (capacity, what they run) for the
+# queue page; empty: their heartbeats are refused. It opens nothing else.
+PODIUM_COMPUTE_HOST_TOKEN = env.str("PODIUM_COMPUTE_HOST_TOKEN", default="")
 PODIUM_COMPUTE_DISPATCH_SECONDS = env.int("PODIUM_COMPUTE_DISPATCH_SECONDS", default=7 * 86400)
 PODIUM_COMPUTE_LEASE_GRACE_SECONDS = env.int("PODIUM_COMPUTE_LEASE_GRACE_SECONDS", default=3600)
 PODIUM_SCORING_LEASE_SECONDS = env.float("PODIUM_SCORING_LEASE_SECONDS", default=3600.0)

@@ -97,3 +97,25 @@ class PlatformClient:
 
     def fault(self, message: str) -> None:
         self._call("POST", "fault", self.lease_token, json={"message": message})
+
+
+def host_beat(
+    base_url: str,
+    host_token: str,
+    name: str,
+    queues: list[str],
+    capacity: dict[str, Any],
+) -> None:
+    """Tell the platform this worker is alive, what it serves and what it runs (the queue
+    page shows it). Raises :class:`PlatformError` when refused or unreachable."""
+    try:
+        response = requests.post(
+            f"{base_url.rstrip('/')}/compute/v1/hosts/beat",
+            headers={"Authorization": f"Host {host_token}"},
+            json={"name": name, "queues": queues, "capacity": capacity},
+            timeout=TIMEOUT,
+        )
+    except requests.RequestException as exc:
+        raise PlatformError(0, f"the platform is unreachable: {exc}") from exc
+    if response.status_code >= 400:
+        raise PlatformError(response.status_code, response.text[:200])

@@ -13,6 +13,7 @@ worker stopped renewing it).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
-from competitions.evaluation import credentials, pipeline, queue, transitions
+from competitions.evaluation import credentials, pipeline, queue, transitions, workers
 from competitions.evaluation.data import (
     CompetitionData,
     CompetitionNotReady,
@@ -359,3 +360,34 @@ def run_record(
             )
     finally:
         default_storage.delete(staged)
+
+
+def host_beat(*, token: str, payload: Any) -> None:
+    """A compute worker's heartbeat: ``{"name", "queues": [...], "capacity": {"cpus",
+    "memory_bytes", "gpus": [...], "gpu_note", "running": [ids]}}``, authenticated by
+    PODIUM_COMPUTE_HOST_TOKEN (403 when unset or another). Shown on the queue page."""
+    expected = settings.PODIUM_COMPUTE_HOST_TOKEN
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ComputeRefused(403, "unknown compute host token")
+    if not isinstance(payload, dict):
+        raise ComputeRefused(400, "the heartbeat must be a JSON object")
+    name, queues, capacity = payload.get("name"), payload.get("queues"), payload.get("capacity")
+    if not isinstance(name, str) or not _WORKER.match(name):
+        raise ComputeRefused(400, "name must be host/pid-start")
+    if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+        raise ComputeRefused(400, "queues must be a list of names")
+    if not isinstance(capacity, dict):
+        raise ComputeRefused(400, "capacity must be an object")
+    running = capacity.get("running") or []
+    gpus = capacity.get("gpus") or []
+    try:
+        clean = {
+            "cpus": float(capacity.get("cpus") or 0),
+            "memory_bytes": int(capacity.get("memory_bytes") or 0),
+            "gpus": [str(g)[:64] for g in gpus][:64],
+            "gpu_note": str(capacity.get("gpu_note") or "")[:300],
+            "running": [int(pk) for pk in running][:256],
+        }
+    except (TypeError, ValueError):
+        raise ComputeRefused(400, "capacity holds a value of the wrong type") from None
+    workers.worker_beat(name=f"compute:{name}"[:255], queues=queues[:32], capacity=clean)

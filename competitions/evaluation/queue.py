@@ -36,16 +36,33 @@ def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
         options["countdown"] = delay_seconds
     if settings.PODIUM_COMPUTE_REMOTE:
         # A compute worker (podium_compute) claims the run with this run's own credential.
-        options["queue"] = compute_queue(submission_id)
+        # The run's needs travel with it: a compute worker takes it only when they fit.
+        options["queue"], needs = compute_route(submission_id)
         token = credentials.dispatch_token(submission_id=submission_id)
-        current_app.send_task(COMPUTE_TASK, args=[submission_id, token], **options)
+        current_app.send_task(COMPUTE_TASK, args=[submission_id, token, needs], **options)
         return
     current_app.send_task(EVALUATE_TASK, args=[submission_id], **options)
 
 
-def compute_queue(submission_id: int) -> str:
-    """The broker queue of compute workers that can take this run."""
-    return settings.PODIUM_COMPUTE_QUEUE
+def compute_route(submission_id: int) -> tuple[str, dict[str, Any]]:
+    """The broker queue of compute workers that may take this run, and what the run needs:
+    ``{"cpus": float, "memory_bytes": int, "gpus": int}``.
+
+    The competition's own queue when PODIUM_COMPUTE_COMPETITION_QUEUES names one; else
+    PODIUM_COMPUTE_QUEUE for runs without GPUs and ``<that>-gpu`` for runs with GPUs.
+    """
+    competition = Submission.objects.select_related("competition").get(pk=submission_id).competition
+    needs = {
+        "cpus": competition.cpu_limit,
+        "memory_bytes": competition.memory_limit_bytes,
+        "gpus": competition.gpu_limit,
+    }
+    own = settings.PODIUM_COMPUTE_COMPETITION_QUEUES.get(competition.slug)
+    if own:
+        return own, needs
+    if competition.gpu_limit > 0:
+        return f"{settings.PODIUM_COMPUTE_QUEUE}-gpu", needs
+    return settings.PODIUM_COMPUTE_QUEUE, needs
 
 
 def retry_delay_seconds(attempts: int) -> float:

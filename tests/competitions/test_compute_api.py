@@ -10,10 +10,11 @@ import hashlib
 from typing import Any
 
 import pytest
-from django.test import Client
-from factories import SubmissionFactory, TeamFactory
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+from factories import CompetitionFactory, SubmissionFactory, TeamFactory
 
-from competitions.evaluation import compute, credentials, transitions
+from competitions.evaluation import compute, credentials, queue, transitions
 from competitions.models import Competition, Submission
 
 WORKER = "computehost/4242-99"
@@ -242,3 +243,57 @@ def test_a_compute_fault_requeues_the_run_without_counting_it(digits: Competitio
     assert response.status_code == 202
     submission.refresh_from_db()
     assert submission.status == Submission.Status.QUEUED and submission.not_before is not None
+
+
+@pytest.mark.django_db
+@override_settings(PODIUM_COMPUTE_COMPETITION_QUEUES={"gpu-comp": "org-a"})
+def test_runs_are_routed_by_their_needs_and_their_competitions_queue(
+    digits: Competition,
+) -> None:
+    cpu = _queued(digits)
+    assert queue.compute_route(cpu.pk) == (
+        "compute",
+        {"cpus": digits.cpu_limit, "memory_bytes": digits.memory_limit_bytes, "gpus": 0},
+    )
+    gpu_comp = CompetitionFactory(slug="gpu", gpu_limit=1)
+    assert queue.compute_route(_queued(gpu_comp).pk)[0] == "compute-gpu"
+    own = CompetitionFactory(slug="gpu-comp", gpu_limit=1)
+    assert queue.compute_route(_queued(own).pk) == (
+        "org-a",
+        {"cpus": own.cpu_limit, "memory_bytes": own.memory_limit_bytes, "gpus": 1},
+    )
+
+
+@pytest.mark.django_db
+@override_settings(PODIUM_COMPUTE_HOST_TOKEN="host-secret")
+def test_compute_hosts_capacity_and_runs_are_on_the_queue_page(digits: Competition) -> None:
+    beat = {
+        "name": "gpu-box/77-1",
+        "queues": ["compute"],
+        "capacity": {
+            "cpus": 16,
+            "memory_bytes": 64 * 2**30,
+            "gpus": [],
+            "gpu_note": "GPU probe failed, no GPU queue served: could not select device driver",
+            "running": [41, 42],
+        },
+    }
+    client = Client()
+    url = "/compute/v1/hosts/beat"
+    kwargs = {"data": beat, "content_type": "application/json"}
+    assert client.post(url, HTTP_AUTHORIZATION="Host wrong", **kwargs).status_code == 403
+    assert client.post(url, **kwargs).status_code == 403
+    bad = {**beat, "capacity": {"cpus": "many"}}
+    response = client.post(
+        url, HTTP_AUTHORIZATION="Host host-secret", data=bad, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert client.post(url, HTTP_AUTHORIZATION="Host host-secret", **kwargs).status_code == 200
+
+    staff = User.objects.create_superuser("organizer", password="pw-Organizer-1")
+    admin = Client()
+    admin.force_login(staff)
+    page = admin.get("/admin/competitions/submission/?queue=waiting").content.decode()
+    assert "Compute host compute:gpu-box/77-1: 16 CPUs, 64 GB memory, no GPU" in page
+    assert "GPU probe failed, no GPU queue served" in page
+    assert "queues compute; running #41, #42." in page

@@ -23,6 +23,8 @@ from django.test import override_settings
 from competitions.models import Competition, Submission
 from competitions.services.submissions import submission_create
 from competitions.services.teams import competition_join
+from podium_compute.config import ComputeConfig
+from podium_compute.runner import instance_label
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -46,7 +48,10 @@ def test_compute_worker_without_secrets_scores_a_submission(
 ) -> None:
     url, web = platform_server(tmp_path / "web.log")
     work = tmp_path / "compute"
-    compute = compute_worker(tmp_path / "compute.log", compute_env(url, work))
+    env = compute_env(url, work)
+    compute = compute_worker(tmp_path / "compute.log", env)
+    # The engine is shared with other sessions: this worker's containers carry its label.
+    mine = f"podium.instance={instance_label(ComputeConfig.from_env(env))}"
     solution_file = Path(digits.files.get(kind="solution").file.path)
     solution_sha = _sha256(solution_file)
     try:
@@ -75,7 +80,7 @@ def test_compute_worker_without_secrets_scores_a_submission(
                 except OSError:
                     continue  # the process ended meanwhile
             for container in engine.containers.list(
-                filters={"label": f"podium.submission={submission.pk}"}
+                filters={"label": [mine, f"podium.submission={submission.pk}"]}
             ):
                 seen_running = True
                 mounts += [m["Source"] for m in container.attrs["Mounts"]]
