@@ -24,6 +24,7 @@ from podium_compute.client import PlatformError, host_beat
 from podium_compute.config import ComputeConfig
 from podium_compute.runner import run_submission, worker_id
 from sandbox.gpu_probe import probe_gpus
+from sandbox.gpus import device_node_options, gpu_minor_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,15 @@ def _gpus(config: ComputeConfig) -> tuple[tuple[str, ...], str]:
     if not ids:
         return (), ""
     try:
-        problem = probe_gpus(sandbox.docker_client(), ids, image=config.gpu_probe_image)
+        nodes = None
+        if config.gpu_mode == "device-nodes":
+            minors = gpu_minor_numbers(ids)
+            nodes = device_node_options(
+                [minors[g] for g in ids], driver_dirs=config.gpu_driver_dirs
+            )
+        problem = probe_gpus(
+            sandbox.docker_client(), ids, image=config.gpu_probe_image, device_options=nodes
+        )
     except sandbox.EngineError as exc:
         problem = str(exc)
     if problem:

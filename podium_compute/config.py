@@ -14,6 +14,9 @@ default: this machine's memory): the capacity runs are admitted against.
 shows (capacity, runs); without it the worker runs but is not listed there.
 ``PODIUM_GPU_IDS``, ``PODIUM_GPU_LOCK_DIR``, ``PODIUM_SANDBOX_RUNTIME``: as on the platform;
 ``PODIUM_GPU_PROBE_IMAGE`` (default ``podium/python:3.11``): the image of the GPU probe.
+``PODIUM_GPU_MODE``: ``toolkit`` (default; Docker's device request) or ``device-nodes``
+(no toolkit: /dev/nvidiaN by minor number and the shared nodes, and the host's driver
+folders ``PODIUM_GPU_DRIVER_DIRS``, comma-separated, mounted read-only).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class ComputeConfig:
     heartbeat_seconds: float = 10.0
     wait_seconds: float = 5.0
     gpu_probe_image: str = "podium/python:3.11"
+    gpu_mode: str = "toolkit"
+    gpu_driver_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ComputeConfig:
@@ -85,6 +90,10 @@ class ComputeConfig:
             heartbeat_seconds=float(get("PODIUM_COMPUTE_HEARTBEAT_SECONDS", "10")),
             wait_seconds=float(get("PODIUM_COMPUTE_WAIT_SECONDS", "5")),
             gpu_probe_image=get("PODIUM_GPU_PROBE_IMAGE", "podium/python:3.11"),
+            gpu_mode=get("PODIUM_GPU_MODE", "toolkit"),
+            gpu_driver_dirs=tuple(
+                Path(d.strip()) for d in get("PODIUM_GPU_DRIVER_DIRS", "").split(",") if d.strip()
+            ),
         )
 
 

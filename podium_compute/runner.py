@@ -79,6 +79,8 @@ def _limits(spec: dict[str, Any], config: ComputeConfig) -> sandbox.Limits:
         gpu_ids=config.gpu_ids,
         gpu_lock_dir=config.gpu_lock_dir,
         runtime=config.runtime,
+        gpu_mode=config.gpu_mode,
+        gpu_driver_dirs=config.gpu_driver_dirs,
     )
 
 
