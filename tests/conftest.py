@@ -13,6 +13,7 @@ import pytest
 from adminworld import World, make_world
 from django.conf import settings
 from processes import process_env
+from servers import PostgresServer, RedisServer
 
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition
@@ -74,3 +75,18 @@ def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of this session on 127.0.0.1 (tests/servers.py); stopped at the end."""
+    with RedisServer(Path(settings.PODIUM_HOME) / "var") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of this session on 127.0.0.1 (tests/servers.py), database
+    ``podium``, superuser ``postgres`` (trust); stopped and deleted at the end."""
+    with PostgresServer(Path(settings.PODIUM_HOME) / "var") as server:
+        yield server
