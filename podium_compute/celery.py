@@ -126,7 +126,7 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        name = worker_id()
+        name = worker_id(config.name)
         while True:
             capacity = {
                 "cpus": config.cpus,

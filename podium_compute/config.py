@@ -7,6 +7,7 @@
 ``PODIUM_COMPUTE_QUEUES`` (default ``compute``): broker queues served, comma-separated (a
 competition's own queue, for an organizer's host); ``PODIUM_COMPUTE_GPU_QUEUE`` (default
 ``compute-gpu``) is added when the host has a GPU that passed the start-up probe.
+``PODIUM_COMPUTE_NAME`` (default: the host name): how the platform names this host.
 ``PODIUM_COMPUTE_CPUS`` (default: this machine's CPUs), ``PODIUM_COMPUTE_MEMORY`` (``16g``;
 default: this machine's memory): the capacity runs are admitted against.
 ``PODIUM_COMPUTE_CONCURRENCY`` (default: the CPUs, at least 1): worker processes.
@@ -22,6 +23,7 @@ folders ``PODIUM_GPU_DRIVER_DIRS``, comma-separated, mounted read-only).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,7 @@ class ComputeConfig:
     gpu_probe_image: str = "podium/python:3.11"
     gpu_mode: str = "toolkit"
     gpu_driver_dirs: tuple[Path, ...] = ()
+    name: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ComputeConfig:
@@ -91,6 +94,7 @@ class ComputeConfig:
             wait_seconds=float(get("PODIUM_COMPUTE_WAIT_SECONDS", "5")),
             gpu_probe_image=get("PODIUM_GPU_PROBE_IMAGE", "podium/python:3.11"),
             gpu_mode=get("PODIUM_GPU_MODE", "toolkit"),
+            name=get("PODIUM_COMPUTE_NAME", socket.gethostname()),
             gpu_driver_dirs=tuple(
                 Path(d.strip()) for d in get("PODIUM_GPU_DRIVER_DIRS", "").split(",") if d.strip()
             ),

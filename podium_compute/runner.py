@@ -19,9 +19,10 @@ from sandbox.owner import owner_token
 logger = logging.getLogger(__name__)
 
 
-def worker_id() -> str:
-    """``host/pid-start`` of this process, the lease owner the platform records."""
-    return f"{socket.gethostname()}/{owner_token()}"[:255]
+def worker_id(name: str = "") -> str:
+    """``name/pid-start`` of this process (``name``: the host's, by default), the lease
+    owner the platform records; the platform shows ``name`` as the run's worker."""
+    return f"{name or socket.gethostname()}/{owner_token()}"[:255]
 
 
 def instance_label(config: ComputeConfig) -> str:
@@ -93,7 +94,7 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     """
     client = PlatformClient(config.platform_url, submission_id)
     try:
-        spec = client.claim(dispatch_token=dispatch_token, worker=worker_id())
+        spec = client.claim(dispatch_token=dispatch_token, worker=worker_id(config.name))
     except NotQueued:
         logger.info("submission %s is not queued; nothing to do", submission_id)
         return "skipped"
