@@ -11,13 +11,11 @@ image: a few hundred kilobytes, so ten runs stay cheap."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import secrets
 import subprocess
 import sys
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ import pandas as pd
 import psycopg
 import pytest
 import yaml
-from computehosts import ROOT, Proc, compute_env, compute_worker, free_port
+from computehosts import ROOT, Proc, compute_env, compute_worker, free_port, tiny_archive
 from servers import PostgresServer, RedisServer
 from test_fault_recovery import Engine
 
@@ -62,25 +60,6 @@ for i in range(10):
         ids[submission_create(user=user, competition=comp, image=fh).pk] = size
 print("IDS=" + json.dumps(ids))
 """
-
-
-def _tiny_archive(engine: docker.DockerClient, target: Path) -> Path:
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as tar:
-        tar.add("/bin/busybox", arcname="bin/busybox")
-        for folder in ("data", "output", "tmp"):
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-    entry = json.dumps(["/bin/busybox", "sh", "-c", SCRIPT])
-    engine.api.import_image_from_data(
-        layer.getvalue(), repository="podium-test/cluster-tiny", tag="latest",
-        changes=[f"ENTRYPOINT {entry}"],
-    )  # fmt: skip
-    with target.open("wb") as out:
-        for chunk in engine.images.get("podium-test/cluster-tiny:latest").save(named=True):
-            out.write(chunk)
-    return target
 
 
 def _bundle(source: Path, target: Path, size: str) -> Path:
@@ -161,7 +140,7 @@ def test_ten_runs_spread_over_two_compute_hosts_survive_one_being_killed(
     }
     py = sys.executable
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=platform, check=True)
-    archive = _tiny_archive(engine, tmp_path / "tiny.tar")
+    archive = tiny_archive(engine, tmp_path / "tiny.tar", SCRIPT)
     bundles = {s: str(_bundle(digits_bundle, tmp_path / s, s)) for s in SIZES}
 
     procs: list[Proc] = []

@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import docker
 import pandas as pd
 import pytest
-from computehosts import compute_env, compute_worker, platform_server
+from computehosts import compute_env, compute_worker, platform_server, tiny_archive
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import override_settings
@@ -28,11 +27,7 @@ from podium_compute.runner import instance_label
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
-SLOW_COPY = """
-import shutil, time
-time.sleep(4)
-shutil.copy("/data/sample_submission.csv", "/output/predictions.csv")
-"""
+SLOW_COPY = "sleep 4; cp /data/sample_submission.csv /output/predictions.csv"
 
 
 def _sha256(path: Path) -> str:
@@ -43,7 +38,6 @@ def test_compute_worker_without_secrets_scores_a_submission(
     worker: Path,
     digits: Competition,
     engine: docker.DockerClient,
-    script_archive: Callable[[str, str], Path],
     tmp_path: Path,
 ) -> None:
     url, web = platform_server(tmp_path / "web.log")
@@ -59,7 +53,7 @@ def test_compute_worker_without_secrets_scores_a_submission(
         competition_join(user=user, competition=digits)
         with (
             override_settings(PODIUM_COMPUTE_REMOTE=True),
-            script_archive("slow-copy", SLOW_COPY).open("rb") as fh,
+            tiny_archive(engine, tmp_path / "tiny.tar", SLOW_COPY).open("rb") as fh,
         ):
             submission = submission_create(user=user, competition=digits, image=fh)
 
