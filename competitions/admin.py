@@ -522,6 +522,8 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             health = workers.queue_health()
             level = messages.INFO if workers.live_workers(queue="scoring") else messages.WARNING
             self.message_user(request, health, level)
+            for line in workers.compute_host_lines():
+                self.message_user(request, line, messages.INFO)
         return super().changelist_view(request, extra_context)
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:

@@ -507,6 +507,9 @@ class WorkerHeartbeat(models.Model):
 
     name = models.CharField(max_length=255, unique=True)
     queues = models.JSONField(default=list)
+    # A compute worker's declared capacity and what it runs (podium_compute: cpus,
+    # memory_bytes, gpus, gpu_note, running); empty for a scoring worker.
+    capacity = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 

@@ -101,7 +101,8 @@ def signup(request: HttpRequest) -> HttpResponse:
                 f"{format_duration(rate.window_seconds)}). Try again "
                 f"{throttling.retry_text(outcome)}, or ask an organizer for an account."
             )
-            context = {"form": SignUpForm(initial={"username": request.POST.get("username")})}
+            typed = {name: request.POST.get(name) for name in ("username", "email")}
+            context = {"form": SignUpForm(initial=typed)}
             return render(
                 request, "registration/signup.html", {**context, "refusal": refusal}, status=429
             )

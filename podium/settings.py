@@ -389,6 +389,31 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(PODIUM_HOME / "celerybeat-schedule")
 
+# --- Remote compute (issue 15) ---------------------------------------------------------------
+# Off (the default): the scoring worker runs each image itself, as on one machine. On: runs go
+# to compute workers (podium_compute: no database, no secrets, never the solution) through the
+# broker queue PODIUM_COMPUTE_QUEUE; they fetch inputs from /compute/v1/ and post outcomes,
+# which a scoring worker records. A dispatch token (in the broker message) lets a worker claim
+# its run for PODIUM_COMPUTE_DISPATCH_SECONDS; the lease token it gets is valid while the
+# lease is held, at most the run's time limit plus PODIUM_COMPUTE_LEASE_GRACE_SECONDS. A posted
+# outcome waits for a scoring worker for PODIUM_SCORING_LEASE_SECONDS before the run is
+# taken back and run again.
+PODIUM_COMPUTE_REMOTE = env.bool("PODIUM_COMPUTE_REMOTE", default=False)
+# Runs without GPUs go to PODIUM_COMPUTE_QUEUE, runs with GPUs to "<that>-gpu" (served only
+# by compute workers whose GPU probe passed); a competition may have a queue of its own
+# ("slug=queue,slug2=queue2": e.g. an organizer's own compute hosts).
+PODIUM_COMPUTE_QUEUE = env.str("PODIUM_COMPUTE_QUEUE", default="compute")
+PODIUM_COMPUTE_COMPETITION_QUEUES: dict[str, str] = env.dict(
+    "PODIUM_COMPUTE_COMPETITION_QUEUES", default={}
+)
+# The token compute workers send with their heartbeat (capacity, what they run) for the
+# queue page; empty: their heartbeats are refused. It opens nothing else.
+PODIUM_COMPUTE_HOST_TOKEN = env.str("PODIUM_COMPUTE_HOST_TOKEN", default="")
+PODIUM_COMPUTE_DISPATCH_SECONDS = env.int("PODIUM_COMPUTE_DISPATCH_SECONDS", default=7 * 86400)
+PODIUM_COMPUTE_LEASE_GRACE_SECONDS = env.int("PODIUM_COMPUTE_LEASE_GRACE_SECONDS", default=3600)
+PODIUM_SCORING_LEASE_SECONDS = env.float("PODIUM_SCORING_LEASE_SECONDS", default=3600.0)
+# --- end remote compute --------------------------------------------------------------------
+
 # Where the scoring worker keeps unpacked competition data and per-run output folders.
 PODIUM_WORK_DIR = PODIUM_HOME / "work"
 # How often a platform fault (Docker engine unreachable, ...) is retried before giving up.

@@ -62,6 +62,8 @@ urlpatterns = [
     path("accounts/notifications/", views.notifications, name="notifications"),
     path("api/v1/", include("competitions.api_urls")),
     path("api/v1/", include("uploads.urls")),
+    # Compute workers (podium_compute) fetch a run's inputs and post its outcome here.
+    path("compute/v1/", include("competitions.compute_api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI with its start-up script as a file of its own (no inline script); both
     # docs pages carry inline <style> and Redoc styles itself inline and searches in a

@@ -18,6 +18,9 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
+
+from docker.types import Mount
 
 from sandbox.errors import EngineError
 
@@ -104,3 +107,74 @@ class GpuAllocator:
                 with contextlib.suppress(OSError):
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
+
+
+# --- Device-node mode: GPUs for hosts without the NVIDIA container toolkit ---------------
+#
+# The container gets the GPU's own device node (/dev/nvidiaN, N its *minor number*, which
+# can differ from its nvidia-smi index), the driver's shared nodes, and the host's driver
+# libraries mounted read-only under DRIVER_LIBRARY_ROOT (their folders appended to the
+# image's library path). Every confinement flag of the run stays as it is: no capability,
+# no privilege, read-only root, no network.
+NVIDIA_SHARED_NODES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+DRIVER_LIBRARY_ROOT = "/usr/local/podium-nvidia"
+GPU_MODES = ("toolkit", "device-nodes")
+_MINOR = re.compile(r"^Device Minor:\s*(\d+)\s*$", re.MULTILINE)
+
+
+def proc_bus_id(bus_id: str) -> str:
+    """``nvidia-smi``'s PCI bus id ("00000000:3B:00.0") as /proc/driver/nvidia names its
+    folder ("0000:3b:00.0")."""
+    domain, rest = bus_id.strip().split(":", 1)
+    return f"{domain[-4:]}:{rest}".lower()
+
+
+def gpu_minor_numbers(
+    gpu_ids: Iterable[str], *, proc_root: Path = Path("/proc/driver/nvidia/gpus")
+) -> dict[str, int]:
+    """The minor number of each GPU id (an nvidia-smi index or UUID). Raise
+    :class:`EngineError` when nvidia-smi or the driver's /proc files cannot tell."""
+    try:
+        completed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index,uuid,pci.bus_id", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise EngineError(f"nvidia-smi cannot list the GPUs: {exc}") from exc
+    minors: dict[str, int] = {}
+    for line in completed.stdout.splitlines():
+        if not line.strip():
+            continue
+        index, uuid, bus_id = (part.strip() for part in line.split(","))
+        information = proc_root / proc_bus_id(bus_id) / "information"
+        try:
+            match = _MINOR.search(information.read_text())
+        except OSError as exc:
+            raise EngineError(f"cannot read {information}: {exc}") from exc
+        if match is None:
+            raise EngineError(f"{information} names no device minor")
+        minors[index] = minors[uuid] = int(match.group(1))
+    missing = [gpu_id for gpu_id in gpu_ids if gpu_id not in minors]
+    if missing:
+        raise EngineError(f"nvidia-smi does not know the GPU(s) {', '.join(missing)}")
+    return minors
+
+
+def device_node_options(
+    minors: Iterable[int], *, driver_dirs: Iterable[Path], image_library_path: str = ""
+) -> dict[str, Any]:
+    """What device-node mode adds to a container's options: ``devices`` (the GPUs' nodes
+    by minor number and the shared nodes), ``mounts`` (each driver folder read-only) and
+    ``environment`` (``LD_LIBRARY_PATH``: the image's own, then the driver folders)."""
+    devices = [f"/dev/nvidia{minor}:/dev/nvidia{minor}:rw" for minor in minors]
+    devices += [f"{node}:{node}:rw" for node in NVIDIA_SHARED_NODES]
+    mounts, targets = [], []
+    for number, folder in enumerate(driver_dirs):
+        target = f"{DRIVER_LIBRARY_ROOT}/lib{number}"
+        targets.append(target)
+        mounts.append(Mount(target, str(folder), type="bind", read_only=True))
+    library_path = ":".join(part for part in (image_library_path, *targets) if part)
+    return {"devices": devices, "mounts": mounts, "environment": {"LD_LIBRARY_PATH": library_path}}

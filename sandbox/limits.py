@@ -37,6 +37,10 @@ class Limits:
     gpu_ids: tuple[str, ...] | None = None
     gpu_lock_dir: Path | None = None
     runtime: str | None = None
+    # "toolkit" (Docker's device request, the NVIDIA container toolkit) or "device-nodes"
+    # (the GPU's /dev nodes and the host's driver folders ``gpu_driver_dirs``, read-only).
+    gpu_mode: str = "toolkit"
+    gpu_driver_dirs: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         # Reject nonsense early: a zero limit would reach the engine as "unlimited".
@@ -59,6 +63,10 @@ class Limits:
             raise ValueError(f"Limits.gpus must not be negative, got {self.gpus!r}")
         if self.stop_grace_seconds < 0:
             raise ValueError("Limits.stop_grace_seconds must not be negative")
+        if self.gpu_mode not in ("toolkit", "device-nodes"):
+            raise ValueError(
+                f"Limits.gpu_mode must be toolkit or device-nodes, got {self.gpu_mode!r}"
+            )
         if self.gpu_ids is not None and not isinstance(self.gpu_ids, tuple):
             object.__setattr__(self, "gpu_ids", tuple(self.gpu_ids))
 

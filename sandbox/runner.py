@@ -31,7 +31,7 @@ from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 from podium.units import format_duration, format_size
 from sandbox.code import CODE_MOUNT
 from sandbox.errors import EngineError
-from sandbox.gpus import GpuAllocator, detect_gpu_ids
+from sandbox.gpus import GpuAllocator, detect_gpu_ids, device_node_options, gpu_minor_numbers
 from sandbox.limits import Limits, RunMounts
 from sandbox.masking import masked_paths
 from sandbox.output import (
@@ -267,8 +267,12 @@ def create_options(
     gpu_ids: Sequence[str] = (),
     tmp_path: Path | None = None,
     entrypoint: Sequence[str] | None = None,
+    gpu_device_nodes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the keyword arguments of ``containers.create`` for one run.
+
+    ``gpu_device_nodes`` (sandbox.gpus.device_node_options) gives the run its GPUs as
+    device nodes and driver folders instead of a device request (``Limits.gpu_mode``).
 
     ``tmp_path`` is the run's own bounded file system for /tmp (on disk, not charged to
     memory); without it /tmp is a tmpfs of ``limits.tmp_bytes``, which counts as memory.
@@ -336,7 +340,14 @@ def create_options(
                 f"rw,nosuid,nodev,size={limits.tmp_bytes},nr_inodes={limits.tmp_inodes},mode=1777"
             )
         }
-    if gpu_ids:
+    if gpu_ids and gpu_device_nodes is not None:
+        options["devices"] = list(gpu_device_nodes["devices"])
+        options["mounts"] = [*binds, *gpu_device_nodes["mounts"]]
+        options["environment"] = {
+            **options["environment"],
+            **gpu_device_nodes["environment"],
+        }
+    elif gpu_ids:
         options["device_requests"] = [
             DeviceRequest(driver="nvidia", device_ids=list(gpu_ids), capabilities=[["gpu"]])
         ]
@@ -563,6 +574,25 @@ def _remove(container: Container) -> None:
         logger.warning("could not remove container %s", container.id, exc_info=True)
 
 
+def _device_nodes(
+    client: docker.DockerClient, image_id: str, limits: Limits, gpu_ids: Sequence[str]
+) -> dict[str, Any] | None:
+    """Device-node mode's options for ``gpu_ids`` (None in toolkit mode or without GPUs)."""
+    if not gpu_ids or limits.gpu_mode != "device-nodes":
+        return None
+    minors = gpu_minor_numbers(gpu_ids)
+    try:
+        env = client.images.get(image_id).attrs["Config"].get("Env") or []
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise EngineError(f"The Docker engine failed: {exc}") from exc
+    image_path = next((e.split("=", 1)[1] for e in env if e.startswith("LD_LIBRARY_PATH=")), "")
+    return device_node_options(
+        [minors[g] for g in gpu_ids],
+        driver_dirs=limits.gpu_driver_dirs,
+        image_library_path=image_path,
+    )
+
+
 def _allocator(limits: Limits, gpu_allocator: GpuAllocator | None) -> GpuAllocator:
     if gpu_allocator is not None:
         return gpu_allocator
@@ -629,6 +659,7 @@ def run(
                 gpu_ids=gpu_ids,
                 tmp_path=tmp.path,
                 entrypoint=entrypoint,
+                gpu_device_nodes=_device_nodes(client, image_id, limits, gpu_ids),
             ),
             limits=limits,
             volume=volume,

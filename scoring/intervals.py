@@ -38,6 +38,7 @@ delta method gives a zero width when every row has the same value).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -85,7 +86,9 @@ def _finish(metric: Metric, means: np.ndarray) -> float:
     return float(metric.finish(vector if means.shape[0] > 1 else vector[:, 0])[0])
 
 
-def _delta(function, means: np.ndarray, covariance: np.ndarray) -> tuple[float, float]:
+def _delta(
+    function: Callable[[np.ndarray], float], means: np.ndarray, covariance: np.ndarray
+) -> tuple[float, float]:
     """The value of ``function`` at ``means`` and its delta-method standard error."""
     value = function(means)
     grad = np.empty_like(means)

@@ -9,7 +9,7 @@ from pathlib import Path
 import grimp
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("competitions", "scoring", "sandbox", "uploads", "podium")
+PACKAGES = ("competitions", "scoring", "sandbox", "uploads", "podium", "podium_compute")
 # Imports a function may make: podium/celery.py's signal handlers run after Django is set
 # up, which its module (loaded by `celery -A podium` before Django) cannot wait for; and
 # podium/apps.py's ready() loads the Celery app once the apps are ready (Django's place for

@@ -175,6 +175,52 @@ def submission_fail_platform(*, submission_id: int, message: str) -> None:
     transitions.fail_platform(submission_id=submission_id, message=message)
 
 
+def submission_platform_fault(*, submission_id: int, owner: str, message: str) -> None:
+    """A compute worker's platform fault on its run: retried later with a backoff, or
+    failed as ``platform_error`` after the last retry, as for a local run. Nothing changes
+    unless ``owner`` still holds the run's lease."""
+    _platform_fault(Submission.objects.get(pk=submission_id), owner, message)
+
+
+def submission_record_computed(
+    *,
+    submission_id: int,
+    owner: str,
+    usage: dict[str, Any],
+    failure_kind: str = "",
+    failure_message: str = "",
+    predictions: Path | None = None,
+) -> None:
+    """Record a run that a compute worker ran elsewhere (competitions.evaluation.compute).
+
+    With ``failure_kind`` the sandbox's verdict is recorded as the failure; otherwise the
+    posted ``predictions`` file is validated and scored here, where the solution is. Records
+    only while ``owner`` holds the lease. Raises :class:`PlatformFault` (the run is retried)
+    when scoring fails on our side.
+    """
+    submission = Submission.objects.select_related("competition").get(pk=submission_id)
+    token = _OWNER.set(owner)
+    try:
+        if failure_kind:
+            _fail(submission_id, failure_kind, failure_message, **usage)
+        else:
+            assert predictions is not None
+            prepare = (
+                competition_debug_data_prepare if submission.is_debug else competition_data_prepare
+            )
+            data = prepare(competition=submission.competition)
+            _score(submission, data.solution, predictions, usage)
+    except CompetitionNotReady as exc:
+        _fail(submission_id, Kind.PLATFORM_ERROR, str(exc))
+    except Exception as exc:
+        logger.exception("recording submission %s failed", submission_id)
+        _platform_fault(submission, owner, "Scoring failed on our side.")
+        raise PlatformFault(f"Scoring failed on our side: {exc!r}") from exc
+    finally:
+        _OWNER.reset(token)
+    retention.image_archive_delete_if_done(submission_id=submission_id)
+
+
 def _evaluate(submission: Submission, lease_lost: Callable[[], bool] = lambda: False) -> None:
     competition = submission.competition
     prepare = competition_debug_data_prepare if submission.is_debug else competition_data_prepare

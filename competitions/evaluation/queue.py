@@ -13,11 +13,13 @@ from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
+from competitions.evaluation import credentials
 from competitions.models import Submission
 
 logger = logging.getLogger(__name__)
 
 EVALUATE_TASK = "scoring.evaluate_submission"
+COMPUTE_TASK = "compute.run_submission"
 SCORING_QUEUE = "scoring"
 
 
@@ -29,12 +31,38 @@ def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
     """
     due = timezone.now() + dt.timedelta(seconds=max(0.0, delay_seconds))
     Submission.objects.filter(pk=submission_id).update(enqueued_at=due)
-    current_app.send_task(
-        EVALUATE_TASK,
-        args=(submission_id,),
-        queue=SCORING_QUEUE,
-        countdown=delay_seconds if delay_seconds > 0 else None,
-    )
+    options: dict[str, Any] = {"queue": SCORING_QUEUE}
+    if delay_seconds > 0:
+        options["countdown"] = delay_seconds
+    if settings.PODIUM_COMPUTE_REMOTE:
+        # A compute worker (podium_compute) claims the run with this run's own credential.
+        # The run's needs travel with it: a compute worker takes it only when they fit.
+        options["queue"], needs = compute_route(submission_id)
+        token = credentials.dispatch_token(submission_id=submission_id)
+        current_app.send_task(COMPUTE_TASK, args=(submission_id, token, needs), **options)
+        return
+    current_app.send_task(EVALUATE_TASK, args=(submission_id,), **options)
+
+
+def compute_route(submission_id: int) -> tuple[str, dict[str, Any]]:
+    """The broker queue of compute workers that may take this run, and what the run needs:
+    ``{"cpus": float, "memory_bytes": int, "gpus": int}``.
+
+    The competition's own queue when PODIUM_COMPUTE_COMPETITION_QUEUES names one; else
+    PODIUM_COMPUTE_QUEUE for runs without GPUs and ``<that>-gpu`` for runs with GPUs.
+    """
+    competition = Submission.objects.select_related("competition").get(pk=submission_id).competition
+    needs = {
+        "cpus": competition.cpu_limit,
+        "memory_bytes": competition.memory_limit_bytes,
+        "gpus": competition.gpu_limit,
+    }
+    own = settings.PODIUM_COMPUTE_COMPETITION_QUEUES.get(competition.slug)
+    if own:
+        return own, needs
+    if competition.gpu_limit > 0:
+        return f"{settings.PODIUM_COMPUTE_QUEUE}-gpu", needs
+    return settings.PODIUM_COMPUTE_QUEUE, needs
 
 
 def retry_delay_seconds(attempts: int) -> float:
@@ -48,7 +76,7 @@ def _payload_submission_id(raw: bytes) -> int | None:
     envelope, as the filesystem and Redis transports store it), else None."""
     try:
         message = json.loads(raw)
-        if (message.get("headers") or {}).get("task") != EVALUATE_TASK:
+        if (message.get("headers") or {}).get("task") not in (EVALUATE_TASK, COMPUTE_TASK):
             return None
         args = json.loads(base64.b64decode(message["body"]))[0]
         return int(args[0])
@@ -86,7 +114,7 @@ def _filesystem_pending() -> set[int] | None:
         return None
     folder = Path(options["data_folder_in"])
     try:
-        paths = list(folder.glob(f"*.{SCORING_QUEUE}.msg"))
+        paths = list(folder.glob("*.msg"))
     except OSError:
         logger.warning("cannot list the broker folder %s", folder, exc_info=True)
         return None

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from competitions.evaluation import confidence, queue, recovery, retention
+from competitions.evaluation import compute, confidence, queue, recovery, retention
 from competitions.evaluation.pipeline import PlatformFault, submission_evaluate
 from competitions.models import Competition, RuntimeImage
 from competitions.services.results import competition_rescore
@@ -31,6 +31,34 @@ def evaluate_submission(submission_id: int) -> None:
     database holds the attempt count, so a retry survives a worker's death)."""
     try:
         submission_evaluate(submission_id=submission_id)
+    except PlatformFault as exc:
+        logger.warning("submission %s: %s", submission_id, exc)
+
+
+@shared_task(
+    name="scoring.record_computed",
+    acks_late=True,
+    soft_time_limit=3600,
+    time_limit=3600 + 300,
+)
+def record_computed(
+    submission_id: int,
+    owner: str,
+    usage: dict,
+    failure_kind: str,
+    failure_message: str,
+    staged: str,
+) -> None:
+    """Validate, score and record a run a compute worker ran elsewhere (posted outcome)."""
+    try:
+        compute.run_record(
+            submission_id=submission_id,
+            owner=owner,
+            usage=usage,
+            failure_kind=failure_kind,
+            failure_message=failure_message,
+            staged=staged,
+        )
     except PlatformFault as exc:
         logger.warning("submission %s: %s", submission_id, exc)
 

@@ -159,6 +159,25 @@ def fail(*, submission_id: int, owner: str, kind: str, message: str, **fields: A
     )
 
 
+def hand_over(*, submission_id: int, owner: str, new_owner: str, lease_seconds: float) -> bool:
+    """Pass a running run's lease from ``owner`` (a compute worker that posted its result)
+    to ``new_owner`` (the scoring task that records it) for ``lease_seconds``; the status
+    stays running.
+
+    Precondition: ``status = running`` and ``lease_owner = owner``.
+    """
+    now = timezone.now()
+    return bool(
+        Submission.objects.filter(
+            pk=submission_id, status=Status.RUNNING, lease_owner=owner
+        ).update(
+            lease_owner=new_owner,
+            lease_heartbeat_at=now,
+            lease_expires_at=now + dt.timedelta(seconds=lease_seconds),
+        )
+    )
+
+
 def release(*, submission_id: int, owner: str, delay_seconds: float) -> bool:
     """running -> queued for a retry after ``delay_seconds`` (a platform fault; not counted).
 

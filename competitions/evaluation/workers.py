@@ -10,26 +10,51 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from competitions.models import Submission, WorkerHeartbeat
+from podium.units import format_size
 
 logger = logging.getLogger(__name__)
 
 
-def worker_beat(*, name: str, queues: Sequence[str]) -> None:
-    """Say that worker ``name`` is alive and consumes ``queues``."""
+def worker_beat(
+    *, name: str, queues: Sequence[str], capacity: dict[str, Any] | None = None
+) -> None:
+    """Say that worker ``name`` is alive and consumes ``queues`` (a compute worker also
+    says its ``capacity``: cpus, memory_bytes, gpus, gpu_note, running)."""
     now = timezone.now()
-    updated = WorkerHeartbeat.objects.filter(name=name).update(
-        queues=list(queues), last_seen_at=now
-    )
+    fields: dict[str, Any] = {"queues": list(queues), "last_seen_at": now}
+    if capacity is not None:
+        fields["capacity"] = capacity
+    updated = WorkerHeartbeat.objects.filter(name=name).update(**fields)
     if not updated:
-        WorkerHeartbeat.objects.update_or_create(
-            name=name, defaults={"queues": list(queues), "last_seen_at": now, "started_at": now}
+        WorkerHeartbeat.objects.update_or_create(name=name, defaults={**fields, "started_at": now})
+
+
+def compute_host_lines() -> list[str]:
+    """One line per live compute worker for the queue page: capacity, GPUs, queues, runs."""
+    lines = []
+    for row in live_workers():
+        capacity = row.capacity or {}
+        if not capacity:
+            continue
+        gpus = capacity.get("gpus") or []
+        gpu_text = f"GPUs {', '.join(map(str, gpus))}" if gpus else "no GPU"
+        if capacity.get("gpu_note"):
+            gpu_text += f" ({capacity['gpu_note']})"
+        running = capacity.get("running") or []
+        runs = ", ".join(f"#{pk}" for pk in running) if running else "nothing"
+        lines.append(
+            f"Compute host {row.name}: {float(capacity.get('cpus') or 0):g} CPUs, "
+            f"{format_size(capacity.get('memory_bytes'))} memory, {gpu_text}; "
+            f"queues {', '.join(row.queues)}; running {runs}."
         )
+    return lines
 
 
 def worker_gone(*, name: str) -> None:

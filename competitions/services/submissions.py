@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.db import transaction
@@ -257,15 +258,23 @@ def submission_create(  # noqa: C901 - every rule a new submission must pass, in
     # Cheap and first: a file over the image limit is refused whatever it holds.
     image_size_check(competition=competition, size=size)
     runtime: RuntimeImage | None
+    kind = rerun_of.kind if rerun_of is not None else artifact_kind(fileobj=image)
+    if kind == Submission.Kind.CODE and settings.PODIUM_COMPUTE_REMOTE:
+        # Remote compute hosts (podium_compute) load image archives only: refused here, by
+        # the platform, before anything is counted, instead of failing on the host.
+        raise ApplicationError(
+            "This platform runs submissions on remote compute hosts, which do not run code "
+            "archives yet: submit an image (the output of `docker save`).",
+            {"code": "code_unsupported"},
+        )
     if rerun_of is not None:
-        kind, runtime = rerun_of.kind, None
+        runtime = None
         if rerun_of.runtime_image is not None:
             # Still allowed and still built here? The organizers may have changed either.
             runtime = runtime_image_for_code(
                 competition=competition, name=rerun_of.runtime_image.name
             )
     else:
-        kind = artifact_kind(fileobj=image)
         runtime = None
         if kind == Submission.Kind.CODE:
             runtime = runtime_image_for_code(competition=competition, name=runtime_image)

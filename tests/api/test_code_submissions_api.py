@@ -184,3 +184,19 @@ def test_a_code_rerun_on_a_runtime_image_no_longer_allowed_is_refused(
     assert response.json()["code"] == "runtime_image_not_allowed"
     assert "does not allow the runtime image podium-test/dropped:1" in response.json()["detail"]
     assert not Submission.objects.filter(rerun_of=source).exists()
+
+
+def test_code_is_refused_at_submit_when_runs_go_to_remote_compute_hosts(
+    arena: Arena, alice: APIClient, settings
+) -> None:
+    """Remote compute hosts load image archives only: a code archive is the platform's
+    refusal at submit time (nothing stored or counted), never a failed run of the team."""
+    _allow(arena)
+    settings.PODIUM_COMPUTE_REMOTE = True
+    before = Submission.objects.count()
+    response = alice.post(SUBMIT, {"code": _file(code_zip(), "code.zip")}, format="multipart")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "code_unsupported"
+    assert "remote compute hosts" in response.json()["detail"]
+    assert Submission.objects.count() == before
