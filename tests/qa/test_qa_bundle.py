@@ -68,6 +68,10 @@ def test_the_bundle_imports_as_an_individual_f1_competition(qa_bundle: Path, db:
     assert "PSF License" in competition.overview
     assert "- `python3-torch` 1.13.1" in competition.overview
     assert "Entries are individual" in competition.rules
+    assert sorted(competition.runtime_images.values_list("name", flat=True)) == [
+        "podium/python:3.11",
+        "podium/pytorch:1.13",
+    ]
 
 
 def test_load_demo_loads_qa_next_to_digits(db: None) -> None:

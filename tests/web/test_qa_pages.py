@@ -54,6 +54,10 @@ def test_qa_pages_name_the_runtime_image_for_each_role(
             page = _get(base + path, cookie)
             assert "FROM podium/pytorch:1.13" in page, (path, cookie)
             assert "examples/baseline-pytorch-qa" in page, (path, cookie)
+    # The Data and Submit pages list the runtime images code submissions run on.
+    for name in ("data", "submit"):
+        page = _get(base + reverse(f"competitions:{name}", args=[slug]), _cookie(participant))
+        assert "podium/pytorch:1.13" in page, name
     # Where a logged-in newcomer joins: the rule against teams, before accepting.
     assert 'id="individual-entries"' in _get(base + rules, _cookie(newcomer))
     assert 'id="individual-entries"' in _get(base + overview, _cookie(newcomer))
