@@ -4,6 +4,11 @@
  * The uploads app speaks tus 1.0 at /api/v1/uploads/ (creation, HEAD/PATCH offsets,
  * termination, checksum). tus-js-client keeps the upload's URL in localStorage per file
  * and competition, so a dropped connection or a reload resumes instead of restarting.
+ *
+ * Before uploading, the file's SHA-256 (the browser's SubtleCrypto, files up to
+ * HASHED_MAX bytes, secure contexts only) is offered to the submissions API: when the
+ * team's artifact with that digest is still kept, the submission is made at once and
+ * nothing is uploaded; otherwise the upload goes ahead as usual.
  */
 (function () {
   "use strict";
@@ -22,6 +27,41 @@
   var size = window.podiumUnits.formatSize;  // static/units.js: the server's rule
 
   var resumedFrom = 0;
+  var HASHED_MAX = 1024 * 1024 * 1024;  // bytes: SubtleCrypto hashes a file held in memory
+
+  function sha256(file) {
+    if (!window.crypto || !window.crypto.subtle || file.size > HASHED_MAX) return Promise.resolve(null);
+    text.textContent = "Checking whether your team uploaded this file before…";
+    return file.arrayBuffer()
+      .then(function (bytes) { return window.crypto.subtle.digest("SHA-256", bytes); })
+      .then(function (digest) {
+        return Array.from(new Uint8Array(digest), function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+      })
+      .catch(function () { return null; });  // unreadable here: the upload decides
+  }
+
+  function reuse(digest) {
+    // The submission from the team's kept artifact, or null (unknown or gone: upload it).
+    if (!digest) return Promise.resolve(null);
+    var debug = form.querySelector('input[name="debug"]');
+    var description = form.querySelector('input[name="description"]');
+    var body = { sha256: digest, debug: Boolean(debug && debug.checked), description: description ? description.value : "" };
+    return fetch(form.dataset.submissionsUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body),
+    }).then(function (response) {
+      if (response.status === 201) return response.json();
+      // Unknown or deleted: upload it. Any other refusal (daily limit, not joined, ...)
+      // would refuse the uploaded file too: say it now, before sending any byte.
+      return response.json().then(function (body) {
+        var code = body && body.code;
+        if (response.status >= 500 || !code || code === "unknown_artifact" || code === "artifact_deleted") return null;
+        return { refused: body.detail || "The submission was refused (HTTP " + response.status + ")." };
+      }, function () { return null; });
+    }).catch(function () { return null; });
+  }
 
   function show(done, total, started, note) {
     var pct = total ? Math.floor((done / total) * 1000) / 10 : 0;
@@ -99,7 +139,15 @@
     text.classList.remove("error");
     if (limit && file.size > limit) { fail("The file is " + size(file.size) + "; the limit is " + size(limit) + "."); return; }
     button.disabled = true;
-    upload(file).then(function (id) {
+    sha256(file).then(reuse).then(function (created) {
+      if (created && created.refused) { fail(created.refused); return null; }
+      if (created) {
+        text.textContent = "Your team uploaded this file before: submitted without uploading it again.";
+        window.location.href = form.dataset.submissionPage.replace(/\/0\/$/, "/" + created.id + "/");
+        return null;
+      }
+      return upload(file);
+    }).then(function (id) {
       if (!id) return;
       uploadField.value = id;
       input.disabled = true;  // the bytes are on the server already

@@ -96,9 +96,25 @@ class Server:
         return [int(pid) for pid in children.read_text().split()]
 
 
+@pytest.fixture(scope="session")
+def collected_static() -> None:
+    """The static files collected as `./podiumctl up` collects them (STATIC_ROOT under the
+    test home). Gunicorn with DEBUG off serves only those (whitenoise): without them every
+    page would run without its scripts, and a test would pass or fail by which test
+    happened to collect them first."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT, env=process_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture
-def serve(transactional_db: None, tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start the platform under gunicorn on 127.0.0.1, on the test database."""
+def serve(
+    transactional_db: None, tmp_path: Path, collected_static: None
+) -> Iterator[Callable[..., Server]]:
+    """Start the platform under gunicorn on 127.0.0.1, on the test database, with the
+    static files collected."""
     started: list[Server] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> Server:

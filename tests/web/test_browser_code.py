@@ -109,6 +109,25 @@ def test_participant_submits_code_and_reruns_an_earlier_image_without_upload(
     assert "on podium/python:3.11" in text() and "Scored" in text()
     b.save_screenshot(str(screenshots / "code-03-scored.png"))
 
+    # The same archive chosen again: its SHA-256 names the team's kept artifact, so the
+    # submission is made at once and no byte is uploaded (an upload would make a plain
+    # submission, not a re-run of the first).
+    go(reverse("competitions:submit", args=[competition.slug]))
+    b.find_element(By.NAME, "image").send_keys(str(archive))
+    b.find_element(By.ID, "submit-button").click()
+    deadline = time.monotonic() + 60
+    while not Submission.objects.filter(rerun_of=code).exists():
+        assert time.monotonic() < deadline, text()
+        time.sleep(0.1)
+    again = Submission.objects.get(rerun_of=code)
+    assert (again.kind, again.image_sha256) == ("code", code.image_sha256)
+    deadline = time.monotonic() + 60
+    while not b.current_url.endswith(again.get_absolute_url()):
+        assert time.monotonic() < deadline, b.current_url
+        time.sleep(0.1)
+    assert Submission.objects.filter(competition=competition, kind="code").count() == 2
+    _finished(again.pk, worker)
+
     # Run the earlier image again as a debug run: no file is chosen or sent.
     go(earlier.get_absolute_url())
     b.find_element(By.XPATH, "//button[text()='Run again as a debug run']").click()
