@@ -14,6 +14,7 @@ from competitions.evaluation import tasks as evaluation_tasks
 from competitions.ranges import ranged_file_response
 from competitions.services.runtime_images import runtime_image_archive_path
 from competitions.services.submit import submission_rerun
+from podium import throttling
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedHttpRequest
 
@@ -27,7 +28,16 @@ def runtime_image_download(request: HttpRequest, slug: str, pk: int) -> HttpResp
         raise Http404("No such runtime image in this competition.")
     path = runtime_image_archive_path(runtime_image=runtime_image)
     if path is None:
-        evaluation_tasks.refresh_runtime_images.delay()
+        # Asked for once per image every 10 minutes whoever asks, however often (counted
+        # atomically across web processes): a flood of downloads queues one refresh, not
+        # one per request.
+        once = throttling.hit(
+            scope="runtime-image-refresh",
+            ident=str(runtime_image.pk),
+            rate=throttling.Rate(limit=1, window_seconds=600),
+        )
+        if once.allowed:
+            evaluation_tasks.refresh_runtime_images.delay()
         response = HttpResponse(
             f"The archive of {runtime_image.name} is being prepared; try again in a few minutes.",
             status=503,

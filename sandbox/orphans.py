@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import docker
@@ -72,8 +72,14 @@ def cleanup_orphans(  # noqa: C901 - three kinds of leftovers in one sweep, each
     scratch_roots: Iterable[Path] = (),
     image_ledger: Path | None = None,
     exited_grace_seconds: float = 60.0,
+    labels: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Remove sandbox containers, scratch files and images whose owning process is gone.
+
+    ``labels`` narrows the containers to those carrying all of them (a platform instance's
+    own, on an engine that other instances share); with ``scratch_roots`` only scratch
+    folders below those roots are considered (another instance's live or dead runs on the
+    same host are its own business).
 
     Also removes sandbox containers that exited more than ``exited_grace_seconds`` ago
     (their owner lost the engine while they ran) and, with ``image_ledger``, the images
@@ -85,8 +91,9 @@ def cleanup_orphans(  # noqa: C901 - three kinds of leftovers in one sweep, each
     try:
         # ignore_removed: a container removed between the list and its inspection (by
         # another worker, or its own --rm) is simply gone, not an engine failure.
+        wanted = [f"{SANDBOX_LABEL}=1", *(f"{k}={v}" for k, v in (labels or {}).items())]
         containers = client.containers.list(
-            all=True, filters={"label": f"{SANDBOX_LABEL}=1"}, ignore_removed=True
+            all=True, filters={"label": wanted}, ignore_removed=True
         )
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise EngineError(f"Cannot list sandbox containers: {exc}") from exc
@@ -102,7 +109,10 @@ def cleanup_orphans(  # noqa: C901 - three kinds of leftovers in one sweep, each
             pass
         except (docker.errors.DockerException, requests.exceptions.RequestException):
             logger.warning("could not remove orphan container %s", container.id, exc_info=True)
-    candidates = _mounted_scratch_dirs()
+    roots = [Path(root).resolve() for root in scratch_roots]
+    candidates = {
+        p for p in _mounted_scratch_dirs() if not roots or any(p.is_relative_to(r) for r in roots)
+    }
     for root in scratch_roots:
         try:
             candidates.update(p for p in Path(root).iterdir() if _scratch_owner(p) is not None)

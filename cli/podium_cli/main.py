@@ -206,7 +206,9 @@ def competition_submissions(api: Api, args: argparse.Namespace, out: Output) -> 
     for row in rows:
         row["selected"] = "yes" if row.get("is_selected") else ""
         if row.get("is_debug"):
-            row["status"] = f"{row['status']} (debug)"
+            # A debug run that ended well was validated, not scored (the site says "Checked").
+            status = "checked" if row["status"] == "scored" else row["status"]
+            row["status"] = f"{status} (debug)"
         # Why a run failed, not only that it did: the kind, then the server's message.
         if row.get("failure_kind"):
             row["failure"] = f"{row['failure_kind']}: {row.get('failure_message') or ''}".strip()

@@ -25,7 +25,7 @@ import pandas as pd
 from django.db.models import Q
 
 from competitions.evaluation.data import local_path, stored_solution_read
-from competitions.evaluation.metric import competition_metric
+from competitions.evaluation.metric import competition_metric, metric_score_range
 from competitions.models import (
     Competition,
     CompetitionFile,
@@ -118,12 +118,17 @@ def _store_interval(rows: _Rows, submission: Submission, kind: str) -> bool:
     except Exception:  # a metric undefined on too many resamples, ...
         logger.warning("no interval for submission %s", submission.pk, exc_info=True)
         return False
+    # An asymptotic interval (normal, delta method) can pass the metric's possible scores
+    # (an F1 above 1); it is cut to them.
+    lowest, highest = metric_score_range(rows.competition.metric)
+    low = found.low if lowest is None else max(lowest, found.low)
+    high = found.high if highest is None else min(highest, found.high)
     ScoreInterval.objects.update_or_create(
         submission=submission,
         part=kind,
         defaults={
-            "low": found.low,
-            "high": found.high,
+            "low": low,
+            "high": high,
             "method": found.method,
             "confidence": rows.competition.interval_confidence,
             "solution_sha256": rows.record.sha256,

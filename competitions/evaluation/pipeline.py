@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
 import hashlib
 import logging
+import math
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db.models import Q
+from django.utils import timezone
 
 import sandbox
 from competitions.evaluation import confidence, queue, retention, transitions
@@ -44,6 +48,11 @@ Kind = Submission.FailureKind
 
 class PlatformFault(Exception):
     """Our fault, probably transient (engine unreachable, ...): retry, never count it."""
+
+
+def instance_label() -> str:
+    """The label value naming this platform instance's sandbox containers on an engine."""
+    return _instance_label()
 
 
 def _instance_label() -> str:
@@ -90,8 +99,38 @@ def _notify(submission_id: int) -> None:
         logger.exception("could not notify about submission %s", submission_id)
 
 
+def _held_until_release(submission_id: int) -> dict[str, Any]:
+    """Wait, before recording a scored run's outcome, until the first multiple of
+    PODIUM_RESULT_RELEASE_QUANTUM_SECONDS (seconds) after its start; return the fields
+    that record its real end (``finished_at``) for organizers.
+
+    The run's end is a channel a run controls (it can end at a moment made of a hidden
+    value). Recording it only on the boundary, while this worker keeps the run's lease and
+    its slot, times everything that follows the recording to the boundary too: the status,
+    the leaderboard, the notification and its e-mail, the quota, what cancel and select
+    answer, and the start of the next run on this worker (competitions.run_reports shows
+    the boundary as the finish). Debug runs (public sample only) and a zero quantum are not
+    held. Costs each scored run up to one quantum of its worker's time.
+    """
+    quantum = max(0, int(settings.PODIUM_RESULT_RELEASE_QUANTUM_SECONDS))
+    end = timezone.now()
+    row = Submission.objects.filter(pk=submission_id).values("started_at", "is_debug").first()
+    if not quantum or row is None or row["is_debug"] or row["started_at"] is None:
+        return {}
+    elapsed = (end - row["started_at"]).total_seconds()
+    release = row["started_at"] + dt.timedelta(
+        seconds=max(1, math.ceil(elapsed / quantum)) * quantum
+    )
+    wait = (release - timezone.now()).total_seconds()
+    if wait > 0:
+        logger.info("submission %s: outcome held %.0f s, to its release", submission_id, wait)
+        time.sleep(wait)
+    return {"finished_at": end}
+
+
 def _scored(submission_id: int, **fields: Any) -> bool:
     """Record a scored run unless it is no longer ours (cancelled, or lease lost)."""
+    fields.update(_held_until_release(submission_id))
     done = transitions.score(submission_id=submission_id, owner=_OWNER.get(), **fields)
     return _recorded(submission_id, done, Submission.Status.SCORED)
 
@@ -108,6 +147,7 @@ def _leaderboard_changed(submission_id: int) -> None:
 
 def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> bool:
     """Record a failed run unless it is no longer ours (cancelled, or lease lost)."""
+    fields.update(_held_until_release(submission_id))
     done = transitions.fail(
         submission_id=submission_id, owner=_OWNER.get(), kind=kind, message=message, **fields
     )
@@ -200,16 +240,26 @@ def submission_record_computed(
     """
     submission = Submission.objects.select_related("competition").get(pk=submission_id)
     token = _OWNER.set(owner)
+    # The lease is kept while the outcome is scored and held to its release.
+    keeper = LeaseKeeper(
+        submission_id=submission_id,
+        owner=owner,
+        lease_seconds=settings.PODIUM_LEASE_SECONDS,
+        renew_seconds=settings.PODIUM_LEASE_RENEW_SECONDS,
+    )
     try:
-        if failure_kind:
-            _fail(submission_id, failure_kind, failure_message, **usage)
-        else:
-            assert predictions is not None
-            prepare = (
-                competition_debug_data_prepare if submission.is_debug else competition_data_prepare
-            )
-            data = prepare(competition=submission.competition)
-            _score(submission, data.solution, predictions, usage)
+        with keeper:
+            if failure_kind:
+                _fail(submission_id, failure_kind, failure_message, **usage)
+            else:
+                assert predictions is not None
+                prepare = (
+                    competition_debug_data_prepare
+                    if submission.is_debug
+                    else competition_data_prepare
+                )
+                data = prepare(competition=submission.competition)
+                _score(submission, data.solution, predictions, usage)
     except CompetitionNotReady as exc:
         _fail(submission_id, Kind.PLATFORM_ERROR, str(exc))
     except Exception as exc:

@@ -20,6 +20,7 @@ from django.conf import settings
 
 import sandbox
 from competitions.evaluation import queue, transitions
+from competitions.evaluation.pipeline import instance_label
 from competitions.models import Submission
 from competitions.services.common import leaderboard_invalidate
 
@@ -91,7 +92,10 @@ def sandbox_cleanup() -> list[str]:
     work = Path(settings.PODIUM_WORK_DIR)
     try:
         return sandbox.cleanup_orphans(
-            sandbox.docker_client(), scratch_roots=[work / "runs"], image_ledger=work / "images"
+            sandbox.docker_client(),
+            scratch_roots=[work / "runs"],
+            image_ledger=work / "images",
+            labels={"podium.instance": instance_label()},  # not another platform's on the engine
         )
     except sandbox.EngineError:
         logger.warning("sandbox cleanup failed: the Docker engine is unreachable", exc_info=True)

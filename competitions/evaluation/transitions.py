@@ -132,12 +132,14 @@ def finish(*, submission_id: int, owner: str, **fields: Any) -> bool:
     """running -> the outcome in ``fields`` (status scored or failed, scores, usage).
 
     Precondition: ``status = running`` and ``lease_owner = owner``: a worker that lost its
-    lease (or whose run was cancelled) records nothing.
+    lease (or whose run was cancelled) records nothing. ``finished_at`` defaults to now
+    (the pipeline gives the real end of a run whose outcome it held to its release).
     """
+    fields.setdefault("finished_at", timezone.now())
     with transaction.atomic():
         done = Submission.objects.filter(
             pk=submission_id, status=Status.RUNNING, lease_owner=owner
-        ).update(finished_at=timezone.now(), **_LEASE_CLEARED, **fields)
+        ).update(**_LEASE_CLEARED, **fields)
         return bool(standings.changed(done, submission_ids=[submission_id]))
 
 

@@ -60,7 +60,7 @@ def run_summary(*, user: User, submission: Submission) -> str:
     what = "debug run" if submission.is_debug else "submission"
     line = (
         f"Your {what} #{submission.pk} in {submission.competition.title} "
-        f"finished: {submission.get_status_display().lower()}."
+        f"finished: {submission.status_label.lower()}."
     )
     if submission.status == Submission.Status.SCORED and report.public_score is not None:
         line += f" Public score: {report.public_score:.6g}."
@@ -90,7 +90,7 @@ def notification_run_finished(*, submission_id: int) -> Notification | None:
         _send_later(
             user=user,
             subject=f"[Podium] {submission.competition.title}: run #{submission.pk} "
-            f"{submission.get_status_display().lower()}",
+            f"{submission.status_label.lower()}",
             body=f"{run_summary(user=user, submission=submission)}\n\n{url}\n\n{_FOOTER}",
         )
     return Notification.objects.get(user=user, submission=submission)

@@ -266,3 +266,23 @@ def test_an_address_held_by_an_expired_unconfirmed_account_can_be_claimed(settin
     assert [m.to for m in mail.outbox] == [["Victim@example.org"]]
     assert "confirm it" in mail.outbox[0].body
     assert not victim.is_active  # until the owner opens the link
+
+
+def test_a_finished_debug_run_is_notified_as_checked(django_capture_on_commit_callbacks) -> None:
+    """Debug runs are validated, not scored on hidden labels: the notification and its
+    e-mail say so in the words of the run's page ("Checked")."""
+    member = MembershipFactory(user__username="ada")
+    member.user.email = "ada@example.org"
+    member.user.save()
+    account_settings_update(user=member.user, notify_by_email=True)
+    debug = SubmissionFactory(
+        team=member.team, user=member.user, status=Submission.Status.SCORED, is_debug=True
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notification_run_finished(submission_id=debug.pk) is not None
+    assert f"run #{debug.pk} checked" in mail.outbox[0].subject
+    client = Client()
+    client.force_login(member.user)
+    shown = text(client.get(reverse("notifications")))
+    assert f"debug run #{debug.pk}" in shown and "finished: checked." in shown
+    assert "finished: scored" not in shown

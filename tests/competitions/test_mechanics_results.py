@@ -398,3 +398,23 @@ def test_rescore_task_stores_intervals_and_neighbour_tests(digits: Competition, 
     assert board[0].not_significant_vs_next is True
     assert board[1].not_significant_vs_next is False  # 98% vs 67%
     assert board[2].not_significant_vs_next is False
+
+
+def test_a_stored_interval_stays_inside_the_metrics_possible_scores(
+    digits: Competition, kept, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An asymptotic interval can pass the metric's range (an F1 of 1.0005 was seen on the
+    qa demo); what is stored and shown is cut to it (accuracy: 0 to 1)."""
+    from competitions.evaluation import confidence
+    from scoring.intervals import Estimate
+
+    kept(TeamFactory(competition=digits, name="A"), wrong_every=50)
+    competition_rescore(actor=staff(), competition=digits)
+    monkeypatch.setattr(
+        confidence,
+        "score_interval",
+        lambda *a, **k: Estimate(low=-0.25, high=1.0005, std=0.01, method="delta"),
+    )
+    assert confidence.competition_intervals_refresh(competition_id=digits.pk) == 2
+    (entry,) = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
+    assert (entry.ci_low, entry.ci_high) == (0.0, 1.0)

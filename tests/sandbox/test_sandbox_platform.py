@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import subprocess
 import sys
@@ -232,3 +233,38 @@ def test_a_container_removed_during_cleanup_is_no_engine_failure(
             all=True, filters={"label": f"podium.test-vanishing={labels['podium.test-vanishing']}"}
         ):
             container.remove(force=True)
+
+
+def test_cleanup_narrowed_by_labels_leaves_another_instances_orphans(
+    client: docker.DockerClient, job_image: sandbox.LoadedImage, tmp_path: Path
+) -> None:
+    """Two platform instances share an engine: each sweeps only its own dead runs (the
+    other's are for its own recovery to find)."""
+    run = uuid.uuid4().hex
+    mine, theirs = (
+        client.containers.create(
+            job_image.image_id,
+            network_mode="none",
+            labels={
+                SANDBOX_LABEL: "1",
+                OWNER_LABEL: _dead_token(),
+                "podium.instance": instance,
+                "podium.test-instances": run,
+            },
+        )
+        for instance in (f"mine-{run}", f"theirs-{run}")
+    )
+    try:
+        removed = sandbox.cleanup_orphans(
+            client, scratch_roots=[tmp_path], labels={"podium.instance": f"mine-{run}"}
+        )
+        assert f"container {mine.short_id}" in removed
+        assert f"container {theirs.short_id}" not in removed
+        left = client.containers.list(
+            all=True, filters={"label": f"podium.test-instances={run}"}, ignore_removed=True
+        )
+        assert [c.id for c in left] == [theirs.id]
+    finally:
+        for container in (mine, theirs):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)

@@ -134,6 +134,10 @@ def test_an_archive_not_made_yet_is_503_and_gets_made(
     assert response["Retry-After"] == "120"
     assert "being prepared" in response.content.decode()
     assert queued == [True]
+    # A flood of anonymous downloads (each a 503) queues no second refresh.
+    anonymous = Client()
+    assert [_download(anonymous).status_code for _ in range(20)] == [503] * 20
+    assert queued == [True]
 
 
 def test_a_submission_runs_again_as_a_debug_run_from_its_page(alice: Client, member) -> None:
