@@ -285,6 +285,7 @@ def _leaderboard_context(
     raw_page = request.GET.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
     board = None
+    team = selectors.team_for_user(user=request.user, competition=competition)
     try:
         board = leaderboards.leaderboard_page_for_user(
             user=request.user,
@@ -292,8 +293,18 @@ def _leaderboard_context(
             kind=kind,
             page=page,
             page_size=page_size,
-            team=selectors.team_for_user(user=request.user, competition=competition),
+            team=team,
         )
+        if page > 1 and not board.entries and board.total:  # past the last page: the last
+            page = -(-board.total // page_size)
+            board = leaderboards.leaderboard_page_for_user(
+                user=request.user,
+                competition=competition,
+                kind=kind,
+                page=page,
+                page_size=page_size,
+                team=team,
+            )
         entries, error = board.entries, ""
     except ApplicationError as exc:
         entries, error = [], exc.message

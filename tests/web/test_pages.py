@@ -274,3 +274,14 @@ def test_chart_labels_are_escaped() -> None:
         [(1.0, 0.5, "<script>x</script>")], higher_is_better=True, x_label="t", x_format=str
     )
     assert "<script>" not in svg and "&lt;script&gt;" in svg
+
+
+def test_a_leaderboard_page_past_the_last_shows_the_last(client: Client) -> None:
+    competition = CompetitionFactory()
+    for name, score in (("A", 0.9), ("B", 0.8), ("C", 0.7)):
+        team = MembershipFactory(team__competition=competition, team__name=name).team
+        SubmissionFactory(team=team, public_score=score)
+    url = reverse("competitions:leaderboard", args=[competition.slug])
+    page = html(client.get(url + "?page=9"))
+    assert "No scored submissions yet" not in page
+    assert all(score in page for score in ("0.90000", "0.80000", "0.70000"))
