@@ -78,7 +78,7 @@ def test_every_podium_variable_is_read_and_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Configuration") :]
     table = table[: table.index("\n## ", 1)] if "\n## " in table[1:] else table
-    documented = set(re.findall(r"`((?:PODIUM|DJANGO|DATABASE|CELERY)_[A-Z_]*)`", table))
+    documented = set(re.findall(r"`((?:PODIUM|DJANGO|DATABASE|CELERY|EMAIL)_[A-Z_]*)`", table))
     read_by_others = {"PODIUM_BIND"}  # podiumctl's own: where `up` listens
     assert read - documented == set(), "read in settings, missing in the README"
     assert documented - read - read_by_others == set(), "in the README, never read"

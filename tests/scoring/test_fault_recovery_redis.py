@@ -42,8 +42,8 @@ from competitions.models import Submission
 from competitions.services.submissions import submission_quota
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.servers]
-RUNS = 8
-KILLS = 3
+RUNS = 6
+KILLS = 2
 # Short, so that the messages a killed worker held come back within the test (and a live
 # run's message is handed out a second time while it runs: the claim guard must skip it).
 VISIBILITY_TIMEOUT = "15"

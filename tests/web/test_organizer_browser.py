@@ -95,13 +95,29 @@ class Visit:
         """Click what sends a form or follows a link, and return once the next page has
         replaced this one: a `go()` issued earlier would race the pending navigation and
         could be overtaken by it (the page read would then be the redirect's target)."""
+        from selenium.common.exceptions import (
+            StaleElementReferenceException,
+            WebDriverException,
+        )
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions as ec
         from selenium.webdriver.support.ui import WebDriverWait
 
         page = self.browser.find_element(By.TAG_NAME, "html")
+
+        def replaced(_: Any) -> bool:
+            try:
+                page.is_enabled()
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as exc:
+                # Chromium's stale-node error under another name (see text()).
+                if "does not belong to the document" in str(exc):
+                    return True
+                raise
+            return False
+
         (element or self.browser.find_element(By.CSS_SELECTOR, css)).click()
-        WebDriverWait(self.browser, 120).until(ec.staleness_of(page))
+        WebDriverWait(self.browser, 120).until(replaced)
 
     def wait_for(self, words: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
