@@ -81,6 +81,8 @@ def limits_for(competition: Competition) -> sandbox.Limits:
 
 # The lease owner of the run this thread works on: _scored and _fail record only under it.
 _OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("podium_lease_owner", default="")
+# Whether this thread ran the run itself (its slot is what a held outcome keeps busy).
+_RAN_HERE: contextvars.ContextVar[bool] = contextvars.ContextVar("podium_ran_here", default=False)
 
 
 def _recorded(submission_id: int, done: bool, outcome: str) -> bool:
@@ -111,7 +113,13 @@ def _held_until_release(submission_id: int) -> dict[str, Any]:
     answer, and the start of the next run on this worker (competitions.run_reports shows
     the boundary as the finish). Debug runs (public sample only) and a zero quantum are not
     held. Costs each scored run up to one quantum of its worker's time.
+
+    Only where the run ran (submission_evaluate): a scoring worker recording a compute
+    host's run (submission_record_computed) serves every host and is not held; remote
+    compute relies on competitions.run_reports alone (see the README).
     """
+    if not _RAN_HERE.get():
+        return {}
     quantum = max(0, int(settings.PODIUM_RESULT_RELEASE_QUANTUM_SECONDS))
     end = timezone.now()
     row = Submission.objects.filter(pk=submission_id).values("started_at", "is_debug").first()
@@ -147,7 +155,8 @@ def _leaderboard_changed(submission_id: int) -> None:
 
 def _fail(submission_id: int, kind: str, message: str, **fields: Any) -> bool:
     """Record a failed run unless it is no longer ours (cancelled, or lease lost)."""
-    fields.update(_held_until_release(submission_id))
+    if kind != Kind.PLATFORM_ERROR:  # ours, not a moment the run chose
+        fields.update(_held_until_release(submission_id))
     done = transitions.fail(
         submission_id=submission_id, owner=_OWNER.get(), kind=kind, message=message, **fields
     )
@@ -175,6 +184,7 @@ def submission_evaluate(*, submission_id: int) -> None:
         "submission %s claimed by %s (attempt %s)", submission_id, owner, submission.attempts
     )
     token = _OWNER.set(owner)
+    ran_here = _RAN_HERE.set(True)
     keeper = LeaseKeeper(
         submission_id=submission_id,
         owner=owner,
@@ -194,6 +204,7 @@ def submission_evaluate(*, submission_id: int) -> None:
         _platform_fault(submission, owner, "Scoring failed on our side.")
         raise PlatformFault(f"Scoring failed on our side: {exc!r}") from exc
     finally:
+        _RAN_HERE.reset(ran_here)
         _OWNER.reset(token)
     retention.image_archive_delete_if_done(submission_id=submission_id)
 
