@@ -161,8 +161,14 @@ def _template(submission: Submission, competition: Competition) -> str:
             "/output and keep scratch files small."
         ),
         Kind.RUNTIME_ERROR: (
-            "Your run exited with a non-zero exit code. Test the image locally with "
-            "`docker run --network none`; a debug run shows its full log."
+            "Your run exited with a non-zero exit code. "
+            + (
+                f"Test your code locally on {submission.runtime_image or 'its runtime image'} "
+                "with no network; a debug run shows its full log."
+                if submission.kind == Submission.Kind.CODE
+                else "Test the image locally with `docker run --network none`; a debug run "
+                "shows its full log."
+            )
         ),
         Kind.NO_PREDICTIONS: (
             "Your run finished but left no usable /output/predictions.csv (a regular file "

@@ -13,7 +13,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
-from competitions.models import Competition, Submission
+from competitions.models import Competition, RuntimeImage, Submission
 from competitions.run_reports import (
     MEMORY_STEP_BYTES,
     release_at,
@@ -172,3 +172,18 @@ def test_with_no_quantum_the_end_is_shown_at_once_to_the_second() -> None:
     assert report.status == Submission.Status.SCORED
     assert report.finished_at == submission.finished_at.replace(microsecond=0)
     assert report.duration_seconds == 1.0
+
+
+def test_a_runtime_error_hint_names_what_the_team_submitted() -> None:
+    image, user = _failed(Kind.RUNTIME_ERROR)
+    code, _ = _failed(Kind.RUNTIME_ERROR)
+    runtime, _ = RuntimeImage.objects.get_or_create(name="podium/python:3.11")
+    Submission.objects.filter(pk=code.pk).update(kind=Submission.Kind.CODE, runtime_image=runtime)
+    code.refresh_from_db()
+
+    image_hint = run_report_for_user(user=user, submission=image).failure_message
+    code_hint = run_report_for_user(user=code.user, submission=code).failure_message
+
+    assert "docker run --network none" in image_hint
+    assert "docker run" not in code_hint
+    assert "Test your code locally on podium/python:3.11" in code_hint
