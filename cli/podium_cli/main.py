@@ -17,6 +17,7 @@ import argparse
 import csv
 import hashlib
 import io
+import os
 import sys
 import tarfile
 import time
@@ -556,6 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot raise again
+    (the recipe in the Python docs' note on SIGPIPE)."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing will flush to a pipe
+    os.dup2(os.open(os.devnull, os.O_WRONLY), fileno)
+
+
 def main(
     argv: Sequence[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
@@ -571,6 +582,10 @@ def main(
     except requests.RequestException as exc:
         out.note(f"podium: error: the connection to the server broke ({exc}); try again.")
         return 1
+    except BrokenPipeError:
+        # The reader went away (``podium leaderboard | head``): not an error to report.
+        _silence_stdout()
+        return 141
     except OSError as exc:
         out.note(f"podium: error: {exc}")
         return 1

