@@ -143,6 +143,17 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+class LogoutView(auth_views.LogoutView):
+    """Django's logout, which logs out on POST only (a link or a prefetch must not log
+    anyone out). A GET, from a typed or bookmarked /accounts/logout/, shows a page with the
+    button instead of Django's bare 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return render(request, "registration/logout_confirm.html")
+
+
 class LoginView(auth_views.LoginView):
     """Django's login, with a ceiling on failed logins per client address.
 

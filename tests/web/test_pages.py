@@ -285,3 +285,17 @@ def test_a_leaderboard_page_past_the_last_shows_the_last(client: Client) -> None
     page = html(client.get(url + "?page=9"))
     assert "No scored submissions yet" not in page
     assert all(score in page for score in ("0.90000", "0.80000", "0.70000"))
+
+
+def test_logout_by_address_asks_before_logging_out(alice: Client) -> None:
+    anonymous = Client()
+    assert "You are not logged in." in html(anonymous.get("/accounts/logout/"))
+
+    page = alice.get("/accounts/logout/")  # typed or bookmarked: a GET never logs out
+    assert page.status_code == 200
+    assert "You are logged in as <strong>alice</strong>" in html(page)
+    assert "_auth_user_id" in alice.session
+
+    response = alice.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert "_auth_user_id" not in alice.session
