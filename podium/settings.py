@@ -319,6 +319,9 @@ SPECTACULAR_SETTINGS = {
 # "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport with whole-file writes and claims by rename (podium.broker says why);
+    # the processed folder must stay on the queue folder's file system.
+    CELERY_BROKER_TRANSPORT = "podium.broker:FilesystemTransport"
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

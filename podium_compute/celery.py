@@ -19,6 +19,7 @@ from celery.signals import worker_ready, worker_shutdown
 from kombu import Queue
 
 import sandbox
+from podium import broker
 from podium_compute.capacity import CapacityLedger, Needs
 from podium_compute.client import PlatformError, host_beat
 from podium_compute.config import ComputeConfig
@@ -77,6 +78,7 @@ app.conf.update(
     task_default_queue=QUEUES[0],
 )
 if config.broker_dir is not None:
+    app.conf.broker_transport = broker.TRANSPORT  # podium.broker: no half-written messages
     app.conf.broker_transport_options = {
         "data_folder_in": str(config.broker_dir / "queue"),
         "data_folder_out": str(config.broker_dir / "queue"),
