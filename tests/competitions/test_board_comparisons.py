@@ -74,16 +74,13 @@ def test_stored_comparisons_pair_the_current_neighbours_after_every_change(
     Competition.objects.filter(pk=digits.pk).update(final_selections=1)
     digits.refresh_from_db()
     staff = UserFactory(username="organizer", is_staff=True)
-    a, b, c, d = (
-        MembershipFactory(team__competition=digits, team__name=n).team for n in "ABCD"
-    )
+    a, b, c, d = (MembershipFactory(team__competition=digits, team__name=n).team for n in "ABCD")
 
     def change(action: Callable[[], object], *, worker: bool = False) -> None:
         """One change in its own transaction: it enqueues one refresh of this board,
         after its commit; the task (as a worker runs it) then brings the pairs up."""
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            with transaction.atomic():
-                result = action()
+        with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+            result = action()
         # The test's own transaction never commits: what the commit would have sent is
         # checked here, then dropped as the commit would have.
         transaction.get_connection().run_on_commit.clear()
