@@ -69,6 +69,18 @@ SIZES = (100, 1_000, 10_000)
 PER_TEAM = 20
 
 
+def new_competition() -> Competition:
+    """A published, open competition for the board."""
+    return Competition.objects.create(
+        slug="bench",
+        title="Bench",
+        start=timezone.now() - dt.timedelta(days=30),
+        end=timezone.now() + dt.timedelta(days=30),
+        target_columns=["label"],
+        published_at=timezone.now(),
+    )
+
+
 def grow(competition: Competition, user: User, start: int, stop: int) -> None:
     rng = random.Random(start)
     t0 = timezone.now() - dt.timedelta(days=10)
@@ -191,14 +203,7 @@ def main() -> None:
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("bench")
-    competition = Competition.objects.create(
-        slug="bench",
-        title="Bench",
-        start=timezone.now() - dt.timedelta(days=30),
-        end=timezone.now() + dt.timedelta(days=30),
-        target_columns=["label"],
-        published_at=timezone.now(),
-    )
+    competition = new_competition()
     client = Client()
     client.force_login(user)
     url = f"/api/v1/competitions/{competition.slug}/leaderboard/"
