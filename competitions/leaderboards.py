@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 
 from competitions.evaluation.metric import metric_lookup
@@ -177,25 +178,29 @@ def _ahead(competition: Competition, kind: str, sort: Any, at: Any, submission_i
     )
 
 
-def _rank_subquery(competition: Competition, kind: str) -> Subquery:
-    """How many standings rank before the outer row on the `kind` board (a count over
-    the board's index, up to the row)."""
-    ahead = (
-        TeamStanding.objects.filter(
-            _ahead(
-                competition,
-                kind,
-                OuterRef(f"{kind}_sort"),
-                OuterRef(f"{kind}_at"),
-                OuterRef(f"{kind}_submission_id"),
-            )
+def _rank_subquery(competition: Competition, kind: str) -> Any:
+    """How many standings rank before the outer row on the `kind` board: a count over
+    the board's covering index up to the row's score, plus the ties ranked before it (an
+    equality seek), instead of one scan of the whole board for the OR of the two."""
+
+    def count(where: Q) -> Subquery:
+        return Subquery(
+            TeamStanding.objects.filter(where)
+            .order_by()
+            .values("competition")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
-        .order_by()
-        .values("competition")
-        .annotate(n=Count("pk"))
-        .values("n")
+
+    sort, at, sub = (OuterRef(f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
+    board = Q(competition=competition, **{f"{kind}_sort__isnull": False})
+    better = board & Q(**{f"{kind}_sort__lt": sort})
+    tied = (
+        board
+        & Q(**{f"{kind}_sort": sort})
+        & (Q(**{f"{kind}_at__lt": at}) | Q(**{f"{kind}_at": at, f"{kind}_submission_id__lt": sub}))
     )
-    return Subquery(ahead)
+    return Coalesce(count(better), 0) + Coalesce(count(tied), 0)
 
 
 def _public_rank_subquery(competition: Competition) -> Subquery:
