@@ -48,7 +48,8 @@ from competitions.services.results import (
     competition_rescore,
     competition_reveal_private,
 )
-from competitions.services.submissions import submission_requeue
+from competitions.services.submissions import submission_requeue, submissions_delete
+from competitions.services.teams import teams_delete
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedHttpRequest
 from podium.units import format_duration, format_size
@@ -441,6 +442,14 @@ class TeamAdmin(admin.ModelAdmin):
         # A team never moves to another competition: its members' records say where.
         return ("competition",) if obj is not None else ()
 
+    # Deletions (the page's and "delete selected") go through the service, which keeps
+    # the boards the teams leave up to date.
+    def delete_model(self, request: HttpRequest, obj: Team) -> None:
+        teams_delete(actor=request.user, teams=Team.objects.filter(pk=obj.pk))  # type: ignore[arg-type]  # the admin's user is signed in
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        teams_delete(actor=request.user, teams=queryset)  # type: ignore[arg-type]  # the admin's user is signed in
+
 
 class QueueFilter(admin.SimpleListFilter):
     """The queue overview: what runs where, and what waits in order."""
@@ -531,6 +540,14 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
         if request.GET.get("queue"):
             return ()
         return ("-created_at",)
+
+    # Deletions (the page's and "delete selected") go through the service, which refreshes
+    # the teams' standings in the same transaction.
+    def delete_model(self, request: HttpRequest, obj: Submission) -> None:
+        submissions_delete(actor=request.user, submissions=Submission.objects.filter(pk=obj.pk))  # type: ignore[arg-type]  # the admin's user is signed in
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        submissions_delete(actor=request.user, submissions=queryset)  # type: ignore[arg-type]  # the admin's user is signed in
 
     @admin.action(description="Run again (queue the selected failed submissions)…")
     def requeue(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Submission]) -> Any:

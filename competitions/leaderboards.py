@@ -14,10 +14,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 
 from competitions.evaluation.metric import metric_lookup
@@ -115,19 +116,56 @@ def _check_kind(*, user: User, competition: Competition, kind: str) -> None:
         )
 
 
-def _ranked(competition: Competition, kind: str) -> QuerySet[TeamStanding, tuple[Any, ...]]:
-    """The standings on a board, best first: a tie goes to the earlier submission."""
+# A board's row as one query reads it: the standing, its team's name and the stored
+# interval (with its paired comparison) of the submission that ranks it.
+ROW = (
+    "team_id",
+    "team__name",
+    "score",
+    "submissions",
+    "last_submission",
+    "submission_id",
+    "ci__low",
+    "ci__high",
+    "ci__compared_with",
+    "ci__not_significant",
+)
+
+
+def _board(competition: Competition, kind: str) -> QuerySet[TeamStanding]:
+    """The standings on a board (the ``standing_*_rank`` partial index's rows)."""
+    return TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
+
+
+def _with_row(standings: QuerySet[TeamStanding], kind: str) -> QuerySet[TeamStanding]:
+    """Name the `kind` board's columns as ROW reads them, with the stored interval of the
+    ranking submission (lookups on the interval's unique (submission, part) index; the
+    submissions themselves are never read)."""
+    interval = ScoreInterval.objects.filter(
+        submission_id=OuterRef(f"{kind}_submission_id"), part=kind
+    )
+    return standings.annotate(
+        score=F(f"{kind}_score"),
+        submission_id=F(f"{kind}_submission_id"),
+        **{
+            f"ci__{name}": Subquery(interval.values(name)[:1])
+            for name in ("low", "high", "compared_with", "not_significant")
+        },
+    )
+
+
+def _order(kind: str) -> tuple[str, str, str]:
+    return (f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
+
+
+def _ranked(
+    competition: Competition, kind: str, *extra: Any
+) -> QuerySet[TeamStanding, tuple[Any, ...]]:
+    """The rows of a board (ROW, then `extra`), best first: a tie goes to the earlier
+    submission, then the lower id. One query: an index range of the standings, its
+    teams' names (by primary key) and stored intervals (by unique index)."""
     return (
-        TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
-        .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
-        .values_list(
-            "team_id",
-            "team__name",
-            f"{kind}_score",
-            "submissions",
-            "last_submission",
-            f"{kind}_submission_id",
-        )
+        _with_row(_board(competition, kind), kind).order_by(*_order(kind)).values_list(*ROW, *extra)
     )
 
 
@@ -140,29 +178,47 @@ def _ahead(competition: Competition, kind: str, sort: Any, at: Any, submission_i
     )
 
 
-def _public_rank_subquery(competition: Competition) -> Subquery:
-    ahead = (
-        TeamStanding.objects.filter(
-            _ahead(
-                competition,
-                LeaderboardKind.PUBLIC,
-                OuterRef("public_sort"),
-                OuterRef("public_at"),
-                OuterRef("public_submission_id"),
-            )
+def _rank_subquery(competition: Competition, kind: str) -> Any:
+    """How many standings rank before the outer row on the `kind` board: a count over
+    the board's covering index up to the row's score, plus the ties ranked before it (an
+    equality seek), instead of one scan of the whole board for the OR of the two."""
+
+    def count(where: Q) -> Subquery:
+        return Subquery(
+            TeamStanding.objects.filter(where)
+            .order_by()
+            .values("competition")
+            .annotate(n=Count("pk"))
+            .values("n")
         )
-        .order_by()
-        .values("competition")
-        .annotate(n=Count("pk"))
-        .values("n")
+
+    sort, at, sub = (OuterRef(f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
+    board = Q(competition=competition, **{f"{kind}_sort__isnull": False})
+    better = board & Q(**{f"{kind}_sort__lt": sort})
+    tied = (
+        board
+        & Q(**{f"{kind}_sort": sort})
+        & (Q(**{f"{kind}_at__lt": at}) | Q(**{f"{kind}_at": at, f"{kind}_submission_id__lt": sub}))
     )
-    return Subquery(ahead)
+    return Coalesce(count(better), 0) + Coalesce(count(tied), 0)
+
+
+def _public_rank_subquery(competition: Competition) -> Subquery:
+    return _rank_subquery(competition, LeaderboardKind.PUBLIC)
 
 
 def _entries(
-    rows: list[tuple], kind: str, first_rank: int, public_ranks: dict[int, int | None]
+    rows: list[tuple],
+    kind: str,
+    first_rank: int,
+    public_ranks: dict[int, int | None],
+    after: int | None = None,
 ) -> list[LeaderboardEntry]:
-    entries = [
+    """Entries from ROW rows ranked from `first_rank`; `after` is the submission ranked
+    just after the last row, for its paired comparison."""
+    private = kind == LeaderboardKind.PRIVATE
+    nexts = [row[5] for row in rows[1:]] + [after] if rows else []
+    return [
         LeaderboardEntry(
             rank=first_rank + i,
             team_id=team_id,
@@ -171,43 +227,16 @@ def _entries(
             submissions=n,
             last_submission=last,
             submission_id=submission_id,
-            public_rank=public_ranks.get(team_id) if kind == LeaderboardKind.PRIVATE else None,
+            ci_low=low,
+            ci_high=high,
+            not_significant_vs_next=bool(same and nxt and compared == nxt),
+            public_rank=public_ranks.get(team_id) if private else None,
         )
-        for i, (team_id, name, score, n, last, submission_id) in enumerate(rows)
+        for i, (
+            (team_id, name, score, n, last, submission_id, low, high, compared, same),
+            nxt,
+        ) in enumerate(zip(rows, nexts, strict=True))
     ]
-    return entries
-
-
-def _with_intervals(
-    entries: list[LeaderboardEntry], kind: str, after: int | None = None
-) -> list[LeaderboardEntry]:
-    """Attach the stored intervals (one query); `after` is the submission ranked just
-    after the last entry, for its paired comparison."""
-    ids = [e.submission_id for e in entries if e.submission_id]
-    if not ids:
-        return entries
-    stored = {
-        pk: (low, high, compared, same)
-        for pk, low, high, compared, same in ScoreInterval.objects.filter(
-            submission_id__in=ids, part=kind
-        ).values_list("submission_id", "low", "high", "compared_with", "not_significant")
-    }
-    out = []
-    for i, entry in enumerate(entries):
-        found = stored.get(entry.submission_id or 0)
-        if found is None:
-            out.append(entry)
-            continue
-        nxt = entries[i + 1].submission_id if i + 1 < len(entries) else after
-        out.append(
-            replace(
-                entry,
-                ci_low=found[0],
-                ci_high=found[1],
-                not_significant_vs_next=bool(found[3] and nxt and found[2] == nxt),
-            )
-        )
-    return out
 
 
 def leaderboard_page_for_user(
@@ -221,9 +250,12 @@ def leaderboard_page_for_user(
 ) -> LeaderboardPage:
     """One page (1-based) of a board with its stored intervals, and ``team``'s own entry.
 
-    Reads only stored standings and intervals: at most seven queries, whatever the page
-    size or the number of teams. Raises ApplicationError for an unknown kind, a page or
-    page size out of range, or a private board the user may not see yet.
+    Reads only stored standings and intervals, in three queries whatever the page, its
+    size or the number of teams: the count of the board (its partial index), the page
+    (an index range, with team names and intervals by key), and the own
+    entry with its rank (a count over the index up to it). Raises ApplicationError for
+    an unknown kind, a page or page size out of range, or a private board the user may
+    not see yet.
     """
     _check_kind(user=user, competition=competition, kind=kind)
     if page < 1 or not 1 <= page_size <= PAGE_SIZE_MAX:
@@ -232,69 +264,58 @@ def leaderboard_page_for_user(
             f"{page}, page_size {page_size}.",
             {"code": "bad_page"},
         )
-    ranked = _ranked(competition, kind)
-    total = ranked.count()
+    total = _board(competition, kind).count()
     offset = (page - 1) * page_size
     private = kind == LeaderboardKind.PRIVATE
-    window: QuerySet[TeamStanding, tuple[Any, ...]] = ranked[offset : offset + page_size + 1]
+    window: QuerySet[TeamStanding, tuple[Any, ...]] = _ranked(competition, kind)
     if private:
-        window = ranked.values_list(
-            "team_id",
-            "team__name",
-            f"{kind}_score",
-            "submissions",
-            "last_submission",
-            f"{kind}_submission_id",
-            "public_sort",
-            "public_submission_id",
-        ).annotate(ahead=_public_rank_subquery(competition))[offset : offset + page_size + 1]
-    rows: list[tuple[Any, ...]] = list(window)
+        window = _ranked(competition, kind, "public_sort").annotate(
+            ahead=_public_rank_subquery(competition)
+        )
+    rows: list[tuple[Any, ...]] = list(window[offset : offset + page_size + 1])
     public_ranks: dict[int, int | None] = {}
     if private:
-        public_ranks = {r[0]: (None if r[6] is None else (r[8] or 0) + 1) for r in rows}
-        rows = [r[:6] for r in rows]
+        public_ranks = {r[0]: (None if r[10] is None else (r[11] or 0) + 1) for r in rows}
+        rows = [r[:10] for r in rows]
     after = rows[page_size][5] if len(rows) > page_size else None
-    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks)
-    entries = _with_intervals(entries, kind, after)
-    own = next((e for e in entries if team is not None and e.team_id == team.pk), None)
-    if team is not None and own is None:
-        own = _own_entry(competition, kind, team)
+    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks, after)
+    own = None if team is None else _own_entry(competition, kind, team)
+    # On the page, the own entry is the page's (its comparison with the next one shows).
+    own = next((e for e in entries if own is not None and e.team_id == own.team_id), own)
     return LeaderboardPage(
         kind=kind, page=page, page_size=page_size, total=total, entries=entries, own=own
     )
 
 
 def _own_entry(competition: Competition, kind: str, team: Team) -> LeaderboardEntry | None:
-    standing = TeamStanding.objects.filter(team=team, **{f"{kind}_sort__isnull": False}).first()
-    if standing is None:
-        return None
-    sort, at, sub = (getattr(standing, f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
-    rank = TeamStanding.objects.filter(_ahead(competition, kind, sort, at, sub)).count() + 1
-    public_rank = None
-    if kind == LeaderboardKind.PRIVATE and standing.public_sort is not None:
-        public_rank = (
-            TeamStanding.objects.filter(
-                _ahead(
-                    competition,
-                    LeaderboardKind.PUBLIC,
-                    standing.public_sort,
-                    standing.public_at,
-                    standing.public_submission_id,
-                )
-            ).count()
-            + 1
-        )
-    entry = LeaderboardEntry(
-        rank=rank,
-        team_id=team.pk,
-        team=team.name,
-        score=getattr(standing, f"{kind}_score"),
-        submissions=standing.submissions,
-        last_submission=standing.last_submission,
-        submission_id=sub,
-        public_rank=public_rank,
+    """The team's entry wherever it ranks (one query, whether or not it is on the page:
+    the same count of queries for every reader with a team)."""
+    private = kind == LeaderboardKind.PRIVATE
+    mine = _with_row(_board(competition, kind).filter(team=team), kind).annotate(
+        ahead=_rank_subquery(competition, kind)
     )
-    return _with_intervals([entry], kind)[0]
+    extra = ["ahead"]
+    if private:
+        mine = mine.annotate(public_ahead=_public_rank_subquery(competition))
+        extra += ["public_sort", "public_ahead"]
+    found = mine.values_list(*ROW, *extra).first()
+    if found is None:
+        return None
+    row, ahead = found[:10], found[10]
+    public_ranks: dict[int, int | None] = {}
+    if private:
+        public_ranks = {team.pk: None if found[11] is None else (found[12] or 0) + 1}
+    # Its paired comparison shows on its own row only where the page shows its neighbour.
+    (entry,) = _entries([row], kind, (ahead or 0) + 1, public_ranks)
+    return entry
+
+
+def _public_ranks(competition: Competition) -> dict[int, int | None]:
+    """Each ranked team's public rank (the whole public board's index, in order)."""
+    public = _board(competition, LeaderboardKind.PUBLIC).order_by(*_order(LeaderboardKind.PUBLIC))
+    return {
+        team_id: rank for rank, team_id in enumerate(public.values_list("team_id", flat=True), 1)
+    }
 
 
 def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
@@ -306,12 +327,8 @@ def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry
     rows = list(_ranked(competition, kind))
     public_ranks: dict[int, int | None] = {}
     if kind == LeaderboardKind.PRIVATE:
-        public_ranks = {
-            team_id: rank
-            for rank, (team_id, *_) in enumerate(_ranked(competition, LeaderboardKind.PUBLIC), 1)
-        }
-    entries = _entries(rows, kind, 1, public_ranks)
-    return _with_intervals(entries, kind)
+        public_ranks = _public_ranks(competition)
+    return _entries(rows, kind, 1, public_ranks)
 
 
 CSV_COLUMNS = [
@@ -359,16 +376,12 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     yield writer.writerow(CSV_COLUMNS)
     public_ranks: dict[int, int | None] = {}
     if kind == LeaderboardKind.PRIVATE:
-        public_ranks = {
-            team_id: rank
-            for rank, (team_id, *_) in enumerate(_ranked(competition, LeaderboardKind.PUBLIC), 1)
-        }
+        public_ranks = _public_ranks(competition)
     rows = list(_ranked(competition, kind))
     chunk = 2000
     for start in range(0, len(rows), chunk):
-        entries = _with_intervals(
-            _entries(rows[start : start + chunk], kind, start + 1, public_ranks), kind
-        )
+        after = rows[start + chunk][5] if start + chunk < len(rows) else None
+        entries = _entries(rows[start : start + chunk], kind, start + 1, public_ranks, after)
         yield "".join(
             writer.writerow(
                 [

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from competitions.evaluation import queue
 from competitions.evaluation.metric import metric_lookup
 from competitions.models import Competition, Submission, Team, TeamStanding
 from scoring.metrics import MetricError, UnknownMetric
@@ -100,12 +101,58 @@ def _rows(team_id: int) -> list[tuple[int, str, float | None, float | None, dt.d
     )
 
 
+RANKED_FIELDS = (
+    "public_submission_id",
+    "public_sort",
+    "public_at",
+    "private_submission_id",
+    "private_sort",
+    "private_at",
+)
+
+
+@dataclass(frozen=True)
+class _BoardComparisons:
+    """The on-commit callback that enqueues a board's comparison refresh (one per
+    competition and transaction: see :func:`board_changed`)."""
+
+    competition_id: int
+
+    def __call__(self) -> None:
+        queue.enqueue_board_comparisons(self.competition_id)
+
+
+def board_changed(*, competition_id: int) -> None:
+    """Enqueue, once the transaction commits, the refresh of the competition's stored
+    paired comparisons (task ``scoring.board_comparisons``): an entry's neighbour may
+    have changed. Once per competition and transaction, however many teams changed; a
+    rolled-back change enqueues nothing. A broker failure is logged, never raised (the
+    change is committed; the next change or rescore refreshes the comparisons)."""
+    pending = transaction.get_connection().run_on_commit
+    if any(_BoardComparisons(competition_id) == call for _, call, *_ in pending):
+        return
+    transaction.on_commit(_BoardComparisons(competition_id), robust=True)
+
+
 def _save(team_id: int, competition: Competition, standing: Standing) -> None:
+    before = TeamStanding.objects.filter(team_id=team_id).values_list(*RANKED_FIELDS).first()
     if standing.submissions == 0:  # nothing counted: no row, as for a new team
         TeamStanding.objects.filter(team_id=team_id).delete()
+        if before is not None and any(v is not None for v in before):
+            board_changed(competition_id=competition.pk)
         return
     sign = -1.0 if higher_is_better(competition) else 1.0
     public, private = standing.public, standing.private
+    after = (
+        public[0] if public else None,
+        sign * public[1] if public else None,
+        public[2] if public else None,
+        private[0] if private else None,
+        sign * private[1] if private else None,
+        private[2] if private else None,
+    )
+    if after != (before or (None,) * len(RANKED_FIELDS)):
+        board_changed(competition_id=competition.pk)
     TeamStanding.objects.update_or_create(
         team_id=team_id,
         defaults={
@@ -175,6 +222,7 @@ def standings_rebuild(*, competition_id: int) -> int:
     ):
         by_team.setdefault(team_id, []).append(tuple(row))
     TeamStanding.objects.filter(competition=competition).exclude(team_id__in=by_team).delete()
+    board_changed(competition_id=competition.pk)
     for team_id, rows in by_team.items():
         standing = standing_compute(
             rows, higher_is_better=higher, final_selections=competition.final_selections

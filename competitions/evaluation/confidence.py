@@ -2,8 +2,11 @@
 
 The worker calls :func:`submission_intervals_store` after it records a score: the
 interval of each part's score (public, private) is stored (``ScoreInterval``), and so is
-the paired comparison with the entry ranked next on each board, for the pairs this
-submission's entry takes part in. A rescore recomputes every ranked entry's intervals and
+the paired comparison of each entry with the entry ranked next on each board, for the
+pairs that changed. Whatever changes a board (a score, a rescore, a selection, a merge, a
+deletion, a reveal) enqueues :func:`board_comparisons_refresh` (task
+``scoring.board_comparisons``, see competitions.standings), so that stored comparisons
+follow the board. A rescore recomputes every ranked entry's intervals and
 neighbour comparisons in the background (:func:`competition_intervals_refresh`, task
 ``scoring.competition_intervals``). Web requests only read stored values
 (competitions.leaderboards).
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.db import transaction
 from django.db.models import Q
 
 from competitions.evaluation.data import local_path, stored_solution_read
@@ -137,20 +141,101 @@ def _store_interval(rows: _Rows, submission: Submission, kind: str) -> bool:
     return True
 
 
-def _store_pair(rows: _Rows, upper: Submission, lower: Submission, kind: str) -> None:
-    a, b = rows.y_pred(upper, kind), rows.y_pred(lower, kind)
-    if a is None or b is None:
-        return
-    try:
-        found = paired_difference(
-            rows.metric, rows.y_true(kind), a, b, **_options(rows.competition)
+def _store_pair(rows: _Rows | None, upper: Submission, lower: Submission | None, kind: str) -> bool:
+    """Store the paired comparison of `upper` with `lower` (the entry ranked just after it)
+    on `upper`'s interval, or clear it when there is none to make (no entry after it, no
+    kept predictions, a failing test): a stored comparison never names another entry
+    than the one ranked next. Written only while the board still pairs the two (a later
+    change enqueues its own refresh). Returns whether a comparison was stored."""
+    found = None
+    if rows is not None and lower is not None:
+        a, b = rows.y_pred(upper, kind), rows.y_pred(lower, kind)
+        if a is not None and b is not None:
+            try:
+                found = paired_difference(
+                    rows.metric, rows.y_true(kind), a, b, **_options(rows.competition)
+                )
+            except Exception:
+                logger.warning("no paired test for %s and %s", upper.pk, lower.pk, exc_info=True)
+    with transaction.atomic():
+        if lower is not None and _next_on_board(upper.competition_id, kind, upper.pk) != lower.pk:
+            return False  # the board moved on meanwhile
+        ScoreInterval.objects.filter(submission=upper, part=kind).update(
+            compared_with=lower.pk if found is not None and lower is not None else None,
+            not_significant=found is not None and found.contains(0.0),
         )
-    except Exception:
-        logger.warning("no paired test for %s and %s", upper.pk, lower.pk, exc_info=True)
-        return
-    ScoreInterval.objects.filter(submission=upper, part=kind).update(
-        compared_with=lower.pk, not_significant=found.contains(0.0)
+    return found is not None
+
+
+def _board_ids(competition_id: int, kind: str) -> list[int]:
+    """The submissions ranking the teams of a board, best first."""
+    return list(
+        TeamStanding.objects.filter(
+            competition_id=competition_id, **{f"{kind}_sort__isnull": False}
+        )
+        .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
+        .values_list(f"{kind}_submission_id", flat=True)
     )
+
+
+def _next_on_board(competition_id: int, kind: str, submission_id: int) -> int | None:
+    """The submission ranked just after `submission_id` on a board (None: last or gone)."""
+    standing = TeamStanding.objects.filter(
+        competition_id=competition_id, **{f"{kind}_submission_id": submission_id}
+    ).first()
+    if standing is None:
+        return None
+    return _neighbours(standing, kind)[1]
+
+
+def board_comparisons_refresh(*, competition_id: int) -> int:
+    """Make every stored paired comparison pair its entry with the one ranked next now.
+
+    Walks each board (one query for its order, one for its stored comparisons) and
+    recomputes only the pairs that changed: after a score, a rescore, a selection, a
+    merge, a deletion, a reveal. An entry that is last, or no longer ranks its team, has
+    its comparison cleared. Idempotent; run by the task ``scoring.board_comparisons``
+    (never in a request). Returns how many comparisons were stored or cleared.
+    """
+    competition = Competition.objects.filter(pk=competition_id).first()
+    if competition is None:
+        return 0
+    return _pairs_refresh(competition, None)
+
+
+def _pairs_refresh(competition: Competition, rows: _Rows | None) -> int:
+    competition_id = competition.pk
+    touched = 0
+    for kind in PARTS:
+        ids = _board_ids(competition_id, kind)
+        after = dict(itertools.zip_longest(ids, ids[1:]))
+        board = TeamStanding.objects.filter(
+            competition_id=competition_id, **{f"{kind}_sort__isnull": False}
+        ).values(f"{kind}_submission_id")
+        # Off the board (no longer its team's best, its team gone): nothing to compare with.
+        touched += (
+            ScoreInterval.objects.filter(
+                part=kind, submission__competition_id=competition_id, compared_with__isnull=False
+            )
+            .exclude(submission_id__in=board)
+            .update(compared_with=None, not_significant=False)
+        )
+        stored = dict(
+            ScoreInterval.objects.filter(part=kind, submission_id__in=board).values_list(
+                "submission_id", "compared_with"
+            )
+        )
+        stale = [pk for pk in ids if pk in stored and stored[pk] != after[pk]]
+        if not stale:
+            continue
+        if rows is None:
+            rows = _setup(competition)
+        subs = Submission.objects.in_bulk([*stale, *(after[pk] for pk in stale if after[pk])])
+        for pk in stale:
+            lower = subs.get(after[pk]) if after[pk] else None
+            _store_pair(rows, subs[pk], lower, kind)
+            touched += 1
+    return touched
 
 
 def _neighbours(standing: TeamStanding, kind: str) -> tuple[int | None, int | None]:
@@ -172,8 +257,8 @@ def _neighbours(standing: TeamStanding, kind: str) -> tuple[int | None, int | No
 
 
 def submission_intervals_store(*, submission_id: int) -> int:
-    """Store the intervals of a scored submission's public and private scores and, where
-    its team ranks with it, the paired comparisons with its neighbours on each board.
+    """Store the intervals of a scored submission's public and private scores, then bring
+    the boards' paired comparisons up to date (:func:`board_comparisons_refresh`).
 
     Returns how many intervals were stored (0 for a debug, late or unscored run, or when
     the competition has no intervals). Data problems are logged, never raised: a run's
@@ -191,19 +276,10 @@ def submission_intervals_store(*, submission_id: int) -> int:
     if rows is None:
         return 0
     stored = 0
-    standing = TeamStanding.objects.filter(team_id=submission.team_id).first()
     for kind in PARTS:
-        if getattr(submission, f"{kind}_score") is None:
-            continue
-        stored += _store_interval(rows, submission, kind)
-        if standing is None or getattr(standing, f"{kind}_submission_id") != submission.pk:
-            continue
-        before, after = _neighbours(standing, kind)
-        others = {s.pk: s for s in Submission.objects.filter(pk__in=[before, after])}
-        if before in others:
-            _store_pair(rows, others[before], submission, kind)
-        if after in others:
-            _store_pair(rows, submission, others[after], kind)
+        if getattr(submission, f"{kind}_score") is not None:
+            stored += _store_interval(rows, submission, kind)
+    _pairs_refresh(submission.competition, rows)
     return stored
 
 
@@ -223,9 +299,10 @@ def competition_intervals_refresh(*, competition_id: int) -> int:
             .values_list(f"{kind}_submission_id", flat=True)
         )
         subs = Submission.objects.in_bulk(ids)
-        ranked = [subs[pk] for pk in ids if pk in subs and subs[pk].predictions]
-        for submission in ranked:
-            stored += _store_interval(rows, submission, kind)
-        for upper, lower in itertools.pairwise(ranked):
-            _store_pair(rows, upper, lower, kind)
+        for pk in ids:
+            if pk in subs and subs[pk].predictions:
+                stored += _store_interval(rows, subs[pk], kind)
+        for upper, lower in itertools.zip_longest(ids, ids[1:]):
+            if upper in subs:
+                _store_pair(rows, subs[upper], subs.get(lower), kind)
     return stored

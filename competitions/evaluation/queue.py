@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 EVALUATE_TASK = "scoring.evaluate_submission"
 COMPUTE_TASK = "compute.run_submission"
 SCORING_QUEUE = "scoring"
+BOARD_COMPARISONS_TASK = "scoring.board_comparisons"
 
 
 def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
@@ -42,6 +43,12 @@ def enqueue(submission_id: int, *, delay_seconds: float = 0.0) -> None:
         current_app.send_task(COMPUTE_TASK, args=(submission_id, token, needs), **options)
         return
     current_app.send_task(EVALUATE_TASK, args=(submission_id,), **options)
+
+
+def enqueue_board_comparisons(competition_id: int) -> None:
+    """Send ``scoring.board_comparisons``: bring a competition's stored paired comparisons
+    up to date with its boards (competitions.evaluation.confidence)."""
+    current_app.send_task(BOARD_COMPARISONS_TASK, args=(competition_id,), queue=SCORING_QUEUE)
 
 
 def compute_route(submission_id: int) -> tuple[str, dict[str, Any]]:

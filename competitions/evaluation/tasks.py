@@ -101,6 +101,18 @@ def competition_intervals(competition_id: int) -> int:
     return confidence.competition_intervals_refresh(competition_id=competition_id)
 
 
+@shared_task(
+    name="scoring.board_comparisons",
+    acks_late=True,
+    soft_time_limit=3600,
+    time_limit=3600 + 300,
+)
+def board_comparisons(competition_id: int) -> int:
+    """Recompute the paired comparisons a change of a competition's boards made stale
+    (enqueued by competitions.standings after the change commits)."""
+    return confidence.board_comparisons_refresh(competition_id=competition_id)
+
+
 def enqueue_intervals(competition_id: int) -> None:
     competition_intervals.apply_async(args=(competition_id,), queue=SCORING_QUEUE)
 

@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from competitions import standings
 from competitions.evaluation.pipeline import competition_predictions_rescore
 from competitions.models import AuditRecord, Competition
 from competitions.services.common import leaderboard_invalidate, require_organizer
@@ -24,6 +25,7 @@ def competition_reveal_private(*, actor: User, competition: Competition) -> None
         action=AuditRecord.Action.REVEAL,
         details={"revealed_at": now.isoformat()},
     )
+    standings.board_changed(competition_id=competition.pk)  # its comparisons shown now
 
 
 @transaction.atomic

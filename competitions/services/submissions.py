@@ -410,6 +410,21 @@ def submission_requeue(*, actor: User, submissions: QuerySet[Submission]) -> int
     return len(ids)
 
 
+@transaction.atomic
+def submissions_delete(*, actor: User, submissions: QuerySet[Submission]) -> int:
+    """Delete submissions (an organizer's action in the admin) and refresh their teams'
+    standings in the same transaction, so that no board ranks a deleted run. Returns how
+    many submissions were deleted; raises ApplicationError for a non-organizer."""
+    require_organizer(actor, "delete submissions")
+    rows = list(submissions.select_for_update().values_list("pk", "team_id", "competition_id"))
+    Submission.objects.filter(pk__in=[pk for pk, _, _ in rows]).delete()
+    for team_id in sorted({team_id for _, team_id, _ in rows}):
+        standings.standing_refresh(team_id=team_id)
+    for competition_id in sorted({competition_id for _, _, competition_id in rows}):
+        leaderboard_invalidate(competition_id=competition_id)
+    return len(rows)
+
+
 DESCRIPTION_MAX_LENGTH = 500
 
 

@@ -19,7 +19,7 @@ import datetime as dt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from competitions import standings
@@ -33,7 +33,11 @@ from competitions.models import (
     TeamMergeRequest,
 )
 from competitions.names import InvalidName, name_key, name_normalize
-from competitions.services.common import leaderboard_invalidate, require_member
+from competitions.services.common import (
+    leaderboard_invalidate,
+    require_member,
+    require_organizer,
+)
 from competitions.services.notifications import notification_invitation
 from competitions.services.submissions import counted_filter
 from podium import throttling
@@ -264,6 +268,7 @@ def team_invitation_respond(
         status=TeamInvitation.Status.CANCELLED, responded_at=invitation.responded_at
     )
     old_team.delete()
+    standings.board_changed(competition_id=competition.pk)
     standings.standing_refresh(team_id=team.pk)
     invitation.status = TeamInvitation.Status.ACCEPTED
     invitation.save(update_fields=["status", "responded_at"])
@@ -398,6 +403,21 @@ def team_merge_respond(
         },
     )
     source.delete()
+    standings.board_changed(competition_id=target.competition_id)
     standings.standing_refresh(team_id=target.pk)
     leaderboard_invalidate(competition_id=target.competition_id)
     return request
+
+
+@transaction.atomic
+def teams_delete(*, actor: User, teams: QuerySet[Team]) -> int:
+    """Delete teams (an organizer's action in the admin) with their submissions and
+    standings; the boards they leave get their comparisons refreshed after the commit.
+    Returns how many teams were deleted; raises ApplicationError for a non-organizer."""
+    require_organizer(actor, "delete teams")
+    rows = list(teams.select_for_update().values_list("pk", "competition_id"))
+    Team.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    for competition_id in sorted({competition_id for _, competition_id in rows}):
+        standings.board_changed(competition_id=competition_id)
+        leaderboard_invalidate(competition_id=competition_id)
+    return len(rows)

@@ -297,7 +297,7 @@ def test_board_follows_scoring_at_once(m: TeamMembership) -> None:
 
 def test_board_page_reads_no_submissions(m: TeamMembership, django_assert_num_queries) -> None:
     run(m.team, 0.5, 0.5)
-    with django_assert_num_queries(3) as captured:  # count, page, stored intervals
+    with django_assert_num_queries(2) as captured:  # count, page with its stored intervals
         leaderboards.leaderboard_page_for_user(user=AnonymousUser(), competition=m.competition)
     assert not any("competitions_submission" in q["sql"] for q in captured.captured_queries)
 

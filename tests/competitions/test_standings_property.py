@@ -1,7 +1,7 @@
 """The board maintained on write equals a from-scratch computation after any sequence of
 events (competitions.standings): runs created, scored, failed, cancelled, requeued; late
 and debug runs; rescores (scores changed, scored runs turned invalid and back); final
-selections; team merges and moves; teams deleted; reveal and hide of the private board.
+selections; team merges and moves; runs and teams deleted; reveal and hide of the private board.
 
 Events go through the services and transitions that the product calls; the oracle below
 is written from the ranking rules alone, over every submission of the competition.
@@ -24,7 +24,11 @@ from competitions.evaluation import transitions
 from competitions.leaderboards import leaderboard, leaderboard_for_user, leaderboard_page_for_user
 from competitions.models import Competition, Submission, Team, TeamMembership, TeamStanding
 from competitions.services.results import competition_hide_private, competition_reveal_private
-from competitions.services.submissions import submission_requeue, submission_select
+from competitions.services.submissions import (
+    submission_requeue,
+    submission_select,
+    submissions_delete,
+)
 from competitions.services.teams import team_merge_request, team_merge_respond
 from podium.errors import ApplicationError
 
@@ -203,6 +207,12 @@ class World:
         if s is not None:
             submission_requeue(actor=self.staff, submissions=Submission.objects.filter(pk=s.pk))
 
+    def delete(self, sub_i: int) -> None:
+        """An organizer deletes a run (the admin's page and "delete selected")."""
+        s = self.submission(sub_i)
+        if s is not None:
+            submissions_delete(actor=self.staff, submissions=Submission.objects.filter(pk=s.pk))
+
     def delete_team(self, team_i: int) -> None:
         team = self.team(team_i)
         if team is not None and Team.objects.filter(competition=self.competition).count() > 1:
@@ -233,6 +243,7 @@ events = st.lists(
         st.tuples(st.just("select"), index, st.booleans()),
         st.tuples(st.just("merge"), st.integers(0, TEAMS - 1), st.integers(0, TEAMS - 1)),
         st.tuples(st.just("requeue"), index),
+        st.tuples(st.just("delete"), index),
         st.tuples(st.just("delete_team"), st.integers(0, TEAMS - 1)),
         st.tuples(st.just("reveal"), st.booleans()),
     ),
