@@ -230,6 +230,7 @@ def make_bundle(out: Path, *, now: dt.datetime | None = None) -> Path:
             .replace("@TRAIN@", f"{len(train):,}")
             .replace("@TEST@", f"{len(test):,}")
             .replace("@PYTHON@", python)
+            .replace("@WINDOW@", str(WINDOW_CHARS))
             .replace("@PACKAGES@", packages)
         )
     start = (now - dt.timedelta(days=1)).replace(microsecond=0)
