@@ -133,7 +133,7 @@ class SpanModel(nn.Module):
         )
         self.start = nn.Conv1d(hidden, 1, kernel_size=3, padding=1)
         self.end = nn.Conv1d(hidden, 1, kernel_size=3, padding=1)
-        self.drop = nn.Dropout(0.1)
+        self.drop = nn.Dropout(0.3)  # 0.1 overfitted 2,000 questions by epoch 3
 
     def forward(self, batch: Encoded) -> tuple[torch.Tensor, torch.Tensor]:
         # Shapes: q (B, Lq, H), c (B, Lc, H); convolutions take (B, channels, length).
