@@ -10,13 +10,15 @@ The questions are cloze questions built as in the Children's Book Test (Hill et 
 one span blanked (``____``), and that sentence is NOT in the context: the context is the
 passage around it (the prose sentences of the same topic before and after it, up to
 ``WINDOW_CHARS`` characters on each side). A span is kept only if it occurs again, as a
-whole word, in that passage and nowhere else in its own sentence, so the answer must be
-found by reading the passage, not by matching the question's sentence. Spans: a quoted
-keyword such as ``"while"``, a number, or a word of four letters or more that is not an
-English stop word (scikit-learn's list). The answer is the passage's first occurrence
-of the span (its text and character offset). Each sentence of eight words or more yields
-at most three questions, and all questions of one topic fall on the same side of the
-seeded train/test split, so that no test passage shares text with the training set.
+whole word, in that passage, nowhere else in its own sentence, not between the same
+``NEIGHBOURS`` words on each side in the passage (a repeated sentence), and not emptied by
+the SQuAD normalisation, so the answer must be found by reading the passage, not by
+matching the question's sentence. Spans: a quoted keyword such as ``"while"``, a number,
+or a word of four letters or more that is not an English stop word (scikit-learn's
+list). The answer is the passage's first occurrence of the span (its text and character
+offset). Each sentence of eight words or more yields at most QUESTIONS_PER_SENTENCE
+questions, and all questions of one topic fall on the same side of the seeded train/test
+split, so that no sentence of a test passage or question is in the training set.
 
     python examples/qa/make_bundle.py OUT_DIR
 """
