@@ -9,7 +9,8 @@ Prints: wall time of the run in seconds, the kit's peak resident memory in bytes
 ``ru_maxrss``), epochs trained, and token F1 / exact match on the whole test set next to
 the trivial answers (the passage's first word, its longest word) and a heuristic: the
 passage's most frequent word of four letters or more that is neither an English stop word
-nor a word of the question (the Children's Book Test's "maximum frequency" baseline).
+nor a word of the question (the Children's Book Test's "maximum frequency" baseline), and
+string matching (the passage word whose neighbours best match the blank's neighbours).
 The machine's load average is printed too: training is time-boxed, so a loaded machine
 trains fewer epochs.
 """
@@ -54,6 +55,24 @@ def _most_frequent(question: str, context: str) -> str:
         and not word.startswith("_")
     )
     return counts.most_common(1)[0][0] if counts else ""
+
+
+def _window_match(question: str, context: str, width: int = 3) -> str:
+    """String matching: the passage word whose WIDTH words on each side share the most
+    words with the WIDTH words on each side of the blank (the Children's Book Test's
+    sliding-window baseline, without its candidate list)."""
+    blank = question.index("____")
+    left = {w.lower() for w in WORD.findall(question[:blank])[-width:]}
+    right = {w.lower() for w in WORD.findall(question[blank + 4 :])[:width]}
+    words = WORD.findall(context)
+    best, answer = -1, ""
+    for i, word in enumerate(words):
+        before = {w.lower() for w in words[max(0, i - width) : i]}
+        after = {w.lower() for w in words[i + 1 : i + 1 + width]}
+        score = len(before & left) + len(after & right)
+        if score > best:
+            best, answer = score, word
+    return answer
 
 
 def main() -> None:
@@ -104,6 +123,9 @@ def main() -> None:
             "trivial: longest word": contexts.map(lambda text: max(text.split(), key=len)),
             "heuristic: most frequent": pd.Series(
                 [_most_frequent(q, c) for q, c in zip(questions, contexts, strict=True)]
+            ),
+            "string matching: window": pd.Series(
+                [_window_match(q, c) for q, c in zip(questions, contexts, strict=True)]
             ),
         }
     print(log)
