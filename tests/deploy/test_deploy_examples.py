@@ -2,7 +2,7 @@
 has, and a compute host is never handed the platform's secrets.
 
 Neither compose nor systemd runs here (no `docker compose`, no systemd), so these read the
-files; tests/deploy/test_platform_image.py runs the roles themselves.
+files; tests/scoring/test_platform_image.py runs the roles themselves.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def test_compose_runs_each_role_and_keeps_secrets_off_the_compute_host() -> None
     assert not set(SECRETS) & compute["environment"].keys()
     assert not any(secret in str(compute) for secret in SECRETS)
     assert "env_file" not in compute
-    assert compute["pid"] == "host" and compute["privileged"] and compute["user"] == "root"
+    assert compute["pid"] == "host" and compute["user"] == "root"
+    assert compute["cap_add"] == ["SYS_ADMIN"] and "privileged" not in compute
     work = next(v for v in compute["volumes"] if isinstance(v, dict))
     assert work["source"] == work["target"] == compute["environment"]["PODIUM_COMPUTE_WORK_DIR"]
     assert work["bind"]["propagation"] == "rshared"
@@ -67,5 +68,6 @@ def test_systemd_units_run_each_role_from_the_image() -> None:
     assert "--env-file /etc/podium/compute.env" in compute
     assert "platform.env" not in compute and not any(s in compute for s in SECRETS)
     assert "--pid host" in compute and "bind-propagation=rshared" in compute
+    assert "--cap-add SYS_ADMIN" in compute and "--privileged" not in compute
     for unit in ("podium-web.service", "podium-scoring.service"):
         assert "docker.sock" not in _exec_start(unit), unit
