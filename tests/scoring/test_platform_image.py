@@ -114,9 +114,10 @@ def _deploy_check_warnings(engine: docker.DockerClient, secret_key: str) -> set[
     return set(re.findall(r"\((\w+\.[EW]\d+)\)", output))
 
 
-def _check_web_role(engine: docker.DockerClient, secret_key: str) -> None:
+def _start_web_role(engine: docker.DockerClient, secret_key: str) -> tuple[Container, str]:
+    """The web role on 127.0.0.1 (the host's network); it migrates its SQLite database
+    and starts gunicorn while the test goes on with the other roles."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     web = engine.containers.run(
         IMAGE,
         ["web"],
@@ -130,31 +131,32 @@ def _check_web_role(engine: docker.DockerClient, secret_key: str) -> None:
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         },
     )
-    try:
-        _wait_for("the web role", web, lambda: _answers(base + "/"))
-        home = requests.get(base + "/", timeout=10)
-        assert home.status_code == 200
-        assert "<title>Competitions" in home.text
-        stylesheet = re.search(r'href="(/static/[^"]+\.css)"', home.text)
-        assert stylesheet, "the page links no stylesheet"
-        static = requests.get(
-            base + stylesheet.group(1), headers={"Accept-Encoding": "gzip"}, timeout=10
-        )
-        assert static.status_code == 200
-        assert static.headers["Content-Type"].startswith("text/css")
-        # Compressed when the image was built (whitenoise serves the .gz beside the file).
-        assert static.headers.get("Content-Encoding") == "gzip"
-        assert static.text == (ROOT / "static" / stylesheet.group(1)[len("/static/") :]).read_text()
-        # DEBUG is off: no debug page, and the admin asks an anonymous visitor to log in.
-        missing = requests.get(base + "/no-such-page/", timeout=10)
-        assert missing.status_code == 404 and "DEBUG = True" not in missing.text
-        admin = requests.get(base + "/admin/", timeout=10, allow_redirects=False)
-        assert admin.status_code == 302 and "/admin/login/" in admin.headers["Location"]
-        # The server runs as the image's own user, its database in PODIUM_HOME.
-        code, output = web.exec_run(["sh", "-c", "id -u; ls /srv/podium/db.sqlite3"])
-        assert code == 0 and output.decode().split() == ["10001", "/srv/podium/db.sqlite3"]
-    finally:
-        web.remove(force=True)
+    return web, f"http://127.0.0.1:{port}"
+
+
+def _check_web_role(web: Container, base: str) -> None:
+    _wait_for("the web role", web, lambda: _answers(base + "/"))
+    home = requests.get(base + "/", timeout=10)
+    assert home.status_code == 200
+    assert "<title>Competitions" in home.text
+    stylesheet = re.search(r'href="(/static/[^"]+\.css)"', home.text)
+    assert stylesheet, "the page links no stylesheet"
+    static = requests.get(
+        base + stylesheet.group(1), headers={"Accept-Encoding": "gzip"}, timeout=10
+    )
+    assert static.status_code == 200
+    assert static.headers["Content-Type"].startswith("text/css")
+    # Compressed when the image was built (whitenoise serves the .gz beside the file).
+    assert static.headers.get("Content-Encoding") == "gzip"
+    assert static.text == (ROOT / "static" / stylesheet.group(1)[len("/static/") :]).read_text()
+    # DEBUG is off: no debug page, and the admin asks an anonymous visitor to log in.
+    missing = requests.get(base + "/no-such-page/", timeout=10)
+    assert missing.status_code == 404 and "DEBUG = True" not in missing.text
+    admin = requests.get(base + "/admin/", timeout=10, allow_redirects=False)
+    assert admin.status_code == 302 and "/admin/login/" in admin.headers["Location"]
+    # The server runs as the image's own user, its database in PODIUM_HOME.
+    code, output = web.exec_run(["sh", "-c", "id -u; ls /srv/podium/db.sqlite3"])
+    assert code == 0 and output.decode().split() == ["10001", "/srv/podium/db.sqlite3"]
 
 
 def _check_compute_role_refusals(engine: docker.DockerClient, environment: dict[str, str]) -> None:
@@ -272,25 +274,9 @@ def _check_compute_role_scores(
         assert score == pytest.approx(float((rows["label"] == rows["label_predicted"]).mean()))
 
 
-def test_platform_image_serves_pages_and_runs_each_role(
-    platform_image: str,
-    engine: docker.DockerClient,
-    worker: Path,
-    digits: Competition,
-    tmp_path: Path,
+def _check_compute_role(
+    engine: docker.DockerClient, worker: Path, digits: Competition, tmp_path: Path
 ) -> None:
-    secret_key = secrets.token_urlsafe(50)
-    config = engine.images.get(platform_image).attrs["Config"]
-    assert config["User"] == "podium"
-    assert "DJANGO_DEBUG=0" in config["Env"]
-
-    # HSTS for subdomains and preloading are the operator's to decide; drf-spectacular's
-    # enum naming note concerns the API schema's names only.
-    allowed = {"security.W005", "security.W021", "drf_spectacular.W001"}
-    assert _deploy_check_warnings(engine, secret_key) <= allowed
-
-    _check_web_role(engine, secret_key)
-
     broker = Path(settings.PODIUM_HOME) / "broker"
     work = tmp_path / "compute"
     environment = {
@@ -316,3 +302,26 @@ def test_platform_image_serves_pages_and_runs_each_role(
             Mount(str(work), str(work), type="bind", propagation="rshared"),
         ]
         _check_compute_role_scores(engine, worker, digits, tmp_path, environment, mounts)
+
+
+def test_platform_image_serves_pages_and_runs_each_role(
+    platform_image: str,
+    engine: docker.DockerClient,
+    worker: Path,
+    digits: Competition,
+    tmp_path: Path,
+) -> None:
+    secret_key = secrets.token_urlsafe(50)
+    config = engine.images.get(platform_image).attrs["Config"]
+    assert config["User"] == "podium"
+    assert "DJANGO_DEBUG=0" in config["Env"]
+    web, base = _start_web_role(engine, secret_key)
+    try:
+        # HSTS for subdomains and preloading are the operator's to decide; drf-spectacular's
+        # enum naming note concerns the API schema's names only.
+        allowed = {"security.W005", "security.W021", "drf_spectacular.W001"}
+        assert _deploy_check_warnings(engine, secret_key) <= allowed
+        _check_compute_role(engine, worker, digits, tmp_path)
+        _check_web_role(web, base)
+    finally:
+        web.remove(force=True)
