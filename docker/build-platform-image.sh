@@ -41,6 +41,7 @@ grep -v '^-e ' requirements.txt >"$context/requirements.txt"
 source_hash="$(tar -C "$context" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
   -c . | sha256sum | cut -c1-64)"
 
+previous="$(docker image inspect "$TAG" --format '{{.Id}}' 2>/dev/null || true)"
 if [ -z "${FORCE:-}" ] \
   && [ "$(docker image inspect "$TAG" --format '{{index .Config.Labels "org.podium.source"}}' \
     2>/dev/null || true)" = "$source_hash" ]; then
@@ -90,5 +91,10 @@ docker build --network none -t "$TAG" \
   tail -40 "$work/build.log" >&2
   exit 1
 }
+# The image this tag named before (other sources): its own layers go, unless a container
+# or another tag still uses it.
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect "$TAG" --format '{{.Id}}')" ]; then
+  docker image rm "$previous" >/dev/null 2>&1 || true
+fi
 docker image inspect "$TAG" \
   --format "built $TAG in $(($(date +%s) - started)) s: {{.Size}} bytes"
