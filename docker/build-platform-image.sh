@@ -51,27 +51,28 @@ fi
 
 "$ROOT/docker/build-base-images.sh" "$BASE"
 
-# Wheels for Debian bookworm's Python 3.11 (glibc 2.36), whatever Python this host runs:
-# binary only, so nothing is compiled here or in the image.
-wheels="$WHEELS_DIR/$(sha256sum "$context/requirements.txt" | cut -c1-16)"
+# Wheels for the base's Python (Debian bookworm: 3.11, glibc 2.36) on this machine's
+# architecture, whatever Python this host runs: binary only, so nothing is compiled here
+# or in the image. Kept per requirements and target Python.
+target="$(docker run --rm --network none "$BASE" python3 -c \
+  'import platform; print(platform.python_version())')"
+wheels="$WHEELS_DIR/$(sha256sum "$context/requirements.txt" | cut -c1-16)-py$target-$(uname -m)"
 if [ ! -f "$wheels/.complete" ]; then
   echo "downloading wheels into $wheels ..."
   python=(python3)
   [ -x "$ROOT/.venv/bin/python" ] && python=("$ROOT/.venv/bin/python")
   pip=("${python[@]}" -m pip)
   platforms=()
-  for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
+  for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_$(uname -m)"); done
   mkdir -p "$wheels"
   download() {
     "${pip[@]}" download --quiet --disable-pip-version-check --only-binary=:all: \
       --python-version 3.11 --implementation cp --abi cp311 "${platforms[@]}" \
-      --platform manylinux2014_x86_64 -d "$wheels" "$@" \
+      --platform "manylinux2014_$(uname -m)" -d "$wheels" "$@" \
       2> >(grep -v 'is ignored: it is neither' >&2)
   }
   download -r "$context/requirements.txt"
   # pip evaluated the markers for this host's Python: add what the image's Python needs.
-  target="$(docker run --rm --network none "$BASE" python3 -c \
-    'import platform; print(platform.python_version())')"
   for _ in 1 2 3 4 5; do
     mapfile -t extra < <("${python[@]}" docker/platform/missing_wheels.py "$wheels" \
       --python-full-version "$target")
