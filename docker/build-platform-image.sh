@@ -49,7 +49,8 @@ if [ -z "${FORCE:-}" ] \
   exit 0
 fi
 
-"$ROOT/docker/build-base-images.sh" "$BASE"
+# FORCE rebuilds this image, not its base (FORCE=1 docker/build-base-images.sh BASE does).
+env -u FORCE "$ROOT/docker/build-base-images.sh" "$BASE"
 
 # Wheels for the base's Python (Debian bookworm: 3.11, glibc 2.36) on this machine's
 # architecture, whatever Python this host runs: binary only, so nothing is compiled here

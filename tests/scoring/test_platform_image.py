@@ -46,7 +46,9 @@ from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "podium/platform:test"
-LABEL = {"podium.test": "platform-image"}
+# This session's containers: whatever a failure leaves (a container created whose start
+# failed) is removed by this label, never another session's on the shared engine.
+LABEL = {"podium.test": f"platform-image-{uuid.uuid4().hex[:12]}"}
 START_DEADLINE_SECONDS = 180.0
 SLOW_COPY = "sleep 3; cp /data/sample_submission.csv /output/predictions.csv"
 
@@ -54,8 +56,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
-def platform_image() -> str:
-    """The image, built (or found up to date with the sources) by the operator's script."""
+def platform_image(engine: docker.DockerClient) -> Iterator[str]:
+    """The image, built (or found up to date with the sources) by the operator's script;
+    afterwards no container of this module is left."""
     build = subprocess.run(
         [str(ROOT / "docker" / "build-platform-image.sh"), IMAGE],
         capture_output=True,
@@ -63,7 +66,10 @@ def platform_image() -> str:
         check=False,
     )
     assert build.returncode == 0, f"building {IMAGE} failed:\n{build.stderr[-3000:]}"
-    return IMAGE
+    yield IMAGE
+    label = f"podium.test={LABEL['podium.test']}"
+    for container in engine.containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
 
 
 def _run(engine: docker.DockerClient, *command: str, **options: object) -> tuple[int, str]:
