@@ -5,6 +5,8 @@
 #
 #   docker/build-base-images.sh                       builds podium/python:3.11 if missing
 #   docker/build-base-images.sh podium/pytorch:1.13   builds the PyTorch image if missing
+#   docker/build-base-images.sh podium/platform:TAG   builds the platform's own image
+#                                                     (docker/build-platform-image.sh)
 #   FORCE=1 docker/build-base-images.sh [TAG]         rebuilds it
 #
 # Each image carries /etc/podium-packages.txt (`dpkg-query` of its Python packages at build
@@ -19,6 +21,16 @@ case "$TAG" in
     # Debian bookworm ships Python 3.11, numpy 1.24, pandas 1.5 and scikit-learn 1.2.
     PACKAGES="python3,python3-numpy,python3-pandas,python3-sklearn,python3-scipy,ca-certificates,tini"
     ;;
+  podium/platform:*)
+    # The platform's own image (web, scoring, compute roles): the same Debian base, the
+    # pinned requirements from wheels and the code, in docker/build-platform-image.sh.
+    exec "$(dirname "$0")/build-platform-image.sh" "$TAG"
+    ;;
+  podium/platform-base:bookworm)
+    # The platform image's base: Debian's Python 3.11 with venv (its pip installs the
+    # pinned wheels), tini as PID 1, e2fsprogs for the compute role's bounded /output.
+    PACKAGES="python3,python3-venv,ca-certificates,tini,e2fsprogs,mount"
+    ;;
   podium/pytorch:1.13)
     # Debian bookworm ships PyTorch 1.13 (CPU build) for Python 3.11. A text model needs
     # little more: numpy and pandas for the CSV files, regex for Unicode-aware tokenising.
@@ -27,7 +39,8 @@ case "$TAG" in
     PACKAGES="python3,python3-torch,python3-numpy,python3-pandas,python3-regex,libopenblas0-pthread,ca-certificates,tini"
     ;;
   *)
-    echo "unknown base image $TAG (known: podium/python:3.11, podium/pytorch:1.13)" >&2
+    echo "unknown base image $TAG (known: podium/python:3.11, podium/pytorch:1.13," \
+      "podium/platform-base:bookworm, podium/platform:VERSION)" >&2
     exit 2
     ;;
 esac
@@ -85,6 +98,10 @@ tar -C "$rootfs" --numeric-owner -c . | docker import \
   --change 'WORKDIR /work' \
   --change 'CMD ["python3"]' \
   - "$TAG" >/dev/null
+if [ "$TAG" = podium/platform-base:bookworm ]; then
+  docker image inspect "$TAG" --format "built $TAG: {{.Size}} bytes"
+  exit 0
+fi
 # The copy in the tree, shown in the README and on the qa competition's overview.
 listing="$(dirname "$0")/packages/$(echo "${TAG#podium/}" | tr ':' '-').txt"
 mkdir -p "$(dirname "$listing")"

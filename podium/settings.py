@@ -145,7 +145,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = PODIUM_HOME / "static"
+# Where collectstatic puts the files whitenoise serves; the platform image collects them
+# into the image (/opt/podium/staticfiles), outside the PODIUM_HOME volume.
+STATIC_ROOT = Path(env.str("PODIUM_STATIC_ROOT", default=str(PODIUM_HOME / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
