@@ -11,8 +11,10 @@ competition's own queue, for an organizer's host); ``PODIUM_COMPUTE_GPU_QUEUE`` 
 ``PODIUM_COMPUTE_CPUS`` (default: this machine's CPUs), ``PODIUM_COMPUTE_MEMORY`` (``16g``;
 default: this machine's memory): the capacity runs are admitted against.
 ``PODIUM_COMPUTE_CONCURRENCY`` (default: the CPUs, at least 1): worker processes.
-``PODIUM_COMPUTE_HOST_TOKEN``: the platform's host token, for the heartbeat the queue page
-shows (capacity, runs); without it the worker runs but is not listed there.
+``PODIUM_COMPUTE_HOST_TOKEN``: the platform's host token, or an organizer queue's secret
+(then ``PODIUM_COMPUTE_QUEUES=org-NAME``); sent with every request and the heartbeat the
+queue page shows (capacity, runs). Without it the worker is not listed there and may run
+only shared runs of a platform that sets no host token.
 ``PODIUM_GPU_IDS``, ``PODIUM_GPU_LOCK_DIR``, ``PODIUM_SANDBOX_RUNTIME``: as on the platform;
 ``PODIUM_GPU_PROBE_IMAGE`` (default ``podium/python:3.11``): the image of the GPU probe.
 ``PODIUM_GPU_MODE``: ``toolkit`` (default; Docker's device request) or ``device-nodes``

@@ -92,7 +92,7 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     down, an input lost) is reported to the platform, which retries the run; everything the
     participant's image does is posted as the run's outcome.
     """
-    client = PlatformClient(config.platform_url, submission_id)
+    client = PlatformClient(config.platform_url, submission_id, config.host_token)
     try:
         spec = client.claim(dispatch_token=dispatch_token, worker=worker_id(config.name))
     except NotQueued:
