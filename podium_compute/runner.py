@@ -8,6 +8,7 @@ import logging
 import shutil
 import socket
 import threading
+import time
 from typing import Any
 
 import sandbox
@@ -29,6 +30,22 @@ def instance_label(config: ComputeConfig) -> str:
     """Names this compute worker's runs on an engine that others may share."""
     key = f"compute|{config.work_dir.resolve()}|{config.platform_url}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+class Phases:
+    """Seconds spent in each phase of a run, logged at its end (where a run's time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.monotonic()
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self._mark = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {value:.2f} s" for name, value in self.seconds.items())
 
 
 class LeaseRenewer(threading.Thread):
@@ -93,16 +110,18 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     participant's image does is posted as the run's outcome.
     """
     client = PlatformClient(config.platform_url, submission_id, config.host_token)
+    phases = Phases()
     try:
         spec = client.claim(dispatch_token=dispatch_token, worker=worker_id(config.name))
     except NotQueued:
         logger.info("submission %s is not queued; nothing to do", submission_id)
         return "skipped"
+    phases.done("claim")
     logger.info("submission %s claimed", submission_id)
     renewer = LeaseRenewer(client, float(spec["renew_seconds"]))
     renewer.start()
     try:
-        return _run(config, client, spec, submission_id, renewer)
+        return _run(config, client, spec, submission_id, renewer, phases)
     except LeaseGone:
         logger.info("submission %s: lease gone; nothing posted", submission_id)
         return "lease lost"
@@ -114,6 +133,8 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     finally:
         renewer.stopped.set()
         renewer.join(timeout=10)
+        phases.done("cleanup")
+        logger.info("submission %s: %s", submission_id, phases)
 
 
 def _run(
@@ -122,6 +143,7 @@ def _run(
     spec: dict[str, Any],
     submission_id: int,
     renewer: LeaseRenewer,
+    phases: Phases,
 ) -> str:
     limits = _limits(spec, config)
     cache = DataCache(config.work_dir / "data")
@@ -129,6 +151,7 @@ def _run(
         client.manifest(),
         lambda name, target, sha256: client.download(f"inputs/{name}", target, sha256=sha256),
     )
+    phases.done("inputs")
     engine = sandbox.docker_client()
     images = sandbox.ImageTracker(config.work_dir / "images")
     scratch = config.work_dir / "runs" / str(submission_id)
@@ -139,6 +162,7 @@ def _run(
         cleanup.callback(images.release, engine)
         archive = scratch / "image.tar"
         client.download("image", archive, sha256=str(spec["image_sha256"]))
+        phases.done("image download")
         try:
             loaded = sandbox.load_image(
                 engine,
@@ -150,6 +174,7 @@ def _run(
             client.result(usage={}, failure={"kind": "invalid_image", "message": exc.message})
             return "invalid_image"
         archive.unlink()
+        phases.done("image load")
         labels = {
             "podium.instance": instance_label(config),
             "podium.submission": str(submission_id),
@@ -164,6 +189,7 @@ def _run(
             labels=labels,
             should_stop=renewer.lost.is_set,
         )
+        phases.done("sandbox run")
         if result.cancelled:
             logger.info("submission %s: run stopped (lease lost or cancelled)", submission_id)
             return "stopped"
@@ -176,4 +202,5 @@ def _run(
         assert result.predictions_path is not None
         client.put_predictions(result.predictions_path)
         client.result(usage=_usage(result), failure=None)
+        phases.done("post")
         return "posted"
