@@ -36,20 +36,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ENTRY = ["/bin/busybox", "sh", "-c", "cp /data/sample_submission.csv /output/predictions.csv"]
-SETUP = """
-import json, sys
+PREPARE = """
+import sys
 from pathlib import Path
 from django.contrib.auth.models import User
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition
-from competitions.services.submissions import submission_create
 from competitions.services.teams import competition_join
 comp, _ = competition_import_bundle(bundle_dir=Path(sys.argv[1]))
 many = 10**6
 Competition.objects.filter(pk=comp.pk).update(daily_submission_limit=many, max_concurrent_runs=many)
 comp.refresh_from_db()
-user = User.objects.create_user(username=f"bench{sys.argv[3]}")
-competition_join(user=user, competition=comp)
+competition_join(user=User.objects.create_user(username=f"bench{sys.argv[2]}"), competition=comp)
+print("SLUG=" + comp.slug)
+"""
+SUBMIT = """
+import json, sys
+from django.contrib.auth.models import User
+from competitions.models import Competition
+from competitions.services.submissions import submission_create
+comp = Competition.objects.get(slug=sys.argv[1])
+user = User.objects.get(username=f"bench{sys.argv[3]}")
 ids = []
 for _ in range(int(sys.argv[2])):
     with open(sys.argv[4], "rb") as fh:
@@ -142,10 +149,9 @@ def _wait_ready(logs: Path, hosts: int, port: int) -> None:
     names = ["scoring.log", *(f"compute-{n}.log" for n in range(hosts))]
     for _ in range(600):
         ready = all(" ready." in (logs / name).read_text(errors="replace") for name in names)
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                if ready:
-                    return
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            if ready:
+                return
         time.sleep(0.2)
     raise RuntimeError(f"the workers did not start: see {logs}")
 
@@ -189,10 +195,16 @@ def _podium(urls: list[str], runs: int, home: Path, bundle: Path, archive: Path,
             stderr=subprocess.STDOUT,
         ))  # fmt: skip
     try:
+        # The competition exists before the clock starts, as the image does for raw runs.
+        prepared = subprocess.run(
+            [PY, "-c", f"import django; django.setup(); exec({PREPARE!r})", str(bundle), tag],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        slug = prepared.stdout.split("SLUG=")[1].strip()
         _wait_ready(logs, len(urls), port)
         started = time.time()
         setup = subprocess.run(
-            [PY, "-c", f"import django; django.setup(); exec({SETUP!r})", str(bundle),
+            [PY, "-c", f"import django; django.setup(); exec({SUBMIT!r})", slug,
              str(runs), tag, str(archive)],
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip

@@ -318,6 +318,11 @@ SPECTACULAR_SETTINGS = {
 # Celery. The default broker is kombu's filesystem transport: no server to install.
 # "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
+# How often an idle worker lists the filesystem broker's folder (seconds). kombu's 1 s
+# default made each run wait half a second on average for its worker (and its outcome
+# for the scoring worker); a listing of one small folder costs far less. Redis and AMQP
+# push messages and ignore it.
+PODIUM_BROKER_POLLING_SECONDS = env.float("PODIUM_BROKER_POLLING_SECONDS", default=0.1)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -326,6 +331,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": PODIUM_BROKER_POLLING_SECONDS,
     }
 # Redis (redis://, rediss://): a message a worker took but did not acknowledge (acks_late:
 # not before its run ended) is handed out again after this many seconds. It must exceed the

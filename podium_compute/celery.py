@@ -83,6 +83,7 @@ if config.broker_dir is not None:
         "processed_folder": str(config.broker_dir / "processed"),
         "control_folder": str(config.broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": config.broker_polling_seconds,
     }
 
 
