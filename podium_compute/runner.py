@@ -9,6 +9,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import sandbox
@@ -30,6 +31,27 @@ def instance_label(config: ComputeConfig) -> str:
     """Names this compute worker's runs on an engine that others may share."""
     key = f"compute|{config.work_dir.resolve()}|{config.platform_url}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+_KEEPERS: dict[Path, sandbox.ImageKeeper] = {}
+
+
+def _release_unless(kept: list[bool], images: sandbox.ImageTracker, engine: Any) -> None:
+    if not kept:
+        images.release(engine)
+
+
+def image_keeper(config: ComputeConfig) -> sandbox.ImageKeeper:
+    """This process's kept image (one per work folder)."""
+    ledger = config.work_dir / "images"
+    return _KEEPERS.setdefault(ledger, sandbox.ImageKeeper(ledger))
+
+
+def release_kept_images() -> None:
+    """Remove the images this process kept (it is stopping)."""
+    for keeper in _KEEPERS.values():
+        with contextlib.suppress(sandbox.EngineError):
+            keeper.release(sandbox.docker_client())
 
 
 class Phases:
@@ -153,28 +175,35 @@ def _run(
     )
     phases.done("inputs")
     engine = sandbox.docker_client()
-    images = sandbox.ImageTracker(config.work_dir / "images")
+    keeper = image_keeper(config)
+    archive_sha256, max_size = str(spec["image_sha256"]), limits.image_size_bytes
+    image_id, images = keeper.take(engine, archive_sha256=archive_sha256, max_size_bytes=max_size)
     scratch = config.work_dir / "runs" / str(submission_id)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    kept: list[bool] = []  # set once the run is done: the keeper holds the image then
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, scratch, True)
-        cleanup.callback(images.release, engine)
-        archive = scratch / "image.tar"
-        client.download("image", archive, sha256=str(spec["image_sha256"]))
-        phases.done("image download")
-        try:
-            loaded = sandbox.load_image(
-                engine,
-                archive,
-                max_size_bytes=limits.image_size_bytes,
-                before_load=images.add,
-            )
-        except sandbox.InvalidImage as exc:
-            client.result(usage={}, failure={"kind": "invalid_image", "message": exc.message})
-            return "invalid_image"
-        archive.unlink()
-        phases.done("image load")
+        cleanup.callback(_release_unless, kept, images, engine)
+        if image_id is None:
+            archive = scratch / "image.tar"
+            client.download("image", archive, sha256=archive_sha256)
+            phases.done("image download")
+            try:
+                loaded = sandbox.load_image(
+                    engine,
+                    archive,
+                    max_size_bytes=limits.image_size_bytes,
+                    before_load=images.add,
+                )
+            except sandbox.InvalidImage as exc:
+                client.result(usage={}, failure={"kind": "invalid_image", "message": exc.message})
+                return "invalid_image"
+            archive.unlink()
+            image_id = loaded.image_id
+            phases.done("image load")
+        else:
+            phases.done("image kept")
         labels = {
             "podium.instance": instance_label(config),
             "podium.submission": str(submission_id),
@@ -182,7 +211,7 @@ def _run(
         sandbox.remove_containers(engine, labels=labels)
         result = sandbox.run(
             engine,
-            image_id=loaded.image_id,
+            image_id=image_id,
             limits=limits,
             mounts=mounts,
             output_dir=scratch / "output",
@@ -190,6 +219,14 @@ def _run(
             should_stop=renewer.lost.is_set,
         )
         phases.done("sandbox run")
+        # The image ran: keep it loaded for this process's next run of the same archive.
+        keeper.keep(
+            archive_sha256=archive_sha256,
+            max_size_bytes=max_size,
+            image_id=image_id,
+            tracker=images,
+        )
+        kept.append(True)
         if result.cancelled:
             logger.info("submission %s: run stopped (lease lost or cancelled)", submission_id)
             return "stopped"
