@@ -318,11 +318,12 @@ SPECTACULAR_SETTINGS = {
 # Celery. The default broker is kombu's filesystem transport: no server to install.
 # "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
-# How often an idle worker lists the filesystem broker's folder (seconds). kombu's 1 s
-# default made each run wait half a second on average for its worker (and its outcome
-# for the scoring worker); a listing of one small folder costs far less. Redis and AMQP
-# push messages and ignore it.
-PODIUM_BROKER_POLLING_SECONDS = env.float("PODIUM_BROKER_POLLING_SECONDS", default=0.1)
+# How often an idle worker lists the filesystem broker's folder (seconds; kombu's default
+# 1 s makes each run wait half a second on average for its worker). Do not lower it: kombu's
+# filesystem transport creates a message file before writing it, and a reader that renames
+# it in between reads it empty and its consumer fails (celery/kombu#1551); polling ten
+# times a second made that happen within 20 runs. Redis and AMQP push messages instead.
+PODIUM_BROKER_POLLING_SECONDS = env.float("PODIUM_BROKER_POLLING_SECONDS", default=1.0)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {

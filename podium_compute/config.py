@@ -3,7 +3,7 @@
 ``PODIUM_PLATFORM_URL`` (required): the platform's base URL, e.g. ``http://10.0.0.2:8000``.
 ``CELERY_BROKER_URL`` (required): the platform's broker (``redis://...``; on one machine
 ``filesystem://`` with ``PODIUM_COMPUTE_BROKER_DIR``, the platform's ``PODIUM_HOME/broker``,
-polled every ``PODIUM_BROKER_POLLING_SECONDS``, default 0.1).
+polled every ``PODIUM_BROKER_POLLING_SECONDS``, default 1; see the platform's settings).
 ``PODIUM_COMPUTE_WORK_DIR`` (default ``/var/lib/podium-compute``): data cache, scratch.
 ``PODIUM_COMPUTE_QUEUES`` (default ``compute``): broker queues served, comma-separated (a
 competition's own queue, for an organizer's host); ``PODIUM_COMPUTE_GPU_QUEUE`` (default
@@ -56,7 +56,7 @@ class ComputeConfig:
     host_token: str = ""
     heartbeat_seconds: float = 10.0
     wait_seconds: float = 5.0
-    broker_polling_seconds: float = 0.1
+    broker_polling_seconds: float = 1.0
     gpu_probe_image: str = "podium/python:3.11"
     gpu_mode: str = "toolkit"
     gpu_driver_dirs: tuple[Path, ...] = ()
@@ -96,7 +96,7 @@ class ComputeConfig:
             host_token=get("PODIUM_COMPUTE_HOST_TOKEN", ""),
             heartbeat_seconds=float(get("PODIUM_COMPUTE_HEARTBEAT_SECONDS", "10")),
             wait_seconds=float(get("PODIUM_COMPUTE_WAIT_SECONDS", "5")),
-            broker_polling_seconds=float(get("PODIUM_BROKER_POLLING_SECONDS", "0.1")),
+            broker_polling_seconds=float(get("PODIUM_BROKER_POLLING_SECONDS", "1")),
             gpu_probe_image=get("PODIUM_GPU_PROBE_IMAGE", "podium/python:3.11"),
             gpu_mode=get("PODIUM_GPU_MODE", "toolkit"),
             name=get("PODIUM_COMPUTE_NAME", socket.gethostname()),
