@@ -8,7 +8,11 @@ static busybox that copies the sample submission to its predictions (Debian's
 busybox-static). Raw: the same image with `docker run --rm --network none` and the same
 read-only data mounts, sequentially per engine, engines in parallel.
 
-    .venv/bin/python benchmarks/bench_throughput.py [--runs 20]
+    .venv/bin/python benchmarks/bench_throughput.py [--runs 20] [--keep]
+
+The clock starts when every worker is ready and the first submission is made, and stops
+at the last run's recorded end (``finished_at``), as raw `docker run` is timed from its
+first start to its last exit. The compute workers log each run's phases (INFO).
 """
 
 from __future__ import annotations
@@ -32,20 +36,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 ENTRY = ["/bin/busybox", "sh", "-c", "cp /data/sample_submission.csv /output/predictions.csv"]
-SETUP = """
-import json, sys
+PREPARE = """
+import sys
 from pathlib import Path
 from django.contrib.auth.models import User
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition
-from competitions.services.submissions import submission_create
 from competitions.services.teams import competition_join
 comp, _ = competition_import_bundle(bundle_dir=Path(sys.argv[1]))
 many = 10**6
 Competition.objects.filter(pk=comp.pk).update(daily_submission_limit=many, max_concurrent_runs=many)
 comp.refresh_from_db()
-user = User.objects.create_user(username=f"bench{sys.argv[3]}")
-competition_join(user=user, competition=comp)
+competition_join(user=User.objects.create_user(username=f"bench{sys.argv[2]}"), competition=comp)
+print("SLUG=" + comp.slug)
+"""
+SUBMIT = """
+import json, sys, time
+from django.contrib.auth.models import User
+from competitions.models import Competition
+from competitions.services.submissions import submission_create
+comp = Competition.objects.get(slug=sys.argv[1])
+user = User.objects.get(username=f"bench{sys.argv[3]}")
+print(f"START={time.time()}")  # the first submission: this process's start-up is no run's
 ids = []
 for _ in range(int(sys.argv[2])):
     with open(sys.argv[4], "rb") as fh:
@@ -54,10 +66,13 @@ print("IDS=" + json.dumps(ids))
 """
 COUNT = """
 import sys
+from django.db.models import Max
 from competitions.models import Submission
 ids = [int(x) for x in sys.argv[1].split(",")]
-print(Submission.objects.filter(pk__in=ids, status__in=["scored", "failed"]).count(),
-      Submission.objects.filter(pk__in=ids, status="failed").count())
+runs = Submission.objects.filter(pk__in=ids)
+last = runs.aggregate(last=Max("finished_at"))["last"]
+print(runs.filter(status__in=["scored", "failed"]).count(), runs.filter(status="failed").count(),
+      last.timestamp() if last else 0)
 """
 
 
@@ -129,6 +144,19 @@ def _raw(urls: list[str], runs: int, data: Path) -> float:
     return time.monotonic() - started
 
 
+def _wait_ready(logs: Path, hosts: int, port: int) -> None:
+    """Until the scoring worker, every compute worker and the web server are ready: the
+    clock starts at the first submission, as it does for raw `docker run`."""
+    names = ["scoring.log", *(f"compute-{n}.log" for n in range(hosts))]
+    for _ in range(600):
+        ready = all(" ready." in (logs / name).read_text(errors="replace") for name in names)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            if ready:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"the workers did not start: see {logs}")
+
+
 def _podium(urls: list[str], runs: int, home: Path, bundle: Path, archive: Path, tag: str) -> float:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "PODIUM"))},
@@ -162,29 +190,36 @@ def _podium(urls: list[str], runs: int, home: Path, bundle: Path, archive: Path,
         }  # fmt: skip
         procs.append(subprocess.Popen(
             [PY, "-m", "celery", "-A", "podium_compute.celery", "worker", "--concurrency", "1",
-             "--without-heartbeat", "--without-mingle", "--without-gossip",
+             "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info",
              "-n", f"bench-{number}@%h"],
             cwd=ROOT, env=compute, stdout=(logs / f"compute-{number}.log").open("wb"),
             stderr=subprocess.STDOUT,
         ))  # fmt: skip
     try:
-        time.sleep(8)  # the workers start
-        started = time.monotonic()
+        # The competition exists before the clock starts, as the image does for raw runs.
+        prepared = subprocess.run(
+            [PY, "-c", f"import django; django.setup(); exec({PREPARE!r})", str(bundle), tag],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        slug = prepared.stdout.split("SLUG=")[1].strip()
+        _wait_ready(logs, len(urls), port)
         setup = subprocess.run(
-            [PY, "-c", f"import django; django.setup(); exec({SETUP!r})", str(bundle),
+            [PY, "-c", f"import django; django.setup(); exec({SUBMIT!r})", slug,
              str(runs), tag, str(archive)],
             cwd=ROOT, env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
+        started = float(setup.stdout.split("START=")[1].split()[0])
         ids = ",".join(map(str, json.loads(setup.stdout.split("IDS=")[1])))
         while True:
-            done, failed = map(int, subprocess.run(
+            done, failed, last = subprocess.run(
                 [PY, "-c", f"import django; django.setup(); exec({COUNT!r})", ids],
                 cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-            ).stdout.split())  # fmt: skip
-            if done == runs:
-                if failed:
+            ).stdout.split()  # fmt: skip
+            if int(done) == runs:
+                if int(failed):
                     raise RuntimeError(f"{failed} runs failed: see {logs}")
-                return time.monotonic() - started
+                # The last run's recorded end, not when this poll (a process) noticed it.
+                return float(last) - started
             time.sleep(0.5)
     finally:
         for proc in procs:
@@ -197,6 +232,7 @@ def _podium(urls: list[str], runs: int, home: Path, bundle: Path, archive: Path,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the logs and files")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from examples.digits.make_bundle import make_bundle
@@ -225,7 +261,10 @@ def main() -> None:
         second.terminate()
         second.wait(timeout=90)
         subprocess.run(["umount", "-R", str(engine_root)], capture_output=True, check=False)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"logs: {work}/home-*/bench-logs")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
         subprocess.run(["docker", "rmi", "podium-bench/tiny:latest"], capture_output=True)
 
 

@@ -11,7 +11,10 @@ from django.middleware.csrf import get_token
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from competitions import standings
+from competitions import (
+    admin_compute,  # noqa: F401 - registers the organizer compute queues
+    standings,
+)
 from competitions.admin_confirm import (
     RESCORE_INLINE_LIMIT,
     ConfirmedActionsMixin,
@@ -40,7 +43,7 @@ from competitions.models import (
     TeamMembership,
     TeamMergeRequest,
 )
-from competitions.selectors import submissions_stale
+from competitions.selectors import compute_queues_for_user, submissions_stale
 from competitions.services.files import competition_file_delete, competition_file_store
 from competitions.services.publication import competition_publish
 from competitions.services.results import (
@@ -531,7 +534,8 @@ class SubmissionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
             health = workers.queue_health()
             level = messages.INFO if workers.live_workers(queue="scoring") else messages.WARNING
             self.message_user(request, health, level)
-            for line in workers.compute_host_lines():
+            organizer_queues = compute_queues_for_user(user=request.user).select_related("owner")
+            for line in workers.compute_host_lines(organizer_queues=list(organizer_queues)):
                 self.message_user(request, line, messages.INFO)
         return super().changelist_view(request, extra_context)
 

@@ -1,8 +1,11 @@
 """HTTP endpoints for compute workers (``podium_compute``), under ``/compute/v1/``.
 
 Thin: parse, call competitions.evaluation.compute, answer. Authentication is the per-run
-credential alone (``Authorization: Run TOKEN``): the dispatch token for the claim, the
-lease token for everything after it. No session, no CSRF (no cookie is accepted), no user.
+credential (``Authorization: Run TOKEN``): the dispatch token for the claim, the lease
+token for everything after it; and the host's credential (``X-Podium-Host-Token``: the
+platform-wide PODIUM_COMPUTE_HOST_TOKEN, or an organizer queue's secret), which decides
+which competitions' runs the host may touch (competitions.evaluation.compute.host_may_serve).
+No session, no CSRF (no cookie is accepted), no user.
 Errors answer ``{"detail": "..."}`` with 400, 403, 404, 409, 410 or 413.
 """
 
@@ -47,8 +50,14 @@ def _answers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     return csrf_exempt(wrapper)
 
 
+def _host(request: HttpRequest) -> compute.Host:
+    return compute.host_identify(token=request.headers.get("X-Podium-Host-Token", "").strip())
+
+
 def _lease(request: HttpRequest, submission_id: int) -> compute.Lease:
-    return compute.lease_check(submission_id=submission_id, token=_token(request))
+    return compute.lease_check(
+        submission_id=submission_id, token=_token(request), host=_host(request)
+    )
 
 
 @_answers
@@ -56,7 +65,9 @@ def _lease(request: HttpRequest, submission_id: int) -> compute.Lease:
 def claim(request: HttpRequest, submission_id: int) -> HttpResponse:
     body = _json(request)
     worker = body.get("worker", "") if isinstance(body, dict) else ""
-    spec = compute.run_claim(submission_id=submission_id, token=_token(request), worker=worker)
+    spec = compute.run_claim(
+        submission_id=submission_id, token=_token(request), worker=worker, host=_host(request)
+    )
     return JsonResponse(spec)
 
 

@@ -157,6 +157,16 @@ class Competition(models.Model):
         help_text="Empty while a draft: only staff see a draft (its pages are their preview). "
         "Set by the organizer's publish action, which validates the data first.",
     )
+    # An organizer's own compute (Codabench's organizer queues): its runs go only to that
+    # queue's hosts, and only they may claim them.
+    compute_queue = models.ForeignKey(
+        "ComputeQueue",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="competitions",
+        help_text="Empty: the platform's shared compute hosts run this competition.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -502,6 +512,36 @@ class Submission(models.Model):
         return str(self.get_status_display())
 
 
+class ComputeQueue(models.Model):
+    """An organizer's own compute hosts: the broker queue they serve (``broker_queue``) and
+    the secret they authenticate with. Only the secret's SHA-256 is stored; the secret is
+    shown once, when it is issued. A revoked queue's hosts are refused at once."""
+
+    name = models.SlugField(
+        max_length=48,
+        unique=True,
+        help_text="Its hosts serve the broker queue org-NAME (PODIUM_COMPUTE_QUEUES=org-NAME).",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="compute_queues"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.broker_queue
+
+    @property
+    def broker_queue(self) -> str:
+        return f"org-{self.name}"
+
+
 class WorkerHeartbeat(models.Model):
     """A Celery worker process that says, every few seconds, which queues it consumes."""
 
@@ -510,6 +550,10 @@ class WorkerHeartbeat(models.Model):
     # A compute worker's declared capacity and what it runs (podium_compute: cpus,
     # memory_bytes, gpus, gpu_note, running); empty for a scoring worker.
     capacity = models.JSONField(default=dict, blank=True)
+    # The organizer queue whose token the compute host presented; empty: the platform's.
+    compute_queue = models.ForeignKey(
+        ComputeQueue, null=True, blank=True, on_delete=models.SET_NULL, related_name="hosts"
+    )
     started_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 

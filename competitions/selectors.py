@@ -24,6 +24,7 @@ from competitions.models import (
     Account,
     Competition,
     CompetitionFile,
+    ComputeQueue,
     Notification,
     Submission,
     Team,
@@ -54,6 +55,26 @@ def competition_get(*, slug: str, user: User) -> Competition:
         return competition_list(user=user).get(slug=slug)
     except Competition.DoesNotExist as exc:
         raise Http404(f"No competition {slug!r}.") from exc
+
+
+def competitions_organized_by(*, user: User) -> QuerySet[Competition]:
+    """The competitions ``user`` organizes. Podium has no per-competition organizer list:
+    in the admin, a staff user who may change competitions (the superuser, or staff given
+    ``competitions.change_competition``) organizes every one; anybody else none. This is
+    the one place to change when competitions get their own organizers."""
+    if user.is_authenticated and user.is_staff and user.has_perm("competitions.change_competition"):
+        return Competition.objects.all()
+    return Competition.objects.none()
+
+
+def compute_queues_for_user(*, user: User) -> QuerySet[ComputeQueue]:
+    """The organizer compute queues ``user`` may see and manage: the superuser all, a
+    staff organizer their own, anybody else none."""
+    if user.is_authenticated and user.is_superuser:
+        return ComputeQueue.objects.all()
+    if user.is_authenticated and user.is_staff:
+        return ComputeQueue.objects.filter(owner_id=user.pk)
+    return ComputeQueue.objects.none()
 
 
 def team_for_user(*, user: User, competition: Competition) -> Team | None:

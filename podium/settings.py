@@ -320,6 +320,12 @@ SPECTACULAR_SETTINGS = {
 # Celery. The default broker is kombu's filesystem transport: no server to install.
 # "localhost" means nothing to the filesystem transport; it only keeps kombu from warning.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
+# How often an idle worker lists the filesystem broker's folder (seconds; kombu's default
+# 1 s makes each run wait half a second on average for its worker). Do not lower it: kombu's
+# filesystem transport creates a message file before writing it, and a reader that renames
+# it in between reads it empty and its consumer fails (celery/kombu#1551); polling ten
+# times a second made that happen within 20 runs. Redis and AMQP push messages instead.
+PODIUM_BROKER_POLLING_SECONDS = env.float("PODIUM_BROKER_POLLING_SECONDS", default=1.0)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's transport with whole-file writes and claims by rename (podium.broker says why);
     # the processed folder must stay on the queue folder's file system.
@@ -331,6 +337,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": PODIUM_BROKER_POLLING_SECONDS,
     }
 # Redis (redis://, rediss://): a message a worker took but did not acknowledge (acks_late:
 # not before its run ended) is handed out again after this many seconds. It must exceed the

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 from kombu import Queue
 
 import sandbox
@@ -23,7 +23,7 @@ from podium import broker
 from podium_compute.capacity import CapacityLedger, Needs
 from podium_compute.client import PlatformError, host_beat
 from podium_compute.config import ComputeConfig
-from podium_compute.runner import run_submission, worker_id
+from podium_compute.runner import release_kept_images, run_submission, worker_id
 from sandbox.gpu_probe import probe_gpus
 from sandbox.gpus import device_node_options, gpu_minor_numbers
 
@@ -85,6 +85,7 @@ if config.broker_dir is not None:
         "processed_folder": str(config.broker_dir / "processed"),
         "control_folder": str(config.broker_dir / "control"),
         "store_processed": False,
+        "polling_interval": config.broker_polling_seconds,
     }
 
 
@@ -180,3 +181,10 @@ def _stop(**_: Any) -> None:
     if _heartbeat is not None:
         _heartbeat.stopped.set()
         _heartbeat.join(timeout=10)
+
+
+@worker_process_shutdown.connect
+def _release_kept(**_: Any) -> None:
+    """A pool process that stops removes the image it kept (one killed leaves it to the
+    ledger's sweep at the next start)."""
+    release_kept_images()

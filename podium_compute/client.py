@@ -32,9 +32,12 @@ class NotQueued(PlatformError):
 class PlatformClient:
     """One run's conversation with the platform; ``lease_token`` is set by :meth:`claim`."""
 
-    def __init__(self, base_url: str, submission_id: int) -> None:
+    def __init__(self, base_url: str, submission_id: int, host_token: str = "") -> None:
         self.base = f"{base_url.rstrip('/')}/compute/v1/runs/{submission_id}"
         self.session = requests.Session()
+        if host_token:
+            # Which competitions' runs this host may touch (the platform's or an organizer's).
+            self.session.headers["X-Podium-Host-Token"] = host_token
         self.lease_token = ""
 
     def _call(self, method: str, path: str, token: str, **kwargs: Any) -> requests.Response:

@@ -2,7 +2,8 @@
 
 ``PODIUM_PLATFORM_URL`` (required): the platform's base URL, e.g. ``http://10.0.0.2:8000``.
 ``CELERY_BROKER_URL`` (required): the platform's broker (``redis://...``; on one machine
-``filesystem://`` with ``PODIUM_COMPUTE_BROKER_DIR``, the platform's ``PODIUM_HOME/broker``).
+``filesystem://`` with ``PODIUM_COMPUTE_BROKER_DIR``, the platform's ``PODIUM_HOME/broker``,
+polled every ``PODIUM_BROKER_POLLING_SECONDS``, default 1; see the platform's settings).
 ``PODIUM_COMPUTE_WORK_DIR`` (default ``/var/lib/podium-compute``): data cache, scratch.
 ``PODIUM_COMPUTE_QUEUES`` (default ``compute``): broker queues served, comma-separated (a
 competition's own queue, for an organizer's host); ``PODIUM_COMPUTE_GPU_QUEUE`` (default
@@ -11,8 +12,10 @@ competition's own queue, for an organizer's host); ``PODIUM_COMPUTE_GPU_QUEUE`` 
 ``PODIUM_COMPUTE_CPUS`` (default: this machine's CPUs), ``PODIUM_COMPUTE_MEMORY`` (``16g``;
 default: this machine's memory): the capacity runs are admitted against.
 ``PODIUM_COMPUTE_CONCURRENCY`` (default: the CPUs, at least 1): worker processes.
-``PODIUM_COMPUTE_HOST_TOKEN``: the platform's host token, for the heartbeat the queue page
-shows (capacity, runs); without it the worker runs but is not listed there.
+``PODIUM_COMPUTE_HOST_TOKEN``: the platform's host token, or an organizer queue's secret
+(then ``PODIUM_COMPUTE_QUEUES=org-NAME``); sent with every request and the heartbeat the
+queue page shows (capacity, runs). Without it the worker is not listed there and may run
+only shared runs of a platform that sets no host token.
 ``PODIUM_GPU_IDS``, ``PODIUM_GPU_LOCK_DIR``, ``PODIUM_SANDBOX_RUNTIME``: as on the platform;
 ``PODIUM_GPU_PROBE_IMAGE`` (default ``podium/python:3.11``): the image of the GPU probe.
 ``PODIUM_GPU_MODE``: ``toolkit`` (default; Docker's device request) or ``device-nodes``
@@ -53,6 +56,7 @@ class ComputeConfig:
     host_token: str = ""
     heartbeat_seconds: float = 10.0
     wait_seconds: float = 5.0
+    broker_polling_seconds: float = 1.0
     gpu_probe_image: str = "podium/python:3.11"
     gpu_mode: str = "toolkit"
     gpu_driver_dirs: tuple[Path, ...] = ()
@@ -92,6 +96,7 @@ class ComputeConfig:
             host_token=get("PODIUM_COMPUTE_HOST_TOKEN", ""),
             heartbeat_seconds=float(get("PODIUM_COMPUTE_HEARTBEAT_SECONDS", "10")),
             wait_seconds=float(get("PODIUM_COMPUTE_WAIT_SECONDS", "5")),
+            broker_polling_seconds=float(get("PODIUM_BROKER_POLLING_SECONDS", "1")),
             gpu_probe_image=get("PODIUM_GPU_PROBE_IMAGE", "podium/python:3.11"),
             gpu_mode=get("PODIUM_GPU_MODE", "toolkit"),
             name=get("PODIUM_COMPUTE_NAME", socket.gethostname()),

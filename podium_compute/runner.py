@@ -8,6 +8,8 @@ import logging
 import shutil
 import socket
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import sandbox
@@ -29,6 +31,43 @@ def instance_label(config: ComputeConfig) -> str:
     """Names this compute worker's runs on an engine that others may share."""
     key = f"compute|{config.work_dir.resolve()}|{config.platform_url}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+_KEEPERS: dict[Path, sandbox.ImageKeeper] = {}
+
+
+def _release_unless(kept: list[bool], images: sandbox.ImageTracker, engine: Any) -> None:
+    if not kept:
+        images.release(engine)
+
+
+def image_keeper(config: ComputeConfig) -> sandbox.ImageKeeper:
+    """This process's kept image (one per work folder)."""
+    ledger = config.work_dir / "images"
+    return _KEEPERS.setdefault(ledger, sandbox.ImageKeeper(ledger))
+
+
+def release_kept_images() -> None:
+    """Remove the images this process kept (it is stopping)."""
+    for keeper in _KEEPERS.values():
+        with contextlib.suppress(sandbox.EngineError):
+            keeper.release(sandbox.docker_client())
+
+
+class Phases:
+    """Seconds spent in each phase of a run, logged at its end (where a run's time goes)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.monotonic()
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._mark
+        self._mark = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {value:.2f} s" for name, value in self.seconds.items())
 
 
 class LeaseRenewer(threading.Thread):
@@ -92,17 +131,19 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     down, an input lost) is reported to the platform, which retries the run; everything the
     participant's image does is posted as the run's outcome.
     """
-    client = PlatformClient(config.platform_url, submission_id)
+    client = PlatformClient(config.platform_url, submission_id, config.host_token)
+    phases = Phases()
     try:
         spec = client.claim(dispatch_token=dispatch_token, worker=worker_id(config.name))
     except NotQueued:
         logger.info("submission %s is not queued; nothing to do", submission_id)
         return "skipped"
+    phases.done("claim")
     logger.info("submission %s claimed", submission_id)
     renewer = LeaseRenewer(client, float(spec["renew_seconds"]))
     renewer.start()
     try:
-        return _run(config, client, spec, submission_id, renewer)
+        return _run(config, client, spec, submission_id, renewer, phases)
     except LeaseGone:
         logger.info("submission %s: lease gone; nothing posted", submission_id)
         return "lease lost"
@@ -114,6 +155,8 @@ def run_submission(*, config: ComputeConfig, submission_id: int, dispatch_token:
     finally:
         renewer.stopped.set()
         renewer.join(timeout=10)
+        phases.done("cleanup")
+        logger.info("submission %s: %s", submission_id, phases)
 
 
 def _run(
@@ -122,6 +165,7 @@ def _run(
     spec: dict[str, Any],
     submission_id: int,
     renewer: LeaseRenewer,
+    phases: Phases,
 ) -> str:
     limits = _limits(spec, config)
     cache = DataCache(config.work_dir / "data")
@@ -129,27 +173,37 @@ def _run(
         client.manifest(),
         lambda name, target, sha256: client.download(f"inputs/{name}", target, sha256=sha256),
     )
+    phases.done("inputs")
     engine = sandbox.docker_client()
-    images = sandbox.ImageTracker(config.work_dir / "images")
+    keeper = image_keeper(config)
+    archive_sha256, max_size = str(spec["image_sha256"]), limits.image_size_bytes
+    image_id, images = keeper.take(engine, archive_sha256=archive_sha256, max_size_bytes=max_size)
     scratch = config.work_dir / "runs" / str(submission_id)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
+    kept: list[bool] = []  # set once the run is done: the keeper holds the image then
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, scratch, True)
-        cleanup.callback(images.release, engine)
-        archive = scratch / "image.tar"
-        client.download("image", archive, sha256=str(spec["image_sha256"]))
-        try:
-            loaded = sandbox.load_image(
-                engine,
-                archive,
-                max_size_bytes=limits.image_size_bytes,
-                before_load=images.add,
-            )
-        except sandbox.InvalidImage as exc:
-            client.result(usage={}, failure={"kind": "invalid_image", "message": exc.message})
-            return "invalid_image"
-        archive.unlink()
+        cleanup.callback(_release_unless, kept, images, engine)
+        if image_id is None:
+            archive = scratch / "image.tar"
+            client.download("image", archive, sha256=archive_sha256)
+            phases.done("image download")
+            try:
+                loaded = sandbox.load_image(
+                    engine,
+                    archive,
+                    max_size_bytes=limits.image_size_bytes,
+                    before_load=images.add,
+                )
+            except sandbox.InvalidImage as exc:
+                client.result(usage={}, failure={"kind": "invalid_image", "message": exc.message})
+                return "invalid_image"
+            archive.unlink()
+            image_id = loaded.image_id
+            phases.done("image load")
+        else:
+            phases.done("image kept")
         labels = {
             "podium.instance": instance_label(config),
             "podium.submission": str(submission_id),
@@ -157,13 +211,22 @@ def _run(
         sandbox.remove_containers(engine, labels=labels)
         result = sandbox.run(
             engine,
-            image_id=loaded.image_id,
+            image_id=image_id,
             limits=limits,
             mounts=mounts,
             output_dir=scratch / "output",
             labels=labels,
             should_stop=renewer.lost.is_set,
         )
+        phases.done("sandbox run")
+        # The image ran: keep it loaded for this process's next run of the same archive.
+        keeper.keep(
+            archive_sha256=archive_sha256,
+            max_size_bytes=max_size,
+            image_id=image_id,
+            tracker=images,
+        )
+        kept.append(True)
         if result.cancelled:
             logger.info("submission %s: run stopped (lease lost or cancelled)", submission_id)
             return "stopped"
@@ -176,4 +239,5 @@ def _run(
         assert result.predictions_path is not None
         client.put_predictions(result.predictions_path)
         client.result(usage=_usage(result), failure=None)
+        phases.done("post")
         return "posted"

@@ -9,7 +9,7 @@ from sandbox.code import CodeArchive, CodeLimits, InvalidCode, NotAnArchive, ext
 from sandbox.errors import EngineError, InvalidImage, SandboxError
 from sandbox.gpus import GpuAllocator, GpusUnavailable, detect_gpu_ids, parse_gpu_ids
 from sandbox.images import LoadedImage, load_image, remove_image
-from sandbox.ledger import ImageTracker, sweep_images
+from sandbox.ledger import ImageKeeper, ImageTracker, sweep_images
 from sandbox.limits import Limits, RunMounts
 from sandbox.orphans import cleanup_orphans, remove_containers
 from sandbox.runner import Failure, RunResult, create_options, run
@@ -21,6 +21,7 @@ __all__ = [
     "Failure",
     "GpuAllocator",
     "GpusUnavailable",
+    "ImageKeeper",
     "ImageTracker",
     "InvalidCode",
     "InvalidImage",

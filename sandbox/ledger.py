@@ -78,3 +78,53 @@ def sweep_images(client: docker.DockerClient, ledger_dir: Path) -> list[str]:
             (ledger_dir / name).unlink(missing_ok=True)
             removed.append(f"image sha256:{key[:12]}")
     return removed
+
+
+class ImageKeeper:
+    """The image this process ran last, kept loaded for its next run of the same archive.
+
+    Loading an image for every run cost a download and a ``docker load`` even when the
+    archive was the one just run (re-runs, a team's repeated image, benchmarks). One image
+    per process is kept, with its ledger marker, so a process that dies leaves it to
+    :func:`sweep_images` like any other. A kept image is reused only for an archive of the
+    same SHA-256 checked against the same size limit, and only while the engine holds it.
+    """
+
+    def __init__(self, ledger_dir: Path) -> None:
+        self.ledger_dir = Path(ledger_dir)
+        self._kept: tuple[str, int, str, ImageTracker] | None = None
+
+    def take(
+        self, client: docker.DockerClient, *, archive_sha256: str, max_size_bytes: int
+    ) -> tuple[str | None, ImageTracker]:
+        """The kept image's id and its tracker when it is this archive's and still in the
+        engine; otherwise release the kept image and return None with a fresh tracker."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            sha256, limit, image_id, tracker = kept
+            if sha256 == archive_sha256 and limit == max_size_bytes and _present(client, image_id):
+                return image_id, tracker
+            tracker.release(client)
+        return None, ImageTracker(self.ledger_dir)
+
+    def keep(
+        self, *, archive_sha256: str, max_size_bytes: int, image_id: str, tracker: ImageTracker
+    ) -> None:
+        """Keep ``image_id`` (loaded through ``tracker``) for the next :meth:`take`."""
+        self._kept = (archive_sha256, max_size_bytes, image_id, tracker)
+
+    def release(self, client: docker.DockerClient) -> None:
+        """Remove the kept image (the process is stopping)."""
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept[3].release(client)
+
+
+def _present(client: docker.DockerClient, image_id: str) -> bool:
+    try:
+        client.api.inspect_image(image_id)
+    except docker.errors.ImageNotFound:
+        return False
+    except (docker.errors.DockerException, OSError):
+        return False  # loading again will say what is wrong with the engine
+    return True

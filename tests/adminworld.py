@@ -25,6 +25,7 @@ from competitions.models import (
     TeamInvitation,
     TeamMergeRequest,
 )
+from competitions.services.compute_queues import compute_queue_create
 from competitions.services.files import competition_file_store
 from uploads.services import upload_create
 
@@ -98,6 +99,7 @@ def make_world(digits_bundle: Path) -> World:
         competition=competition, actor=staff, action=AuditRecord.Action.OTHER, details={"a": 1}
     )
     upload_create(user=mine.user, competition=competition, filename="image.tar", size=10)
+    compute_queue_create(owner=staff, name="lab", competitions=[draft])
     Token.objects.create(user=mine.user)
     # django-axes' records (attempts, failures, logins), made as a person makes them.
     login = Client()

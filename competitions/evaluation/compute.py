@@ -30,6 +30,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from competitions.evaluation import credentials, pipeline, queue, transitions, workers
 from competitions.evaluation.data import (
@@ -38,7 +39,8 @@ from competitions.evaluation.data import (
     competition_data_prepare,
     competition_debug_data_prepare,
 )
-from competitions.models import Submission
+from competitions.models import Competition, ComputeQueue, Submission
+from competitions.services.compute_queues import secret_hash
 
 
 class Readable(Protocol):
@@ -83,25 +85,89 @@ class Lease:
     owner: str
 
 
+@dataclass(frozen=True)
+class Host:
+    """Who a compute request comes from: ``queue`` an organizer's queue (its secret was
+    presented), else the platform's shared hosts; ``label`` is bound into lease tokens."""
+
+    queue: ComputeQueue | None
+    label: str
+
+
+def host_identify(*, token: str) -> Host:
+    """The compute host behind host credential ``token`` ("" when none was sent).
+
+    PODIUM_COMPUTE_HOST_TOKEN (the platform-wide token) is a shared host; a live organizer
+    secret is that organizer's queue. Raises :class:`ComputeRefused` (403) for any other
+    token, a revoked secret included."""
+    if not token:
+        return Host(queue=None, label="")
+    expected = settings.PODIUM_COMPUTE_HOST_TOKEN
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return Host(queue=None, label="platform")
+    queue = ComputeQueue.objects.filter(
+        token_hash=secret_hash(token), revoked_at__isnull=True
+    ).first()
+    if queue is None:
+        raise ComputeRefused(403, "unknown or revoked compute host token")
+    return Host(queue=queue, label=f"q{queue.pk}")
+
+
+def host_may_serve(host: Host, competition: Competition) -> bool:
+    """Whether ``host`` may run ``competition``'s runs: an organizer queue's competitions
+    only by that queue's hosts; the others only by shared hosts, which must present the
+    platform-wide token once PODIUM_COMPUTE_HOST_TOKEN is set."""
+    if competition.compute_queue_id is not None:
+        return host.queue is not None and host.queue.pk == competition.compute_queue_id
+    if host.queue is not None:
+        return False
+    return host.label == "platform" or not settings.PODIUM_COMPUTE_HOST_TOKEN
+
+
+def _refuse_foreign(host: Host, competition: Competition) -> None:
+    if not host_may_serve(host, competition):
+        raise ComputeRefused(
+            403,
+            "this compute host's token does not serve this run's competition "
+            "(an organizer's queue serves only its own competitions; shared hosts send "
+            "the platform's host token)",
+        )
+
+
+def _seen(host: Host) -> None:
+    if host.queue is not None:
+        ComputeQueue.objects.filter(pk=host.queue.pk).update(last_seen_at=timezone.now())
+
+
 def _scoring_owner(submission_id: int, attempts: int) -> str:
     return f"scoring:{submission_id}:{attempts}"
 
 
-def run_claim(*, submission_id: int, token: str, worker: str) -> dict[str, Any]:
-    """Claim a queued run for compute worker ``worker`` (``host/pid-start``).
+def run_claim(
+    *, submission_id: int, token: str, worker: str, host: Host | None = None
+) -> dict[str, Any]:
+    """Claim a queued run for compute worker ``worker`` (``host/pid-start``) on ``host``
+    (default: a shared host that sent no host token).
 
     Returns the run's spec: ``lease_token``, ``lease_seconds`` and ``renew_seconds``
     (seconds), the competition's ``limits`` (bytes, CPUs, GPUs, seconds) and the image
     archive's ``image_sha256``/``image_size`` (bytes). Raises :class:`ComputeRefused`: 403
-    for a bad dispatch token or worker name, 409 when the run is not queued (taken, done,
+    for a bad dispatch token or worker name, or a host that may not serve the run's
+    competition (see :func:`host_may_serve`); 409 when the run is not queued (taken, done,
     cancelled, or waiting for a retry's backoff).
     """
+    host = host or Host(queue=None, label="")
     try:
         credentials.dispatch_check(token=token, submission_id=submission_id)
     except credentials.CredentialRefused as exc:
         raise ComputeRefused(403, str(exc)) from None
     if not _WORKER.match(worker):
         raise ComputeRefused(403, "worker must be host/pid-start")
+    target = Competition.objects.filter(submissions__pk=submission_id).first()
+    if target is None:
+        raise ComputeRefused(409, "the run is not queued (taken, finished, or cancelled)")
+    _refuse_foreign(host, target)
+    _seen(host)
     if not transitions.claim(
         submission_id=submission_id, owner=worker, lease_seconds=settings.PODIUM_LEASE_SECONDS
     ):
@@ -123,6 +189,7 @@ def run_claim(*, submission_id: int, token: str, worker: str) -> dict[str, Any]:
             owner=worker,
             attempts=submission.attempts,
             valid_seconds=valid,
+            host=host.label,
         ),
         "lease_seconds": settings.PODIUM_LEASE_SECONDS,
         "renew_seconds": settings.PODIUM_LEASE_RENEW_SECONDS,
@@ -142,13 +209,19 @@ def run_claim(*, submission_id: int, token: str, worker: str) -> dict[str, Any]:
     }
 
 
-def lease_check(*, submission_id: int, token: str) -> Lease:
-    """The live lease a lease token stands for. Raises :class:`ComputeRefused`: 403 for a
-    forged, expired or foreign token, 410 once the attempt's lease is gone."""
+def lease_check(*, submission_id: int, token: str, host: Host | None = None) -> Lease:
+    """The live lease a lease token stands for, presented by ``host`` (default: a shared
+    host that sent no host token). Raises :class:`ComputeRefused`: 403 for a forged,
+    expired or foreign token, or a host other than the one that claimed the run or one
+    that may not serve its competition (an organizer's secret revoked mid-run included);
+    410 once the attempt's lease is gone."""
+    host = host or Host(queue=None, label="")
     try:
         claim = credentials.lease_read(token=token, submission_id=submission_id)
     except credentials.CredentialRefused as exc:
         raise ComputeRefused(403, str(exc)) from None
+    if not hmac.compare_digest(claim.host.encode(), host.label.encode()):
+        raise ComputeRefused(403, "the run was claimed with another compute host token")
     submission = (
         Submission.objects.select_related("competition")
         .filter(
@@ -161,6 +234,7 @@ def lease_check(*, submission_id: int, token: str) -> Lease:
     )
     if submission is None:
         raise ComputeRefused(410, "the run's lease is gone (recorded, cancelled or taken back)")
+    _refuse_foreign(host, submission.competition)
     return Lease(submission=submission, owner=claim.owner)
 
 
@@ -372,10 +446,11 @@ def run_record(
 def host_beat(*, token: str, payload: Any) -> None:
     """A compute worker's heartbeat: ``{"name", "queues": [...], "capacity": {"cpus",
     "memory_bytes", "gpus": [...], "gpu_note", "running": [ids]}}``, authenticated by
-    PODIUM_COMPUTE_HOST_TOKEN (403 when unset or another). Shown on the queue page."""
-    expected = settings.PODIUM_COMPUTE_HOST_TOKEN
-    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+    PODIUM_COMPUTE_HOST_TOKEN or a live organizer queue's secret (403 when none, unset, or
+    another). Shown on the queue page, under the organizer's queue for the latter."""
+    if not token:
         raise ComputeRefused(403, "unknown compute host token")
+    host = host_identify(token=token)
     if not isinstance(payload, dict):
         raise ComputeRefused(400, "the heartbeat must be a JSON object")
     name, queues, capacity = payload.get("name"), payload.get("queues"), payload.get("capacity")
@@ -397,4 +472,10 @@ def host_beat(*, token: str, payload: Any) -> None:
         }
     except (TypeError, ValueError):
         raise ComputeRefused(400, "capacity holds a value of the wrong type") from None
-    workers.worker_beat(name=f"compute:{name}"[:255], queues=queues[:32], capacity=clean)
+    _seen(host)
+    workers.worker_beat(
+        name=f"compute:{name}"[:255],
+        queues=queues[:32],
+        capacity=clean,
+        compute_queue=host.queue,
+    )

@@ -34,6 +34,7 @@ class LeaseClaim:
     submission_id: int
     owner: str
     attempts: int
+    host: str = ""
 
 
 def dispatch_token(*, submission_id: int) -> str:
@@ -52,8 +53,18 @@ def dispatch_check(*, token: str, submission_id: int) -> None:
         raise CredentialRefused("dispatch token of another run")
 
 
-def lease_token(*, submission_id: int, owner: str, attempts: int, valid_seconds: float) -> str:
-    payload = {"s": submission_id, "o": owner, "a": attempts, "e": int(time.time() + valid_seconds)}
+def lease_token(
+    *, submission_id: int, owner: str, attempts: int, valid_seconds: float, host: str = ""
+) -> str:
+    """A lease token of one attempt, bound to the compute host credential ``host`` (a
+    label: "" none, "platform", "q<pk>" an organizer queue) that claimed it."""
+    payload = {
+        "s": submission_id,
+        "o": owner,
+        "a": attempts,
+        "h": host,
+        "e": int(time.time() + valid_seconds),
+    }
     return signing.dumps(payload, salt=_LEASE_SALT, compress=True)
 
 
@@ -69,4 +80,9 @@ def lease_read(*, token: str, submission_id: int) -> LeaseClaim:
         raise CredentialRefused("lease token of another run")
     if int(payload.get("e", 0)) < time.time():
         raise CredentialRefused("lease token expired")
-    return LeaseClaim(submission_id=submission_id, owner=str(payload["o"]), attempts=payload["a"])
+    return LeaseClaim(
+        submission_id=submission_id,
+        owner=str(payload["o"]),
+        attempts=payload["a"],
+        host=str(payload.get("h", "")),
+    )

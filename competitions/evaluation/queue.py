@@ -55,15 +55,23 @@ def compute_route(submission_id: int) -> tuple[str, dict[str, Any]]:
     """The broker queue of compute workers that may take this run, and what the run needs:
     ``{"cpus": float, "memory_bytes": int, "gpus": int}``.
 
-    The competition's own queue when PODIUM_COMPUTE_COMPETITION_QUEUES names one; else
-    PODIUM_COMPUTE_QUEUE for runs without GPUs and ``<that>-gpu`` for runs with GPUs.
+    The organizer queue the competition is assigned to (``org-<name>``, whose hosts alone
+    may claim it); else the competition's own queue when PODIUM_COMPUTE_COMPETITION_QUEUES
+    names one; else PODIUM_COMPUTE_QUEUE for runs without GPUs and ``<that>-gpu`` for runs
+    with GPUs.
     """
-    competition = Submission.objects.select_related("competition").get(pk=submission_id).competition
+    competition = (
+        Submission.objects.select_related("competition__compute_queue")
+        .get(pk=submission_id)
+        .competition
+    )
     needs = {
         "cpus": competition.cpu_limit,
         "memory_bytes": competition.memory_limit_bytes,
         "gpus": competition.gpu_limit,
     }
+    if competition.compute_queue is not None:
+        return competition.compute_queue.broker_queue, needs
     own = settings.PODIUM_COMPUTE_COMPETITION_QUEUES.get(competition.slug)
     if own:
         return own, needs
