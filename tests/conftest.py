@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from adminworld import World, make_world
 from django.conf import settings
 from processes import process_env
+from s3server import S3Server
 from servers import PostgresServer, RedisServer
 
 from competitions.bundles import competition_import_bundle
@@ -90,3 +94,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     ``podium``, superuser ``postgres`` (trust); stopped and deleted at the end."""
     with PostgresServer(Path(settings.PODIUM_HOME) / "var") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server of this session on 127.0.0.1 (moto; tests/s3server.py)."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, settings: Any) -> S3Server:
+    """This test's files in the session's bucket under a prefix of its own
+    (PODIUM_STORAGE=s3 in this process; hand ``.env()`` to the processes it starts)."""
+    bucket = dataclasses.replace(s3_server, prefix=f"t-{uuid.uuid4().hex[:12]}")
+    settings.STORAGES = bucket.storages(settings.STORAGES)
+    return bucket
