@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +56,16 @@ def world(db: None, digits_bundle: Path) -> World:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
-    """`celery -A podium worker` in its own process, on the test database; yields its log."""
-    log = tmp_path / "worker.log"
+@contextlib.contextmanager
+def celery_worker(log: Path, **env: str) -> Iterator[Path]:
+    """`celery -A podium worker` in its own process, on the test database, with ``env``
+    added to its environment; yields its log once it is ready, stops it on exit."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "podium", "worker", "-Q", "scoring",
              "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat",
              "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=process_env(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 60
@@ -79,6 +80,22 @@ def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture
+def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
+    """`celery -A podium worker` in its own process, on the test database; yields its log."""
+    with celery_worker(tmp_path / "worker.log") as log:
+        yield log
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: None, tmp_path: Path
+) -> Callable[..., contextlib.AbstractContextManager[Path]]:
+    """``with start_worker(**env) as log:`` a worker as `worker` gives, with ``env`` added
+    to its environment (e.g. another storage)."""
+    return lambda **env: celery_worker(tmp_path / "worker.log", **env)
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,7 @@ def test_data_and_submissions_live_in_the_bucket_private_and_the_solution_is_nev
     submission = Submission.objects.get(pk=response.json()["id"])
 
     stored = [f.file.name for f in competition.files.all()] + [submission.image.name]
-    keys = set(s3_storage.keys())
+    keys = set(s3_storage.object_keys())
     for name in stored:
         assert f"{s3_storage.prefix}/{name}" in keys
         assert not (Path(settings.MEDIA_ROOT) / name).exists()
