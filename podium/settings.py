@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A file storage outage answers 503 naming the platform, not a bare 500.
+    "podium.middleware.StorageUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "podium.urls"

@@ -23,6 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ImproperlyConfigured
 from storages.backends.s3 import S3Storage
 
+from podium.errors import StorageUnavailable
+
 T = TypeVar("T")
 
 # Reads spool to disk above this many bytes: django-storages' default (0) keeps a whole
@@ -36,16 +38,17 @@ def _oserror(call: Callable[[], T], what: str) -> T:
     try:
         return call()
     except (BotoCoreError, ClientError) as exc:
-        raise OSError(f"S3 storage could not {what}: {exc}") from exc
+        raise StorageUnavailable(f"S3 storage could not {what}: {exc}") from exc
 
 
 class PrivateS3Storage(S3Storage):
     """S3Storage whose objects are private and whose failures are OSError.
 
     The platform's code treats an OSError from storage as the platform's fault (a run is
-    retried, a download answers 404/500 with a message): an unreachable endpoint or a
-    refused request (botocore's errors) raises OSError too, and a missing object
-    FileNotFoundError, as on the local file system.
+    retried, a download answers with a message): an unreachable endpoint or a refused
+    request (botocore's errors) raises StorageUnavailable (an OSError; web requests answer
+    503, podium.middleware), and a missing object FileNotFoundError, as on the local
+    file system.
     """
 
     def __init__(self, **options: Any) -> None:

@@ -10,10 +10,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from artifacts import IMAGE_TAR
+from botocore.config import Config
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
@@ -150,6 +152,39 @@ def test_an_unreachable_bucket_is_an_oserror(s3_server: S3Server) -> None:
         storage.save("a.csv", ContentFile(b"x"))
     with pytest.raises(OSError, match="S3 storage could not"):
         storage.exists("a.csv")
+
+
+@pytest.mark.django_db
+def test_a_storage_outage_answers_503_naming_the_platform_and_records_nothing(
+    s3_storage: S3Server, digits_bundle: Path, settings: Any
+) -> None:
+    competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
+    member = MembershipFactory(team__competition=competition, user__username="ada")
+    token, _ = Token.objects.get_or_create(user=member.user)
+    train = competition.files.get(kind=CompetitionFile.Kind.TRAIN)
+    down = S3Server(prefix=s3_storage.prefix).storages(settings.STORAGES)  # nobody listens
+    down["default"]["OPTIONS"]["client_config"] = Config(
+        retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2
+    )
+    settings.STORAGES = down
+
+    browser = Client()
+    browser.force_login(member.user)
+    page = browser.get(reverse("competitions:download", args=[competition.slug, train.pk]))
+    assert page.status_code == 503 and page["Retry-After"] == "60"
+    assert "our fault, not yours" in page.content.decode()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    answer = api.get(f"/api/v1/competitions/{competition.slug}/files/{train.pk}/download/")
+    assert answer.status_code == 503 and answer.json()["code"] == "storage_unavailable"
+    posted = api.post(
+        f"/api/v1/competitions/{competition.slug}/submissions/",
+        {"image": ContentFile(IMAGE_TAR, name="image.tar")},
+        format="multipart",
+    )
+    assert posted.status_code == 503, posted.content
+    assert "our fault" in posted.json()["detail"]
+    assert not Submission.objects.filter(team=member.team).exists()  # nothing counted
 
 
 @pytest.mark.django_db
