@@ -93,7 +93,37 @@ def test_data_and_submissions_live_in_the_bucket_private_and_the_solution_is_nev
     assert response.status_code == 201, response.content
     submission = Submission.objects.get(pk=response.json()["id"])
 
-    stored = [f.file.name for f in competition.files.all()] + [submission.image.name]
+    # A resumable (tus) upload is staged locally, then goes into the bucket; a re-run of
+    # a kept artifact (by its SHA-256) is copied from the bucket into the bucket.
+    created = api.post(
+        "/api/v1/uploads/",
+        {"filename": "image.tar", "size": len(IMAGE_TAR), "competition": competition.slug},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    sent = api.generic(
+        "PATCH",
+        f"/api/v1/uploads/{created.json()['id']}/",
+        IMAGE_TAR,
+        content_type="application/offset+octet-stream",
+        headers={"Upload-Offset": "0"},
+    )
+    assert sent.json() == {"offset": len(IMAGE_TAR), "complete": True}, sent.content
+    # (Its first run is over, as far as the concurrent-run limit goes.)
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.CANCELLED)
+    later = [
+        api.post(f"/api/v1/competitions/{competition.slug}/submissions/", body, format="json")
+        for body in ({"upload": created.json()["id"]}, {"sha256": submission.image_sha256})
+    ]
+    assert [r.status_code for r in later] == [201, 201], [r.content for r in later]
+    others = Submission.objects.filter(pk__in=[r.json()["id"] for r in later])
+    for other in others:
+        assert other.image.name != submission.image.name
+        with other.image.open("rb") as fh:
+            assert fh.read() == IMAGE_TAR
+
+    stored = [f.file.name for f in competition.files.all()]
+    stored += [s.image.name for s in (submission, *others)]
     keys = set(s3_storage.object_keys())
     for name in stored:
         assert f"{s3_storage.prefix}/{name}" in keys
