@@ -159,8 +159,11 @@ def test_data_and_submissions_live_in_the_bucket_private_and_the_solution_is_nev
 
 @pytest.mark.django_db
 def test_a_file_changed_in_the_bucket_is_refused_not_run_on(
-    s3_storage: S3Server, digits_bundle: Path
+    s3_storage: S3Server, digits_bundle: Path, settings: Any, tmp_path: Path
 ) -> None:
+    # A work folder of its own: another test's copy of the same data version (same ids
+    # and checksums after a rollback) would be used as it is, never read from the bucket.
+    settings.PODIUM_WORK_DIR = tmp_path / "work"
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     solution = competition.files.get(kind=CompetitionFile.Kind.SOLUTION)
     s3_storage.client().put_object(

@@ -7,6 +7,7 @@ served to anyone without the platform's keys."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,10 @@ def test_a_run_with_storage_in_s3_is_scored_as_on_the_file_system(
 ) -> None:
     media = Path(settings.MEDIA_ROOT)
     before = _files(media)
+    # The worker prepares the data from the bucket, not from an earlier test's copy of the
+    # same data version (the same ids and checksums after a rollback).
+    prepared = Path(settings.PODIUM_WORK_DIR) / "data" / "digits"
+    shutil.rmtree(prepared, ignore_errors=True)
     competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
     member = MembershipFactory(team__competition=competition, user__username="ada")
     token, _ = Token.objects.get_or_create(user=member.user)
@@ -70,6 +75,7 @@ def test_a_run_with_storage_in_s3_is_scored_as_on_the_file_system(
             time.sleep(1)
             submission.refresh_from_db()
     assert submission.status == Submission.Status.SCORED, submission.failure_message
+    assert list(prepared.glob("*/.complete"))  # its data came from the bucket
 
     # The score is the one the file system's copy of the same files gives: the kept
     # predictions and the stored solution, read from the bucket, scored here.
