@@ -17,6 +17,7 @@ import requests
 from artifacts import IMAGE_TAR
 from botocore.config import Config
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -218,6 +219,12 @@ def test_a_storage_outage_answers_503_naming_the_platform_and_records_nothing(
     assert posted.status_code == 503, posted.content
     assert "our fault" in posted.json()["detail"]
     assert not Submission.objects.filter(team=member.team).exists()  # nothing counted
+    # Staff still get the competition's page, which says why the files have no size.
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("olga", "olga@example.org", "x"))
+    admin_page = staff.get(reverse("admin:competitions_competition_change", args=[competition.pk]))
+    assert admin_page.status_code == 200
+    assert "train.csv (storage unreachable just now)" in admin_page.content.decode()
 
 
 @pytest.mark.django_db
