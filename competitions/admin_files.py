@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from competitions.models import Competition, CompetitionFile, Submission
+from podium.errors import StorageUnavailable
 from podium.units import format_size
 
 # URL name of the download view (registered by CompetitionAdmin.get_urls).
@@ -38,6 +39,8 @@ def stored_file_html(value: FieldFile | None) -> str:
     name = PurePosixPath(value.name).name
     try:
         size = format_size(value.size)
+    except StorageUnavailable:
+        return format_html("{} (storage unreachable just now)", name)
     except OSError:
         # Deleted (e.g. an image archive after its run, by the retention policy): no link.
         return format_html("{} (missing from storage)", name)

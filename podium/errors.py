@@ -10,3 +10,9 @@ class ApplicationError(Exception):
         super().__init__(message)
         self.message = message
         self.extra = extra or {}
+
+
+class StorageUnavailable(OSError):
+    """The file storage (an S3-compatible bucket) could not be reached or refused a
+    request: the platform's fault, never the user's. Web requests answer 503
+    (podium.middleware); a run is retried."""

@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A file storage outage answers 503 naming the platform, not a bare 500.
+    "podium.middleware.StorageUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "podium.urls"
@@ -149,7 +151,7 @@ STATIC_URL = "static/"
 # into the image (/opt/podium/staticfiles), outside the PODIUM_HOME volume.
 STATIC_ROOT = Path(env.str("PODIUM_STATIC_ROOT", default=str(PODIUM_HOME / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
@@ -157,6 +159,27 @@ STORAGES = {
 # static media: every download goes through a view that checks access.
 MEDIA_ROOT = PODIUM_HOME / "media"
 MEDIA_URL = None
+# Where those files live (podium.storage): "local" (MEDIA_ROOT, one machine or a shared file
+# system) or "s3", an S3-compatible bucket shared by web and scoring workers (django-storages;
+# objects private, URLs signed). Keys left empty: boto3's own chain (AWS_* variables, the
+# instance's role). Addressing "path" for servers such as MinIO on a plain host name.
+PODIUM_STORAGE = env.str("PODIUM_STORAGE", default="local")
+if PODIUM_STORAGE == "s3":
+    STORAGES["default"] = {
+        "BACKEND": "podium.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("PODIUM_S3_BUCKET"),
+            "endpoint_url": env.str("PODIUM_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("PODIUM_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("PODIUM_S3_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("PODIUM_S3_REGION", default="") or None,
+            "location": env.str("PODIUM_S3_PREFIX", default="").strip("/"),
+            "addressing_style": env.str("PODIUM_S3_ADDRESSING_STYLE", default="") or None,
+            "signature_version": "s3v4",
+        },
+    }
+elif PODIUM_STORAGE != "local":
+    raise ImproperlyConfigured(f"PODIUM_STORAGE={PODIUM_STORAGE!r}: use local or s3.")
 # Large uploads stream to a temporary file, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(PODIUM_HOME / "tmp")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from adminworld import World, make_world
 from django.conf import settings
 from processes import process_env
+from s3server import S3Server
 from servers import PostgresServer, RedisServer
 
 from competitions.bundles import competition_import_bundle
@@ -51,16 +56,16 @@ def world(db: None, digits_bundle: Path) -> World:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
-    """`celery -A podium worker` in its own process, on the test database; yields its log."""
-    log = tmp_path / "worker.log"
+@contextlib.contextmanager
+def celery_worker(log: Path, **env: str) -> Iterator[Path]:
+    """`celery -A podium worker` in its own process, on the test database, with ``env``
+    added to its environment; yields its log once it is ready, stops it on exit."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "podium", "worker", "-Q", "scoring",
              "--concurrency", "1", "--loglevel", "INFO", "--without-heartbeat",
              "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=process_env(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=process_env(**env), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 60
@@ -77,6 +82,22 @@ def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
                 process.kill()
 
 
+@pytest.fixture
+def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
+    """`celery -A podium worker` in its own process, on the test database; yields its log."""
+    with celery_worker(tmp_path / "worker.log") as log:
+        yield log
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: None, tmp_path: Path
+) -> Callable[..., contextlib.AbstractContextManager[Path]]:
+    """``with start_worker(**env) as log:`` a worker as `worker` gives, with ``env`` added
+    to its environment (e.g. another storage)."""
+    return lambda **env: celery_worker(tmp_path / "worker.log", **env)
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """A redis-server of this session on 127.0.0.1 (tests/servers.py); stopped at the end."""
@@ -90,3 +111,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     ``podium``, superuser ``postgres`` (trust); stopped and deleted at the end."""
     with PostgresServer(Path(settings.PODIUM_HOME) / "var") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server of this session on 127.0.0.1 (moto; tests/s3server.py)."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_server: S3Server, settings: Any) -> S3Server:
+    """This test's files in the session's bucket under a prefix of its own
+    (PODIUM_STORAGE=s3 in this process; hand ``.env()`` to the processes it starts)."""
+    bucket = dataclasses.replace(s3_server, prefix=f"t-{uuid.uuid4().hex[:12]}")
+    settings.STORAGES = bucket.storages(settings.STORAGES)
+    return bucket

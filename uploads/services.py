@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.files import File
+from django.core.files.storage import Storage
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import Http404
@@ -179,25 +180,41 @@ def upload_purge_files(*, now: dt.datetime | None = None) -> int:
     return count
 
 
+def _stored_files(storage: Storage, folder: str) -> Iterator[str]:
+    """Every file name under ``folder`` in ``storage``, through the storage API (a local
+    folder or a bucket alike). Raises OSError when storage cannot list it."""
+    try:
+        folders, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{folder}/{name}"
+    for sub in folders:
+        yield from _stored_files(storage, f"{folder}/{sub}")
+
+
 def upload_purge_orphan_images(*, now: dt.datetime | None = None) -> int:
     """Delete image archives in storage that no submission refers to; return how many.
 
     A request that dies while making a submission (web server killed, database error)
     may have moved the image into storage before its transaction rolled back; the upload
     itself is intact, so that copy is garbage. Only files unchanged for
-    UPLOAD_TEMP_GRACE_SECONDS go, never one a request in flight is writing.
+    UPLOAD_TEMP_GRACE_SECONDS go, never one a request in flight is writing. Storage is
+    walked through its API (``submissions/`` in the local folder or the bucket).
     """
-    root = Path(settings.MEDIA_ROOT) / "submissions"
-    if not root.is_dir():
-        return 0
-    cutoff = (now or timezone.now()).timestamp() - settings.UPLOAD_TEMP_GRACE_SECONDS
+    storage = Submission._meta.get_field("image").storage
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.UPLOAD_TEMP_GRACE_SECONDS)
     referenced = set(Submission.objects.exclude(image="").values_list("image", flat=True))
     count = 0
-    for path in root.rglob("*"):
-        name = path.relative_to(settings.MEDIA_ROOT).as_posix()
-        if name in referenced or not path.is_file() or not _older_than(path, cutoff):
+    for name in _stored_files(storage, "submissions"):
+        if name in referenced:
             continue
-        path.unlink(missing_ok=True)
+        try:
+            if storage.get_modified_time(name) >= cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        storage.delete(name)
         count += 1
     return count
 

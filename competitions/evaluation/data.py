@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -50,10 +51,29 @@ class CompetitionData:
     solution: Path
 
 
+class StoredFileChanged(OSError):
+    """A file read from storage is not the one its record names (its SHA-256 differs):
+    storage lost or altered it. The platform's fault; nothing is run on it."""
+
+
+def _copy_checked(field: FieldFile, target: IO[bytes], sha256: str | None) -> None:
+    """Copy a stored file into ``target`` through the storage API, checking its SHA-256
+    when the record holds one. Raises OSError (storage) or StoredFileChanged."""
+    digest = hashlib.sha256()
+    with field.open("rb") as src:
+        while chunk := src.read(1024 * 1024):
+            digest.update(chunk)
+            target.write(chunk)
+    if sha256 and digest.hexdigest() != sha256:
+        raise StoredFileChanged(
+            f"{field.name} in storage has SHA-256 {digest.hexdigest()}, its record {sha256}."
+        )
+
+
 def _copy(record: CompetitionFile, target: Path, mode: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    with record.file.open("rb") as src, target.open("wb") as dst:
-        shutil.copyfileobj(src, dst, 1024 * 1024)
+    with target.open("wb") as dst:
+        _copy_checked(record.file, dst, record.sha256)
     target.chmod(mode)
 
 
@@ -229,9 +249,11 @@ def competition_debug_data_prepare(*, competition: Competition) -> CompetitionDa
 
 
 @contextlib.contextmanager
-def local_path(field: FieldFile) -> Iterator[Path]:
+def local_path(field: FieldFile, *, sha256: str | None = None) -> Iterator[Path]:
     """A path on this machine for a stored file: its own path on local storage, else a
-    temporary copy (removed on exit) when storage is remote. Raises OSError (storage)."""
+    copy under PODIUM_WORK_DIR/tmp (removed on exit; an image archive is gigabytes, so not
+    the system's /tmp) when storage is remote, checked against ``sha256`` when given.
+    Raises OSError (storage) or StoredFileChanged."""
     try:
         path = Path(field.path)
     except NotImplementedError:
@@ -239,9 +261,10 @@ def local_path(field: FieldFile) -> Iterator[Path]:
     if path is not None:
         yield path
         return
-    with tempfile.NamedTemporaryFile(suffix=Path(field.name or "").suffix) as tmp:
-        with field.open("rb") as src:
-            shutil.copyfileobj(src, tmp, 1024 * 1024)
+    folder = Path(settings.PODIUM_WORK_DIR) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(suffix=Path(field.name or "").suffix, dir=folder) as tmp:
+        _copy_checked(field, tmp, sha256)
         tmp.flush()
         yield Path(tmp.name)
 
@@ -252,7 +275,7 @@ def stored_solution_read(
     """The competition's stored solution (``record``), read as the scorer reads it
     (scoring.validation.read_solution: indexed by id, with its Usage column). Raises
     OSError when storage cannot give the file."""
-    with local_path(record.file) as path:
+    with local_path(record.file, sha256=record.sha256) as path:
         return read_solution(
             path,
             id_column=competition.id_column,

@@ -295,7 +295,7 @@ def _evaluate(submission: Submission, lease_lost: Callable[[], bool] = lambda: F
         return
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(images.release, client)
-        with local_path(submission.image) as image_path:
+        with local_path(submission.image, sha256=submission.image_sha256) as image_path:
             try:
                 loaded = sandbox.load_image(
                     client,
@@ -327,7 +327,7 @@ def _evaluate_code(
     shutil.rmtree(code_dir, ignore_errors=True)
     code_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with local_path(submission.image) as archive_path:
+        with local_path(submission.image, sha256=submission.image_sha256) as archive_path:
             try:
                 checked = sandbox.extract_code(archive_path, code_dir, code_limits())
             except sandbox.InvalidCode as exc:

@@ -7,13 +7,16 @@ scoring task's service)."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.test import Client, override_settings
 from factories import CompetitionFactory, SubmissionFactory, TeamFactory
 
+from competitions.bundles import competition_import_bundle
 from competitions.evaluation import compute, credentials, queue, transitions
 from competitions.models import Competition, Submission
 
@@ -79,8 +82,19 @@ def test_claim_needs_the_runs_own_live_dispatch_token(digits: Competition) -> No
     assert (mine.status, mine.lease_owner, mine.attempts) == ("running", WORKER, 1)
 
 
+@pytest.fixture(params=["local", "s3"])
+def stored_digits(request: pytest.FixtureRequest, db: None, digits_bundle: Path) -> Competition:
+    """The digits competition with its files on the file system or in a bucket
+    (PODIUM_STORAGE=s3, a real S3 server: tests/s3server.py)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_storage")
+    competition, _ = competition_import_bundle(bundle_dir=digits_bundle)
+    return competition
+
+
 @pytest.mark.django_db
-def test_inputs_never_include_the_solution(digits: Competition) -> None:
+def test_inputs_never_include_the_solution(stored_digits: Competition) -> None:
+    digits = stored_digits
     submission = _queued(digits)
     lease = _claim(submission)["lease_token"]
     manifest = _call("get", submission, "inputs/", lease).json()
@@ -165,8 +179,9 @@ def test_bad_outcomes_are_refused_and_change_nothing(
 
 @pytest.mark.django_db
 def test_posted_predictions_are_scored_on_the_platform(
-    digits: Competition, sent: list[tuple[str, list[Any]]]
+    stored_digits: Competition, sent: list[tuple[str, list[Any]]]
 ) -> None:
+    digits = stored_digits
     submission = _queued(digits)
     lease = _claim(submission)["lease_token"]
     sample = digits.files.get(kind="sample_submission").file.read()
@@ -186,6 +201,7 @@ def test_posted_predictions_are_scored_on_the_platform(
     assert _call("post", submission, "heartbeat", lease).status_code == 410
     [(name, args)] = sent
     assert name == "scoring.record_computed"
+    assert default_storage.exists(args[5])  # staged where every scoring worker finds it
     compute.run_record(
         submission_id=args[0],
         owner=args[1],
@@ -200,6 +216,7 @@ def test_posted_predictions_are_scored_on_the_platform(
     assert submission.duration_seconds == 3.5 and submission.log_tail == "done"
     assert submission.predictions.read() == sample
     assert submission.lease_owner == ""
+    assert not default_storage.exists(args[5])
 
 
 @pytest.mark.django_db
