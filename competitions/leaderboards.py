@@ -20,7 +20,7 @@ from typing import Any
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import StreamingHttpResponse
 
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import additional_metric_columns, metric_lookup
 from competitions.models import Competition, ScoreInterval, Team, TeamStanding
 from competitions.selectors import User, private_scores_visible
 from podium.errors import ApplicationError
@@ -53,6 +53,9 @@ class LeaderboardEntry:
     not_significant_vs_next: bool = False
     # On the private leaderboard: the team's rank on the public one (the shake-up).
     public_rank: int | None = None
+    # The competition's additional metrics (shown, never ranked) of the ranked submission on
+    # this board's part: (metric name, score or None) in declared order.
+    additional: tuple[tuple[str, float | None], ...] = ()
 
 
 def leaderboard_for_user(
@@ -115,20 +118,39 @@ def _check_kind(*, user: User, competition: Competition, kind: str) -> None:
         )
 
 
+# The columns of a board row (_ranked), the ranked submission's additional scores last.
+def _row_fields(kind: str) -> tuple[str, ...]:
+    return (
+        "team_id",
+        "team__name",
+        f"{kind}_score",
+        "submissions",
+        "last_submission",
+        f"{kind}_submission_id",
+        f"{kind}_additional_scores",
+    )
+
+
+ROW_WIDTH = 7
+
+
 def _ranked(competition: Competition, kind: str) -> QuerySet[TeamStanding, tuple[Any, ...]]:
     """The standings on a board, best first: a tie goes to the earlier submission."""
     return (
         TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
         .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
-        .values_list(
-            "team_id",
-            "team__name",
-            f"{kind}_score",
-            "submissions",
-            "last_submission",
-            f"{kind}_submission_id",
-        )
+        .values_list(*_row_fields(kind))
     )
+
+
+def additional_columns(competition: Competition) -> list[tuple[str, str]]:
+    """(metric name, display name) of the board's additional columns, in declared order."""
+    return additional_metric_columns(competition)
+
+
+def _additional(names: list[str], stored: dict[str, Any] | None) -> tuple:
+    stored = stored or {}
+    return tuple((name, stored.get(name)) for name in names)
 
 
 def _ahead(competition: Competition, kind: str, sort: Any, at: Any, submission_id: Any) -> Q:
@@ -160,7 +182,11 @@ def _public_rank_subquery(competition: Competition) -> Subquery:
 
 
 def _entries(
-    rows: list[tuple], kind: str, first_rank: int, public_ranks: dict[int, int | None]
+    rows: list[tuple],
+    kind: str,
+    first_rank: int,
+    public_ranks: dict[int, int | None],
+    names: list[str],
 ) -> list[LeaderboardEntry]:
     entries = [
         LeaderboardEntry(
@@ -172,8 +198,9 @@ def _entries(
             last_submission=last,
             submission_id=submission_id,
             public_rank=public_ranks.get(team_id) if kind == LeaderboardKind.PRIVATE else None,
+            additional=_additional(names, extra),
         )
-        for i, (team_id, name, score, n, last, submission_id) in enumerate(rows)
+        for i, (team_id, name, score, n, last, submission_id, extra) in enumerate(rows)
     ]
     return entries
 
@@ -239,22 +266,19 @@ def leaderboard_page_for_user(
     window: QuerySet[TeamStanding, tuple[Any, ...]] = ranked[offset : offset + page_size + 1]
     if private:
         window = ranked.values_list(
-            "team_id",
-            "team__name",
-            f"{kind}_score",
-            "submissions",
-            "last_submission",
-            f"{kind}_submission_id",
+            *_row_fields(kind),
             "public_sort",
             "public_submission_id",
         ).annotate(ahead=_public_rank_subquery(competition))[offset : offset + page_size + 1]
     rows: list[tuple[Any, ...]] = list(window)
     public_ranks: dict[int, int | None] = {}
     if private:
-        public_ranks = {r[0]: (None if r[6] is None else (r[8] or 0) + 1) for r in rows}
-        rows = [r[:6] for r in rows]
+        width = ROW_WIDTH
+        public_ranks = {r[0]: (None if r[width] is None else (r[width + 2] or 0) + 1) for r in rows}
+        rows = [r[:width] for r in rows]
     after = rows[page_size][5] if len(rows) > page_size else None
-    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks)
+    names = [name for name, _ in additional_columns(competition)]
+    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks, names)
     entries = _with_intervals(entries, kind, after)
     own = next((e for e in entries if team is not None and e.team_id == team.pk), None)
     if team is not None and own is None:
@@ -293,6 +317,10 @@ def _own_entry(competition: Competition, kind: str, team: Team) -> LeaderboardEn
         last_submission=standing.last_submission,
         submission_id=sub,
         public_rank=public_rank,
+        additional=_additional(
+            [name for name, _ in additional_columns(competition)],
+            getattr(standing, f"{kind}_additional_scores"),
+        ),
     )
     return _with_intervals([entry], kind)[0]
 
@@ -310,7 +338,8 @@ def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry
             team_id: rank
             for rank, (team_id, *_) in enumerate(_ranked(competition, LeaderboardKind.PUBLIC), 1)
         }
-    entries = _entries(rows, kind, 1, public_ranks)
+    names = [name for name, _ in additional_columns(competition)]
+    entries = _entries(rows, kind, 1, public_ranks, names)
     return _with_intervals(entries, kind)
 
 
@@ -345,8 +374,9 @@ def leaderboard_csv_for_user(
     *, user: User, competition: Competition, kind: str = LeaderboardKind.PUBLIC
 ) -> Iterator[str]:
     """The whole board as CSV lines (header first) for a streamed response: columns
-    CSV_COLUMNS, UTC ISO 8601 times, team names safe for spreadsheets (no formulas, no
-    control characters), pages of 2,000 entries.
+    CSV_COLUMNS then one per additional metric (its registry name), UTC ISO 8601 times,
+    team names safe for spreadsheets (no formulas, no control characters), pages of 2,000
+    entries.
 
     Raises ApplicationError (before yielding anything) as leaderboard_page_for_user.
     """
@@ -356,7 +386,9 @@ def leaderboard_csv_for_user(
 
 def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+    names = [name for name, _ in additional_columns(competition)]
+    # After the fixed columns: one per additional metric, headed by its registry name.
+    yield writer.writerow([*CSV_COLUMNS, *names])
     public_ranks: dict[int, int | None] = {}
     if kind == LeaderboardKind.PRIVATE:
         public_ranks = {
@@ -367,7 +399,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     chunk = 2000
     for start in range(0, len(rows), chunk):
         entries = _with_intervals(
-            _entries(rows[start : start + chunk], kind, start + 1, public_ranks), kind
+            _entries(rows[start : start + chunk], kind, start + 1, public_ranks, names), kind
         )
         yield "".join(
             writer.writerow(
@@ -380,6 +412,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
                     e.submissions,
                     e.last_submission.isoformat() if e.last_submission else "",
                     "" if e.public_rank is None else e.public_rank,
+                    *("" if value is None else repr(value) for _, value in e.additional),
                 ]
             )
             for e in entries
