@@ -55,8 +55,9 @@ def additional_metrics_parse(value: Any, *, main: Metric | None) -> list[Metric]
         )
     found: list[Metric] = []
     for entry in value:
+        params: Any = {}
         if isinstance(entry, str):
-            name, params = entry, {}
+            name = entry
         elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
             extra_keys = sorted(set(entry) - {"name", "params"})
             params = entry.get("params") or {}
@@ -75,7 +76,10 @@ def additional_metrics_parse(value: Any, *, main: Metric | None) -> list[Metric]
             raise MetricError(f"additional_metrics: {name} is the ranking metric already.")
         if any(m.name == name for m in found):
             raise MetricError(f"additional_metrics: {name} is listed twice.")
-        metric = metric_lookup(name, dict(params))
+        try:
+            metric = metric_lookup(name, dict(params))
+        except (UnknownMetric, MetricError) as exc:
+            raise MetricError(f"additional_metrics: {exc}") from exc
         if main is not None and metric.prediction != main.prediction:
             raise MetricError(
                 f"additional_metrics: {name} reads {metric.prediction} predictions but the "
