@@ -271,7 +271,7 @@ def competition_data_check(  # noqa: C901 - a flat list of data rules, each addi
     try:
         additional_metrics_parse(competition.additional_metrics, main=metric)
     except (UnknownMetric, MetricError) as exc:
-        problems.append(f"additional metrics: {exc}")
+        problems.append(str(exc))  # names additional_metrics itself
     id_column, targets = competition.id_column, list(competition.target_columns)
     if not targets:
         problems.append("target columns: none given. Rule: name at least one target column.")
