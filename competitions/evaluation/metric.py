@@ -35,6 +35,23 @@ def competition_metric(competition: Competition) -> Metric:
         ) from exc
 
 
+def _entry(entry: Any) -> tuple[str, dict[str, Any]]:
+    """(name, params) of one additional_metrics entry; MetricError for another shape."""
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+        params = entry.get("params") or {}
+        if set(entry) - {"name", "params"} or not isinstance(params, Mapping):
+            raise MetricError(
+                f"additional_metrics: {entry!r}: an entry holds only name and params (a mapping)."
+            )
+        return entry["name"], dict(params)
+    raise MetricError(
+        f"additional_metrics: {entry!r} is neither a metric name nor "
+        '{"name": ..., "params": {...}}.'
+    )
+
+
 def additional_metrics_parse(value: Any, *, main: Metric | None) -> list[Metric]:
     """The metrics a competition shows next to its score (``Competition.additional_metrics``),
     bound to their parameters, in the declared order.
@@ -55,23 +72,7 @@ def additional_metrics_parse(value: Any, *, main: Metric | None) -> list[Metric]
         )
     found: list[Metric] = []
     for entry in value:
-        params: Any = {}
-        if isinstance(entry, str):
-            name = entry
-        elif isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-            extra_keys = sorted(set(entry) - {"name", "params"})
-            params = entry.get("params") or {}
-            if extra_keys or not isinstance(params, Mapping):
-                raise MetricError(
-                    f"additional_metrics: {entry!r}: an entry holds only name and params "
-                    "(a mapping)."
-                )
-            name = entry["name"]
-        else:
-            raise MetricError(
-                f"additional_metrics: {entry!r} is neither a metric name nor "
-                '{"name": ..., "params": {...}}.'
-            )
+        name, params = _entry(entry)
         if main is not None and name == main.name:
             raise MetricError(f"additional_metrics: {name} is the ranking metric already.")
         if any(m.name == name for m in found):
