@@ -120,6 +120,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                 "fields": (
                     "metric",
                     "metric_params",
+                    "additional_metrics",
                     "id_column",
                     "target_columns",
                     "public_fraction",

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from competitions.admin_files import StoredFileInput
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import additional_metrics_parse, metric_lookup
 from competitions.models import Competition, CompetitionFile
 from competitions.services.data_checks import (
     CompetitionDataInvalid,
@@ -138,6 +138,10 @@ class CompetitionAdminForm(forms.ModelForm):
         current = self.instance.metric if self.instance.pk else None
         cast(forms.ChoiceField, self.fields["metric"]).choices = metric_choices(current)
 
+    def clean_additional_metrics(self) -> list[Any]:
+        # An emptied box means none (the column is not nullable).
+        return self.cleaned_data.get("additional_metrics") or []
+
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
         if (problem := slug_problem(slug)) is not None:
@@ -160,9 +164,14 @@ class CompetitionAdminForm(forms.ModelForm):
         metric = data.get("metric")
         if metric:
             try:
-                metric_lookup(metric, data.get("metric_params") or {})
+                main = metric_lookup(metric, data.get("metric_params") or {})
             except (UnknownMetric, MetricError) as exc:
                 self.add_error("metric_params", str(exc))
+            else:
+                try:
+                    additional_metrics_parse(data.get("additional_metrics"), main=main)
+                except (UnknownMetric, MetricError) as exc:
+                    self.add_error("additional_metrics", str(exc))
         return data
 
 

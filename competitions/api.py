@@ -474,6 +474,7 @@ def _entry_row(e: leaderboards.LeaderboardEntry) -> dict[str, Any]:
         "ci_high": e.ci_high,
         "not_significant_vs_next": e.not_significant_vs_next,
         "public_rank": e.public_rank,
+        "additional_scores": dict(e.additional),
     }
 
 
@@ -509,6 +510,10 @@ class LeaderboardApi(APIView):
                 "competition": competition.slug,
                 "kind": kind,
                 "metric": competition.metric,
+                "additional_metrics": [
+                    {"name": name, "title": title}
+                    for name, title in leaderboards.additional_columns(competition)
+                ],
                 "page": board.page,
                 "page_size": board.page_size,
                 "total": board.total,

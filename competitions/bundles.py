@@ -11,7 +11,7 @@ import yaml
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import additional_metrics_parse, metric_lookup
 from competitions.models import Competition, CompetitionFile, RuntimeImage
 from competitions.services.data_checks import (
     DataFile,
@@ -77,7 +77,8 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901
         if key not in spec:
             raise ApplicationError(f"competition.yaml: {key} is required")
     try:
-        metric_lookup(spec.get("metric", "accuracy"), spec.get("metric_params") or {})
+        main = metric_lookup(spec.get("metric", "accuracy"), spec.get("metric_params") or {})
+        additional_metrics_parse(spec.get("additional_metrics"), main=main)
     except (UnknownMetric, MetricError) as exc:
         raise ApplicationError(f"competition.yaml: {exc}") from exc
     fields: dict[str, Any] = {
@@ -88,6 +89,7 @@ def _fields(bundle: Path, spec: dict[str, Any]) -> dict[str, Any]:  # noqa: C901
         "end": _datetime(spec["end"], "end"),
         "metric": spec.get("metric", "accuracy"),
         "metric_params": spec.get("metric_params") or {},
+        "additional_metrics": spec.get("additional_metrics") or [],
         "id_column": spec.get("id_column", "id"),
         "target_columns": list(spec["target_columns"]),
         "public_fraction": _number(spec, "public_fraction", float, 0.3),

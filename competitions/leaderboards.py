@@ -21,7 +21,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import additional_metric_columns, metric_lookup
 from competitions.models import Competition, ScoreInterval, Team, TeamStanding
 from competitions.selectors import User, private_scores_visible
 from podium.errors import ApplicationError
@@ -54,6 +54,9 @@ class LeaderboardEntry:
     not_significant_vs_next: bool = False
     # On the private leaderboard: the team's rank on the public one (the shake-up).
     public_rank: int | None = None
+    # The competition's additional metrics (shown, never ranked) of the ranked submission on
+    # this board's part: (metric name, score or None) in declared order.
+    additional: tuple[tuple[str, float | None], ...] = ()
 
 
 def leaderboard_for_user(
@@ -129,7 +132,9 @@ ROW = (
     "ci__high",
     "ci__compared_with",
     "ci__not_significant",
+    "additional",
 )
+ROW_WIDTH = len(ROW)
 
 
 def _board(competition: Competition, kind: str) -> QuerySet[TeamStanding]:
@@ -147,6 +152,7 @@ def _with_row(standings: QuerySet[TeamStanding], kind: str) -> QuerySet[TeamStan
     return standings.annotate(
         score=F(f"{kind}_score"),
         submission_id=F(f"{kind}_submission_id"),
+        additional=F(f"{kind}_additional_scores"),
         **{
             f"ci__{name}": Subquery(interval.values(name)[:1])
             for name in ("low", "high", "compared_with", "not_significant")
@@ -207,15 +213,27 @@ def _public_rank_subquery(competition: Competition) -> Subquery:
     return _rank_subquery(competition, LeaderboardKind.PUBLIC)
 
 
+def additional_columns(competition: Competition) -> list[tuple[str, str]]:
+    """(metric name, display name) of the board's additional columns, in declared order."""
+    return additional_metric_columns(competition)
+
+
+def _additional(names: list[str], stored: dict[str, Any] | None) -> tuple:
+    stored = stored or {}
+    return tuple((name, stored.get(name)) for name in names)
+
+
 def _entries(
     rows: list[tuple],
     kind: str,
     first_rank: int,
     public_ranks: dict[int, int | None],
+    names: list[str],
     after: int | None = None,
 ) -> list[LeaderboardEntry]:
-    """Entries from ROW rows ranked from `first_rank`; `after` is the submission ranked
-    just after the last row, for its paired comparison."""
+    """Entries from ROW rows ranked from `first_rank`; `names` are the additional metrics'
+    columns; `after` is the submission ranked just after the last row, for its paired
+    comparison."""
     private = kind == LeaderboardKind.PRIVATE
     nexts = [row[5] for row in rows[1:]] + [after] if rows else []
     return [
@@ -231,9 +249,10 @@ def _entries(
             ci_high=high,
             not_significant_vs_next=bool(same and nxt and compared == nxt),
             public_rank=public_ranks.get(team_id) if private else None,
+            additional=_additional(names, extra),
         )
         for i, (
-            (team_id, name, score, n, last, submission_id, low, high, compared, same),
+            (team_id, name, score, n, last, submission_id, low, high, compared, same, extra),
             nxt,
         ) in enumerate(zip(rows, nexts, strict=True))
     ]
@@ -275,10 +294,12 @@ def leaderboard_page_for_user(
     rows: list[tuple[Any, ...]] = list(window[offset : offset + page_size + 1])
     public_ranks: dict[int, int | None] = {}
     if private:
-        public_ranks = {r[0]: (None if r[10] is None else (r[11] or 0) + 1) for r in rows}
-        rows = [r[:10] for r in rows]
+        width = ROW_WIDTH
+        public_ranks = {r[0]: (None if r[width] is None else (r[width + 1] or 0) + 1) for r in rows}
+        rows = [r[:width] for r in rows]
     after = rows[page_size][5] if len(rows) > page_size else None
-    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks, after)
+    names = [name for name, _ in additional_columns(competition)]
+    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks, names, after)
     own = None if team is None else _own_entry(competition, kind, team)
     # On the page, the own entry is the page's (its comparison with the next one shows).
     own = next((e for e in entries if own is not None and e.team_id == own.team_id), own)
@@ -301,12 +322,14 @@ def _own_entry(competition: Competition, kind: str, team: Team) -> LeaderboardEn
     found = mine.values_list(*ROW, *extra).first()
     if found is None:
         return None
-    row, ahead = found[:10], found[10]
+    width = ROW_WIDTH
+    row, ahead = found[:width], found[width]
     public_ranks: dict[int, int | None] = {}
     if private:
-        public_ranks = {team.pk: None if found[11] is None else (found[12] or 0) + 1}
+        public_ranks = {team.pk: None if found[width + 1] is None else (found[width + 2] or 0) + 1}
+    names = [name for name, _ in additional_columns(competition)]
     # Its paired comparison shows on its own row only where the page shows its neighbour.
-    (entry,) = _entries([row], kind, (ahead or 0) + 1, public_ranks)
+    (entry,) = _entries([row], kind, (ahead or 0) + 1, public_ranks, names)
     return entry
 
 
@@ -328,7 +351,8 @@ def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry
     public_ranks: dict[int, int | None] = {}
     if kind == LeaderboardKind.PRIVATE:
         public_ranks = _public_ranks(competition)
-    return _entries(rows, kind, 1, public_ranks)
+    names = [name for name, _ in additional_columns(competition)]
+    return _entries(rows, kind, 1, public_ranks, names)
 
 
 CSV_COLUMNS = [
@@ -362,8 +386,9 @@ def leaderboard_csv_for_user(
     *, user: User, competition: Competition, kind: str = LeaderboardKind.PUBLIC
 ) -> Iterator[str]:
     """The whole board as CSV lines (header first) for a streamed response: columns
-    CSV_COLUMNS, UTC ISO 8601 times, team names safe for spreadsheets (no formulas, no
-    control characters), pages of 2,000 entries.
+    CSV_COLUMNS then one per additional metric (its registry name), UTC ISO 8601 times,
+    team names safe for spreadsheets (no formulas, no control characters), pages of 2,000
+    entries.
 
     Raises ApplicationError (before yielding anything) as leaderboard_page_for_user.
     """
@@ -373,7 +398,9 @@ def leaderboard_csv_for_user(
 
 def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+    names = [name for name, _ in additional_columns(competition)]
+    # After the fixed columns: one per additional metric, headed by its registry name.
+    yield writer.writerow([*CSV_COLUMNS, *names])
     public_ranks: dict[int, int | None] = {}
     if kind == LeaderboardKind.PRIVATE:
         public_ranks = _public_ranks(competition)
@@ -381,7 +408,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     chunk = 2000
     for start in range(0, len(rows), chunk):
         after = rows[start + chunk][5] if start + chunk < len(rows) else None
-        entries = _entries(rows[start : start + chunk], kind, start + 1, public_ranks, after)
+        entries = _entries(rows[start : start + chunk], kind, start + 1, public_ranks, names, after)
         yield "".join(
             writer.writerow(
                 [
@@ -393,6 +420,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
                     e.submissions,
                     e.last_submission.isoformat() if e.last_submission else "",
                     "" if e.public_rank is None else e.public_rank,
+                    *("" if value is None else repr(value) for _, value in e.additional),
                 ]
             )
             for e in entries

@@ -77,6 +77,13 @@ class Competition(models.Model):
 
     metric = models.CharField(max_length=64, default="accuracy")
     metric_params = models.JSONField(default=dict, blank=True)
+    additional_metrics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Shown next to the score, never ranked: a list of metric names, e.g. "
+        '["qa_exact_match"], or {"name": ..., "params": {...}} entries. Scored on the same '
+        "parts as the metric (a rescore fills them in for earlier submissions).",
+    )
     id_column = models.CharField(max_length=128, default="id")
     target_columns = models.JSONField(default=list, help_text='For example ["label"].')
     public_fraction = models.FloatField(
@@ -406,6 +413,10 @@ class Submission(models.Model):
     )
     public_score = models.FloatField(null=True, blank=True)
     private_score = models.FloatField(null=True, blank=True)
+    # The competition's additional metrics on each part: {metric name: score or None (not
+    # computable on these predictions)}; shown like the scores, never ranked.
+    public_additional_scores = models.JSONField(default=dict, blank=True)
+    private_additional_scores = models.JSONField(default=dict, blank=True)
 
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=255, blank=True, help_text="Host that ran it last.")
@@ -699,6 +710,10 @@ class TeamStanding(models.Model):
     private_score = models.FloatField(null=True, blank=True)
     private_sort = models.FloatField(null=True, blank=True)
     private_at = models.DateTimeField(null=True, blank=True)
+    # Copies of the ranked submissions' additional scores on each part (shown next to the
+    # score, never ranked), so that a board page reads the standings only.
+    public_additional_scores = models.JSONField(default=dict, blank=True)
+    private_additional_scores = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [

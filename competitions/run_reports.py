@@ -13,7 +13,10 @@ fields from :func:`run_report_for_user`, and nothing else:
   message: see scoring.validation), durations in whole seconds, peak memory in steps of
   MEMORY_STEP_BYTES, the exit code only as "non-zero" and no log, unless the organizer
   shows log tails (``log_visibility = tail``), which carry far more than an exit code;
-- the private score stays hidden until the end or the organizer's reveal;
+- the private score stays hidden until the end or the organizer's reveal, and so do the
+  additional metrics' private scores (``private_additional``); the additional metrics'
+  scores (public and private) are scores of hidden data and follow the main score in
+  every rule here, the release hold included;
 - a scored run's end is released to its team only at the next multiple of
   PODIUM_RESULT_RELEASE_QUANTUM_SECONDS after its start (:func:`release_at`): until then
   the run shows as running, with no result; once released, its finish time is that
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +40,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as AuthUser
 from django.utils import timezone
 
+from competitions.evaluation.metric import additional_metric_columns
 from competitions.models import Competition, Submission
 from podium.units import format_duration, format_size
 
@@ -60,6 +64,9 @@ class RunReport:
     ``exit_code`` is None when hidden;
     ``exit_status`` is "zero", "non-zero" or None (no exit yet). Durations are seconds,
     ``peak_memory_bytes`` bytes; ``log`` is None when the user may not read it.
+    ``public_additional``/``private_additional`` map each additional metric's name to its
+    score (None: not computable on these predictions); empty where the corresponding
+    score is not shown.
     """
 
     full: bool
@@ -78,6 +85,8 @@ class RunReport:
     private_score_hidden: bool
     log: str | None
     note: str
+    public_additional: dict[str, float | None] = field(default_factory=dict)
+    private_additional: dict[str, float | None] = field(default_factory=dict)
 
 
 def _is_organizer(user: User) -> bool:
@@ -182,6 +191,10 @@ def _template(submission: Submission, competition: Competition) -> str:
     return templates.get(kind, "")
 
 
+def _private_additional(submission: Submission, visible: bool) -> dict[str, float | None]:
+    return dict(submission.private_additional_scores or {}) if visible else {}
+
+
 def run_report_for_user(*, user: User, submission: Submission) -> RunReport:
     """Decide what ``user`` may see about ``submission``, field by field.
 
@@ -217,6 +230,8 @@ def run_report_for_user(*, user: User, submission: Submission) -> RunReport:
             private_score_hidden=not private_visible,
             log=submission.log_tail,
             note=note,
+            public_additional=dict(submission.public_additional_scores or {}),
+            private_additional=_private_additional(submission, private_visible),
         )
     if _held(submission, timezone.now()):
         return RunReport(
@@ -261,6 +276,8 @@ def run_report_for_user(*, user: User, submission: Submission) -> RunReport:
         private_score_hidden=not private_visible,
         log=submission.log_tail if details else None,
         note=note,
+        public_additional=dict(submission.public_additional_scores or {}),
+        private_additional=_private_additional(submission, private_visible),
     )
 
 
@@ -284,6 +301,8 @@ def submission_present(*, user: User, submission: Submission) -> Submission:
         "started_at": report.started_at,
         "finished_at": report.finished_at,
         "private_score": report.private_score,
+        "public_additional_scores": report.public_additional,
+        "private_additional_scores": report.private_additional,
         "log_tail": report.log or "",
     }
     for name, value in fields.items():
@@ -292,3 +311,36 @@ def submission_present(*, user: User, submission: Submission) -> Submission:
     if report.private_score_hidden:
         submission.private_score_hidden = True  # type: ignore[attr-defined]
     return submission
+
+
+@dataclass(frozen=True)
+class AdditionalScore:
+    """One additional metric's scores as a report shows them: ``title`` is its display
+    name; ``public``/``private`` None when not computable, not computed or not shown
+    (``private_shown`` False while the private scores are hidden); ``computed`` False for
+    a run scored before the metric was declared (a rescore computes it)."""
+
+    name: str
+    title: str
+    public: float | None
+    private: float | None
+    private_shown: bool
+    computed: bool
+
+
+def additional_scores_of_report(
+    *, competition: Competition, report: RunReport
+) -> list[AdditionalScore]:
+    """The competition's additional metrics, in declared order, with what ``report`` (of
+    :func:`run_report_for_user`) lets its user see of them."""
+    return [
+        AdditionalScore(
+            name=name,
+            title=title,
+            public=report.public_additional.get(name),
+            private=report.private_additional.get(name),
+            private_shown=not report.private_score_hidden,
+            computed=name in report.public_additional,
+        )
+        for name, title in additional_metric_columns(competition)
+    ]

@@ -95,6 +95,14 @@ class SubmissionSerializer(serializers.ModelSerializer):
     artifact_kept = serializers.SerializerMethodField(
         help_text="Whether its image or code archive is kept, so it can run again."
     )
+    public_additional_scores = serializers.SerializerMethodField(
+        help_text="The competition's additional metrics (shown, never ranked) on the public "
+        'part: {"metric name": score}; null where a metric cannot be computed on these '
+        "predictions; empty until scored."
+    )
+    private_additional_scores = serializers.SerializerMethodField(
+        help_text="The same on the private part; empty while the private scores are hidden."
+    )
 
     class Meta:
         model = Submission
@@ -113,6 +121,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "failure_message",
             "public_score",
             "private_score",
+            "public_additional_scores",
+            "private_additional_scores",
             "image_sha256",
             "image_size",
             "kind",
@@ -140,6 +150,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
     def get_note(self, obj: Submission) -> str:
         return self._report(obj).note
+
+    def get_public_additional_scores(self, obj: Submission) -> dict[str, float | None]:
+        return self._report(obj).public_additional
+
+    def get_private_additional_scores(self, obj: Submission) -> dict[str, float | None]:
+        return self._report(obj).private_additional
 
     def get_artifact_kept(self, obj: Submission) -> bool:
         return obj.image_deleted_at is None and bool(obj.image)
@@ -345,12 +361,26 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     ci_high = serializers.FloatField(allow_null=True, required=False)
     not_significant_vs_next = serializers.BooleanField(required=False)
     public_rank = serializers.IntegerField(allow_null=True, required=False)
+    additional_scores = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        required=False,
+        help_text="The additional metrics of the ranked submission on this board's part "
+        '(shown, never ranked): {"metric name": score}; null where not computable.',
+    )
+
+
+class AdditionalMetricSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The registry name, e.g. qa_exact_match.")
+    title = serializers.CharField(help_text="The display name, e.g. Exact match.")
 
 
 class LeaderboardSerializer(serializers.Serializer):
     competition = serializers.CharField()
     kind = serializers.ChoiceField(choices=["public", "private"])
     metric = serializers.CharField()
+    additional_metrics = AdditionalMetricSerializer(
+        many=True, help_text="The columns shown next to the score, in order; never ranked."
+    )
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
     total = serializers.IntegerField(help_text="Teams on the board.")

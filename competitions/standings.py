@@ -17,7 +17,8 @@ The ranking rules, the same as the from-scratch computation (:func:`standing_com
 - private: the best private score among the team's final submissions: the ones it
   selected, then its best public ones in the slots it left empty, up to
   ``final_selections`` (at least one), as Kaggle selects automatically;
-- ``submissions``/``last_submission``: its submissions neither late, debug nor cancelled.
+- ``submissions``/``last_submission``: its submissions neither late, debug nor cancelled;
+- ``*_additional_scores``: copies of those submissions' additional metrics (never ranked).
 """
 
 from __future__ import annotations
@@ -153,6 +154,13 @@ def _save(team_id: int, competition: Competition, standing: Standing) -> None:
     )
     if after != (before or (None,) * len(RANKED_FIELDS)):
         board_changed(competition_id=competition.pk)
+    # The ranked submissions' additional scores, copied (one query on primary keys).
+    extra = {
+        pk: (public_extra, private_extra)
+        for pk, public_extra, private_extra in Submission.objects.filter(
+            pk__in=[r[0] for r in (public, private) if r is not None]
+        ).values_list("pk", "public_additional_scores", "private_additional_scores")
+    }
     TeamStanding.objects.update_or_create(
         team_id=team_id,
         defaults={
@@ -167,6 +175,8 @@ def _save(team_id: int, competition: Competition, standing: Standing) -> None:
             "private_score": private[1] if private else None,
             "private_sort": sign * private[1] if private else None,
             "private_at": private[2] if private else None,
+            "public_additional_scores": extra[public[0]][0] if public else {},
+            "private_additional_scores": extra[private[0]][1] if private else {},
         },
     )
 

@@ -26,10 +26,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from competitions import leaderboards, selectors
+from competitions import leaderboards, run_reports, selectors
 from competitions.debug_runs import debug_runs_available
 from competitions.evaluation import workers
-from competitions.evaluation.metric import metric_lookup, metric_score_range
+from competitions.evaluation.metric import metric_lookup, metric_score_range, metric_title
 from competitions.forms import (
     AccountSettingsForm,
     DescribeForm,
@@ -330,6 +330,8 @@ def _leaderboard_context(
         "previous_page": page - 1 if page > 1 else None,
         "next_page": page + 1 if page < pages else None,
         "has_ci": any(getattr(e, "ci_low", None) is not None for e in entries),
+        "metric_title": metric_title(competition.metric),
+        "additional_columns": leaderboards.additional_columns(competition),
         "leaderboard_error": error,
         "private_visible": selectors.private_scores_visible(
             user=request.user, competition=competition
@@ -590,6 +592,10 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 user=request.user, competition=competition
             ),
             "select_form": SelectForm(),
+            "additional_scores": run_reports.additional_scores_of_report(
+                competition=competition,
+                report=submission.run_report,  # type: ignore[attr-defined]
+            ),
             "artifact_kept": submission.image_deleted_at is None and bool(submission.image),
             "describe_form": DescribeForm(initial={"description": submission.description}),
         },

@@ -248,7 +248,11 @@ def competition_leaderboard(api: Api, args: argparse.Namespace, out: Output) -> 
         own = board.get("own")
         if own and all(e.get("rank") != own.get("rank") for e in entries):
             entries = [*entries, own]
-        table(out, entries, LEADERBOARD_COLUMNS, args.csv)
+        # The competition's additional metrics (shown, never ranked), one column each.
+        names = [m["name"] for m in board.get("additional_metrics") or []]
+        for entry in entries:
+            entry.update({n: (entry.get("additional_scores") or {}).get(n) for n in names})
+        table(out, entries, [*LEADERBOARD_COLUMNS[:3], *names, *LEADERBOARD_COLUMNS[3:]], args.csv)
     return 0
 
 
@@ -361,9 +365,19 @@ SUBMISSION_FIELDS = [
 ]
 
 
+def _print_additional(out: Output, submission: dict[str, Any]) -> None:
+    """The additional metrics' scores (shown, never ranked), after the private score."""
+    for part in ("public", "private"):
+        for name, value in (submission.get(f"{part}_additional_scores") or {}).items():
+            shown = "not computable" if value is None else _cell(value)
+            out.say(f"{f'{name} ({part}):':<18} {shown}")
+
+
 def _print_submission(out: Output, submission: dict[str, Any]) -> None:
     for field in SUBMISSION_FIELDS:
         value = submission.get(field)
+        if field == "is_selected":  # the score lines end here
+            _print_additional(out, submission)
         if value in (None, "") and field not in ("status", "public_score"):
             continue
         if field == "peak_memory_bytes" and value is not None:

@@ -10,7 +10,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from competitions.evaluation.data import (
     stored_solution_read,
 )
 from competitions.evaluation.lease import LeaseKeeper
-from competitions.evaluation.metric import competition_metric
+from competitions.evaluation.metric import competition_additional_metrics, competition_metric
 from competitions.models import Competition, CompetitionFile, Submission
 from competitions.services.common import leaderboard_invalidate
 from competitions.services.files import file_sha256
@@ -431,6 +431,7 @@ def _score(
         with solution_path.open("rb") as fh:
             usage["scored_solution_sha256"] = file_sha256(fh)[0]
     metric = competition_metric(competition)
+    additional = competition_additional_metrics(competition)
     solution = read_solution(
         solution_path,
         id_column=competition.id_column,
@@ -452,7 +453,9 @@ def _score(
             solution=solution,
             predictions_path=predictions_path,
             metric=metric,
+            additional=additional,
         )
+        _log_additional_errors(submission.pk, outcome)
     if isinstance(outcome, Rejected):
         recorded = _fail(
             submission.pk,
@@ -468,12 +471,27 @@ def _score(
             submission.pk,
             public_score=outcome.public,
             private_score=outcome.private,
+            public_additional_scores=outcome.additional_public,
+            private_additional_scores=outcome.additional_private,
             **usage,
         )
     if not recorded:
         submission.predictions.delete(save=False)
     elif not submission.is_debug:
         _intervals(submission.pk)
+
+
+def _log_additional_errors(submission_id: int, outcome: Scores | Rejected) -> None:
+    """Tell organizers (the worker's log) why an additional metric has no score; the team
+    sees only that it has none (competitions.run_reports)."""
+    if isinstance(outcome, Scores):
+        for name, reason in outcome.additional_errors.items():
+            logger.warning(
+                "submission %s: additional metric %s not computable: %s",
+                submission_id,
+                name,
+                reason,
+            )
 
 
 def _intervals(submission_id: int) -> None:
@@ -513,9 +531,15 @@ def check_kept_predictions(
 
 
 def score_kept_predictions(
-    *, competition: Competition, solution: Any, predictions_path: Path, metric: Metric | None = None
+    *,
+    competition: Competition,
+    solution: Any,
+    predictions_path: Path,
+    metric: Metric | None = None,
+    additional: Sequence[Metric] = (),
 ) -> Scores | Rejected:
-    """Validate and score one predictions file: the scores, or why they are invalid.
+    """Validate and score one predictions file: the scores (with those of the
+    ``additional`` metrics, see scoring.scorer.score_predictions), or why they are invalid.
 
     A metric error never tells which part of the test set it came from: the scorer
     checks the metric on every row at once before splitting (see
@@ -539,6 +563,7 @@ def score_kept_predictions(
             predictions=predictions,
             metric=metric,
             target_columns=competition.target_columns,
+            additional=additional,
         )
     except MetricError as exc:
         # Values the metric cannot take (probabilities outside 0-1, ...) are the file's fault.
@@ -565,6 +590,7 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
     if record is None:
         raise CompetitionNotReady(f"The competition {competition.slug} has no solution.")
     metric = competition_metric(competition)
+    additional = competition_additional_metrics(competition)
     solution = stored_solution_read(record, competition=competition, metric=metric)
     candidates = (
         Submission.objects.filter(competition=competition, is_debug=False)
@@ -592,11 +618,18 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                     solution=solution,
                     predictions_path=predictions_path,
                     metric=metric,
+                    additional=additional,
                 )
         except FileNotFoundError:
             report["missing_predictions"] += 1
             continue
-        before = (submission.status, submission.public_score, submission.private_score)
+        before = (
+            submission.status,
+            submission.public_score,
+            submission.private_score,
+            submission.public_additional_scores,
+            submission.private_additional_scores,
+        )
         if isinstance(outcome, Rejected):
             status = Submission.Status.FAILED
             fields: dict[str, Any] = {
@@ -605,6 +638,8 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                 "failure_safe_message": outcome.safe,
                 "public_score": None,
                 "private_score": None,
+                "public_additional_scores": {},
+                "private_additional_scores": {},
                 "is_selected": False,
             }
         else:
@@ -615,8 +650,17 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                 "failure_safe_message": "",
                 "public_score": outcome.public,
                 "private_score": outcome.private,
+                "public_additional_scores": outcome.additional_public,
+                "private_additional_scores": outcome.additional_private,
             }
-        after = (status, fields["public_score"], fields["private_score"])
+            _log_additional_errors(submission.pk, outcome)
+        after = (
+            status,
+            fields["public_score"],
+            fields["private_score"],
+            fields["public_additional_scores"],
+            fields["private_additional_scores"],
+        )
         report["rescored"] += 1
         if after == before:
             transitions.rescore(
@@ -645,6 +689,14 @@ def competition_predictions_rescore(*, competition: Competition) -> dict[str, An
                     "status": [before[0], after[0]],
                     "public_score": [before[1], after[1]],
                     "private_score": [before[2], after[2]],
+                    **(
+                        {}
+                        if before[3:] == after[3:]
+                        else {
+                            "public_additional_scores": [before[3], after[3]],
+                            "private_additional_scores": [before[4], after[4]],
+                        }
+                    ),
                 }
             )
     return report

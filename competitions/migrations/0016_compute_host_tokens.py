@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("competitions", "0014_compute_hosts"),
+        ("competitions", "0015_additional_metrics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

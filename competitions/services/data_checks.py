@@ -38,7 +38,7 @@ from django.core.files import File
 from django.core.validators import validate_slug
 from django.db.models.fields.files import FieldFile
 
-from competitions.evaluation.metric import metric_lookup
+from competitions.evaluation.metric import additional_metrics_parse, metric_lookup
 from competitions.models import CompetitionFile
 from podium.errors import ApplicationError
 from scoring.metrics import Metric, MetricError, UnknownMetric
@@ -268,6 +268,10 @@ def competition_data_check(  # noqa: C901 - a flat list of data rules, each addi
     except (UnknownMetric, MetricError) as exc:
         problems.append(f"metric: {exc}")
         raise CompetitionDataInvalid(problems) from exc
+    try:
+        additional_metrics_parse(competition.additional_metrics, main=metric)
+    except (UnknownMetric, MetricError) as exc:
+        problems.append(str(exc))  # names additional_metrics itself
     id_column, targets = competition.id_column, list(competition.target_columns)
     if not targets:
         problems.append("target columns: none given. Rule: name at least one target column.")

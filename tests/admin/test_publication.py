@@ -252,3 +252,20 @@ def test_the_staff_preview_of_the_data_page_marks_the_hidden_files(world: World)
     assert "organizers only" not in participant_page
     for hidden in world.competition.files.filter(kind__in=["test", "solution"]):
         assert hidden.name not in participant_page
+
+
+def test_publish_refuses_an_additional_metric_that_no_longer_exists(
+    db: None, digits_bundle: Path, tmp_path: Path
+) -> None:
+    """A custom additional metric removed from the deployment since it was declared."""
+    bundle = _bundle_copy(digits_bundle, tmp_path / "b", ("published: true", "published: false"))
+    competition, _ = competition_import_bundle(bundle_dir=bundle)
+    Competition.objects.filter(pk=competition.pk).update(additional_metrics=["house_metric"])
+    competition.refresh_from_db()
+    with pytest.raises(ApplicationError) as refused:
+        competition_publish(actor=UserFactory(is_staff=True), competition=competition)
+    assert "additional_metrics: Unknown metric 'house_metric'" in (refused.value.message), (
+        refused.value.message
+    )
+    competition.refresh_from_db()
+    assert competition.published_at is None

@@ -24,7 +24,7 @@ from podium_cli import upload as upload_module
 from podium_cli.client import Api, ApiError
 
 from competitions import standings
-from competitions.models import Submission, Team, TeamInvitation, TeamMembership
+from competitions.models import Competition, Submission, Team, TeamInvitation, TeamMembership
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -363,6 +363,50 @@ def test_submission_shows_status_and_scores(podium: Podium, arena: Arena) -> Non
     assert fields["status:"] == "scored"
     assert fields["public_score:"] == "0.8 (rank 2 of 2 teams on the public leaderboard)"
     assert "private_score:" not in fields  # null before the reveal
+
+
+def _with_exact_match(arena: Arena) -> None:
+    Competition.objects.filter(pk=arena.competition.pk).update(
+        additional_metrics=["qa_exact_match"]
+    )
+    Submission.objects.filter(pk=arena.mine.pk).update(
+        public_additional_scores={"qa_exact_match": 0.625},
+        private_additional_scores={"qa_exact_match": 0.5},
+    )
+    standings.standings_rebuild(competition_id=arena.competition.pk)
+
+
+def test_submission_shows_additional_scores_private_only_after_the_reveal(
+    podium: Podium, arena: Arena
+) -> None:
+    _with_exact_match(arena)
+    fields = dict(
+        line.split(":", 1) for line in podium("submission", arena.mine.pk).out.splitlines()
+    )
+    assert fields["qa_exact_match (public)"].strip() == "0.625"
+    assert "qa_exact_match (private)" not in fields
+    Competition.objects.filter(pk=arena.competition.pk).update(private_revealed_at=timezone.now())
+    fields = dict(
+        line.split(":", 1) for line in podium("submission", arena.mine.pk).out.splitlines()
+    )
+    assert fields["qa_exact_match (private)"].strip() == "0.5"
+
+
+def test_the_leaderboard_has_a_column_per_additional_metric(podium: Podium, arena: Arena) -> None:
+    _with_exact_match(arena)
+    result = podium("competitions", "leaderboard", "arena", "--show")
+    assert result.code == 0, result.err
+    header, _, *rows = result.out.splitlines()
+    assert header.split() == [
+        "rank",
+        "team",
+        "score",
+        "qa_exact_match",
+        "submissions",
+        "last_submission",
+    ]
+    (ours,) = [row.split() for row in rows if row.split()[1] == "us"]
+    assert ours[2:4] == ["0.8", "0.625"]
 
 
 def test_submission_of_another_team_is_not_found(podium: Podium, arena: Arena) -> None:

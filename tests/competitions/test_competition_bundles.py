@@ -163,6 +163,50 @@ def test_import_rejects_unknown_metric(bundle: Path) -> None:
     assert not Competition.objects.exists()
 
 
+def test_import_reads_additional_metrics(digits: Competition) -> None:
+    assert digits.additional_metrics == ["f1_macro"]  # the demo's column next to accuracy
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "[f1_macrro]",
+            r"competition\.yaml: additional_metrics: Unknown metric 'f1_macrro'\. Known metrics: ",
+        ),
+        ("[accuracy]", r"additional_metrics: accuracy is the ranking metric already"),
+        ("[f1_macro, f1_macro]", r"additional_metrics: f1_macro is listed twice"),
+        ("[rmse]", r"rmse reads value predictions but the ranking metric accuracy reads label"),
+        ("f1_macro", r"additional_metrics must be a list of metric names"),
+        (
+            "[{name: f1, params: {average: sideways}}]",
+            r"competition\.yaml: additional_metrics: .*average",
+        ),
+        ("[{name: f1, weight: 2}]", r"an entry holds only name and params"),
+    ],
+)
+def test_import_refuses_bad_additional_metrics(bundle: Path, value: str, message: str) -> None:
+    edit_yaml(bundle, r"^additional_metrics: .*$", f"additional_metrics: {value}")
+    with pytest.raises(ApplicationError, match=message):
+        competition_import_bundle(bundle_dir=bundle)
+    with pytest.raises(CommandError, match="additional_metrics"):
+        call_command("import_competition", str(bundle))
+    assert not Competition.objects.exists()
+
+
+def test_import_takes_additional_metrics_with_params(bundle: Path) -> None:
+    edit_yaml(
+        bundle,
+        r"^additional_metrics: .*$",
+        "additional_metrics: [f1_macro, {name: precision, params: {average: macro}}]",
+    )
+    competition, _ = competition_import_bundle(bundle_dir=bundle)
+    assert competition.additional_metrics == [
+        "f1_macro",
+        {"name": "precision", "params": {"average": "macro"}},
+    ]
+
+
 def test_import_requires_a_solution(bundle: Path) -> None:
     edit_yaml(bundle, r"^  solution: solution.csv\n", "")
     with pytest.raises(ApplicationError, match=r"data\.solution is required"):

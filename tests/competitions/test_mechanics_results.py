@@ -20,6 +20,7 @@ from factories import (
     TeamFactory,
     UserFactory,
 )
+from sklearn import metrics as skm
 
 from competitions import leaderboards, selectors
 from competitions.models import AuditRecord, Competition, Submission, Team, TeamMembership
@@ -366,6 +367,43 @@ def test_rescore_recomputes_from_kept_predictions_and_audits(digits: Competition
     }
     change = next(c for c in audit.details["changes"] if c["submission"] == perfect.pk)
     assert change["public_score"] == [0.0, 1.0]
+
+
+def test_rescore_fills_in_additional_metrics_declared_after_scoring(
+    digits: Competition, kept
+) -> None:
+    """Declaring an additional metric later: a rescore computes it on the same parts, the
+    boards show it, and the ranking (the main scores) does not move."""
+    digits.additional_metrics = []
+    digits.save(update_fields=["additional_metrics"])
+    team = TeamFactory(competition=digits, name="T")
+    run = kept(team, wrong_every=3)
+    competition_rescore(actor=staff(), competition=digits)
+    run.refresh_from_db()
+    before = (run.public_score, run.private_score)
+    assert run.public_additional_scores == {}
+
+    digits.additional_metrics = ["f1_macro"]
+    digits.save(update_fields=["additional_metrics"])
+    assert competition_rescore(actor=staff(), competition=digits) == 1
+
+    run.refresh_from_db()
+    assert (run.public_score, run.private_score) == before
+    solution = pd.read_csv(digits.files.get(kind="solution").file.path)
+    predicted = solution["label"].where(solution.index % 3 != 0, (solution["label"] + 1) % 10)
+    for part, stored in (
+        ("Public", run.public_additional_scores),
+        ("Private", run.private_additional_scores),
+    ):
+        rows = solution["Usage"] == part
+        expected = skm.f1_score(solution.loc[rows, "label"], predicted[rows], average="macro")
+        assert stored == {"f1_macro": pytest.approx(expected)}
+    audit = AuditRecord.objects.filter(action="rescore").latest("pk")
+    assert audit.details["changed"] == 1
+    (change,) = audit.details["changes"]
+    assert change["public_additional_scores"] == [{}, run.public_additional_scores]
+    (entry,) = leaderboards.leaderboard_for_user(user=AnonymousUser(), competition=digits)
+    assert entry.additional == (("f1_macro", run.public_additional_scores["f1_macro"]),)
 
 
 def test_rescore_task_runs_the_service(digits: Competition, kept) -> None:

@@ -109,7 +109,9 @@ def test_showing_log_tails_shows_the_exit_code_too() -> None:
 
 
 def _finished_run(*, ago: dt.timedelta, took: dt.timedelta, is_debug: bool = False):
-    member = MembershipFactory(team__competition=CompetitionFactory())
+    member = MembershipFactory(
+        team__competition=CompetitionFactory(additional_metrics=["f1_macro"])
+    )
     started = timezone.now() - ago
     submission = SubmissionFactory(
         team=member.team,
@@ -117,6 +119,7 @@ def _finished_run(*, ago: dt.timedelta, took: dt.timedelta, is_debug: bool = Fal
         is_debug=is_debug,
         status=Submission.Status.SCORED,
         public_score=0.75,
+        public_additional_scores={"f1_macro": 0.5},
         duration_seconds=took.total_seconds() - 0.5,
         cpu_seconds=took.total_seconds() * 1.7,
         exit_code=0,
@@ -138,10 +141,14 @@ def test_a_finished_run_shows_as_running_until_the_next_quantum_after_its_start(
     presented = submission_present(user=user, submission=submission)
     assert presented.status == "running" and not presented.is_finished
     assert presented.public_score is None
+    assert presented.public_additional_scores == {} and report.public_additional == {}
     # Organizers see the truth at once; so does a team of its own debug run.
     submission.refresh_from_db()  # submission_present wrote over the displayed copy
     organizer = UserFactory(is_staff=True)
     assert run_report_for_user(user=organizer, submission=submission).status == "scored"
+    assert run_report_for_user(user=organizer, submission=submission).public_additional == {
+        "f1_macro": 0.5
+    }
     debug, member = _finished_run(
         ago=dt.timedelta(seconds=130), took=dt.timedelta(seconds=97), is_debug=True
     )

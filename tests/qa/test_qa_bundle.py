@@ -96,6 +96,7 @@ def test_the_bundle_imports_as_an_individual_f1_competition(qa_bundle: Path, db:
     competition, created = competition_import_bundle(bundle_dir=qa_bundle)
     assert created and competition.slug == "qa" and competition.is_published
     assert competition.metric == "qa_f1" and competition.max_team_size == 1
+    assert competition.additional_metrics == ["qa_exact_match"]  # shown next to F1
     assert competition.target_columns == ["answer"]
     assert 0 < competition.public_fraction < 1
     assert "FROM podium/pytorch:1.13" in competition.overview

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from scoring.metrics import MetricError, get_metric
+from scoring.metrics import Metric, MetricError, get_metric
 from scoring.scorer import Scores, score_predictions
 from scoring.split import assign_usage
 from scoring.validation import read_predictions, read_solution
@@ -192,3 +192,102 @@ def test_a_shuffled_file_read_as_bytes_scores_as_scikit_learn_on_aligned_rows(tm
     for part, value in (("Public", scores.public), ("Private", scores.private)):
         rows = usage == part
         assert value == pytest.approx(skm.root_mean_squared_error(truth[rows], pred[rows]))
+
+
+# Additional metrics: shown next to the score, computed on the same parts, never failing it.
+
+
+def test_additional_metrics_are_scored_on_the_same_parts_as_the_metric():
+    solution, predictions = _binary_case()
+    scores = score_predictions(
+        solution=solution,
+        predictions=predictions,
+        metric=get_metric("roc_auc"),
+        target_columns=["label"],
+        additional=[get_metric("log_loss"), get_metric("average_precision")],
+    )
+    for part, values in (
+        ("Public", scores.additional_public),
+        ("Private", scores.additional_private),
+    ):
+        rows = solution.index[solution["Usage"] == part]
+        y, p = solution.loc[rows, "label"], predictions.loc[rows, "label"]
+        assert values == {
+            "log_loss": pytest.approx(skm.log_loss(y, p)),
+            "average_precision": pytest.approx(skm.average_precision_score(y, p)),
+        }
+    assert list(scores.additional_public) == ["log_loss", "average_precision"]  # declared order
+    assert scores.additional_errors == {}
+    alone = score_predictions(
+        solution=solution,
+        predictions=predictions,
+        metric=get_metric("roc_auc"),
+        target_columns=["label"],
+    )
+    assert (scores.public, scores.private) == (alone.public, alone.private)  # never ranked
+
+
+def _picky(name: str, fails_on: str) -> Metric:
+    """A label metric (accuracy) that is undefined wherever ``fails_on`` is a true label."""
+
+    def func(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        if (np.asarray(y_true) == fails_on).any():
+            raise MetricError(f"{name} is undefined where the label is {fails_on}")
+        return float((np.asarray(y_true) == np.asarray(y_pred)).mean())
+
+    return Metric(name, func, True, "label", "test metric")
+
+
+def _needs(name: str, label: str) -> Metric:
+    """A label metric defined on all rows, undefined on a part where ``label`` is absent."""
+
+    def func(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        if not (np.asarray(y_true) == label).any():
+            raise MetricError(f"{name} needs a true label {label}")
+        return 1.0
+
+    return Metric(name, func, True, "label", "test metric")
+
+
+def test_an_additional_metric_undefined_on_one_part_is_none_on_both_and_fails_nothing():
+    # "c" occurs only in the private part: the metric is undefined there (and on all rows).
+    solution = pd.DataFrame(
+        {
+            "label": ["a", "b", "a", "c", "a", "b"],
+            "Usage": ["Public", "Public", "Private", "Private", "Private", "Public"],
+        },
+        index=_index(6),
+    )
+    predictions = pd.DataFrame({"label": ["a", "a", "a", "c", "b", "b"]}, index=_index(6))
+    scores = score_predictions(
+        solution=solution,
+        predictions=predictions,
+        metric=get_metric("accuracy"),
+        target_columns=["label"],
+        additional=[_picky("picky_c", "c"), _picky("picky_z", "z"), _needs("needs_c", "c")],
+    )
+    assert (scores.public, scores.private) == (pytest.approx(2 / 3), pytest.approx(2 / 3))
+    # Whether it failed never tells which part a row is in: None on both parts.
+    # needs_c is defined on every row and on the private part, undefined on the public one.
+    expected = {"picky_c": None, "picky_z": pytest.approx(2 / 3), "needs_c": None}
+    assert scores.additional_public == expected
+    assert scores.additional_private == expected
+    assert "undefined where the label is c" in scores.additional_errors["picky_c"]
+    assert set(scores.additional_errors) == {"picky_c", "needs_c"}
+
+
+def test_an_additional_metric_on_a_part_without_rows_is_none_there():
+    solution = pd.DataFrame({"label": ["a", "b"], "Usage": ["Public", "Public"]}, index=_index(2))
+    predictions = pd.DataFrame({"label": ["a", "a"]}, index=_index(2))
+    scores = score_predictions(
+        solution=solution,
+        predictions=predictions,
+        metric=get_metric("accuracy"),
+        target_columns=["label"],
+        additional=[get_metric("f1_macro")],
+    )
+    assert scores.additional_public == {
+        "f1_macro": pytest.approx(skm.f1_score(["a", "b"], ["a", "a"], average="macro"))
+    }
+    assert scores.additional_private == {"f1_macro": None}
+    assert scores.additional_errors == {}
