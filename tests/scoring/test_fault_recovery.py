@@ -354,7 +354,14 @@ def test_an_engine_restart_during_a_run_is_retried_and_scored(
     submission.refresh_from_db()
     # Interrupted once; a retry that found the engine still down is retried again.
     assert submission.attempts >= 2, log.read_text()[-5000:]
-    assert "interrupted by the platform" in log.read_text()
+    # Which the worker meets first depends on the machine's load: the engine's kill event
+    # ("interrupted by the platform") or its socket going away ("Lost the Docker engine").
+    # Both are the platform's fault, retried, never the participant's.
+    assert re.search(
+        rf"submission {submission.pk}: The Docker engine failed: "
+        r"(The run was interrupted by the platform|Lost the Docker engine)",
+        log.read_text(),
+    ), log.read_text()[-5000:]
     assert submission.failure_kind == "" and submission.exit_code == 0
     assert submission_quota(team=submission.team)["used"] == 1
     assert _sandbox_leftovers(own, competition.slug, image_id) == []
