@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from adminworld import World, make_world
 from django.conf import settings
+from django.test import TransactionTestCase
 from processes import process_env
 from s3server import S3Server
 from servers import PostgresServer, RedisServer
@@ -23,6 +24,58 @@ from servers import PostgresServer, RedisServer
 from competitions.bundles import competition_import_bundle
 from competitions.models import Competition
 from examples.digits.make_bundle import make_bundle
+
+# Fixtures through which a test reaches Django's test database (pytest-django's own, and
+# the live server, which flushes it).
+DJANGO_DB_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+     "live_server"}
+)  # fmt: skip
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # ./podiumctl test runs two sessions side by side, one per database: on SQLite with
+    # --skip-django-free, on PostgreSQL with --skip-own-postgres. Each test that uses the
+    # database runs on both; each of the others once.
+    parser.addoption(
+        "--skip-django-free",
+        action="store_true",
+        help="leave out the tests that do not use Django's test database (the Django-free "
+        "kernels: scoring, sandbox, units...)",
+    )
+    parser.addoption(
+        "--skip-own-postgres",
+        action="store_true",
+        help="leave out the tests that start a PostgreSQL of their own (postgres_server)",
+    )
+
+
+def uses_django_db(item: pytest.Item) -> bool:
+    """Whether the test reaches the test database that tests/settings.py configures
+    (pytest-django refuses database access to any other test, so this is exact)."""
+    if item.get_closest_marker("django_db") is not None:
+        return True
+    if DJANGO_DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    cls = getattr(item, "cls", None)
+    return cls is not None and issubclass(cls, TransactionTestCase)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_free = config.getoption("skip_django_free")
+    skip_own = config.getoption("skip_own_postgres")
+    if not (skip_free or skip_own):
+        return
+    keep, drop = [], []
+    for item in items:
+        own_postgres = "postgres_server" in getattr(item, "fixturenames", ())
+        left_out = (skip_own and own_postgres) or (
+            skip_free and not own_postgres and not uses_django_db(item)
+        )
+        (drop if left_out else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session", autouse=True)

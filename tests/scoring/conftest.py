@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import docker
 import docker.errors
 import pytest
+from testimages import SESSION, SESSION_LABEL, session_tag
 
 import sandbox
 
@@ -61,8 +62,9 @@ def baseline_archive(engine: docker.DockerClient, tmp_path_factory: pytest.TempP
 @pytest.fixture(scope="session")
 def script_archive(
     engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str, str], Path]:
-    """Build an image FROM the base image whose entrypoint is the given Python script."""
+) -> Iterator[Callable[[str, str], Path]]:
+    """Build an image FROM the base image whose entrypoint is the given Python script, under
+    this session's tag (tests/testimages.py); the tags are removed at the end."""
     cache: dict[str, Path] = {}
 
     def build(name: str, script: str) -> Path:
@@ -72,13 +74,18 @@ def script_archive(
         (context / "main.py").write_text(textwrap.dedent(script))
         (context / "Dockerfile").write_text(
             f"FROM {BASE_IMAGE}\n"
+            f"LABEL {SESSION_LABEL}={SESSION}\n"
             "COPY main.py /app/main.py\n"
             'ENTRYPOINT ["python3", "/app/main.py"]\n'
         )
-        tag = f"podium-test/{name}:latest"
+        tag = session_tag(name)
         engine.images.build(path=str(context), tag=tag, network_mode="none", rm=True)
         target = tmp_path_factory.mktemp("images") / f"{name}.tar"
         cache[name] = _save(engine, tag, target, compress=False)
         return cache[name]
 
-    return build
+    yield build
+    for name in cache:
+        # Already gone where a test untagged it; still in use where a run left it behind.
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+            engine.images.remove(session_tag(name))

@@ -66,7 +66,7 @@ def test_a_forgotten_password_is_reset_through_the_mailed_link(
     mail_dir = tmp_path / "mail"
     server = production_server(serve, mail_dir)
     b = browser
-    wait = WebDriverWait(b, 30)
+    wait = WebDriverWait(b, 120)
 
     def body_has(words: str) -> None:
         wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), words))

@@ -32,7 +32,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
     # Small chunks: the 100+ MB archive then goes up in dozens of requests.
     server = serve("--workers", "2", "--threads", "4", env={"PODIUM_UPLOAD_CHUNK_SIZE": "4194304"})
     b = browser
-    wait = WebDriverWait(b, 30)
+    wait = WebDriverWait(b, 120)
 
     def go(path: str) -> None:
         b.get(server.url + path)

@@ -131,7 +131,7 @@ class Visit:
         self.type("username", username)
         self.type("password", PASSWORD)
         self.submit("input[type=submit]")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while "/login/" in self.browser.current_url:
             assert time.monotonic() < deadline, f"not logged in as {username}:\n{self.text()}"
             time.sleep(0.1)
