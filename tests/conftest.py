@@ -34,19 +34,15 @@ DJANGO_DB_FIXTURES = frozenset(
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    # ./podiumctl test runs two sessions side by side, one per database: on SQLite with
-    # --skip-django-free, on PostgreSQL with --skip-own-postgres. Each test that uses the
-    # database runs on both; each of the others once.
+    # ./podiumctl test runs two sessions side by side, one per database: --side sqlite and
+    # --side postgres. Each test that uses the database runs on both; each of the others on
+    # one side, chosen to even out the two sessions' time (side_of).
     parser.addoption(
-        "--skip-django-free",
-        action="store_true",
-        help="leave out the tests that do not use Django's test database (the Django-free "
-        "kernels: scoring, sandbox, units...)",
-    )
-    parser.addoption(
-        "--skip-own-postgres",
-        action="store_true",
-        help="leave out the tests that start a PostgreSQL of their own (postgres_server)",
+        "--side",
+        choices=("sqlite", "postgres"),
+        default=None,
+        help="run only this side's share of the suite (README, 'Tests on SQLite and "
+        "PostgreSQL'); without it, everything",
     )
 
 
@@ -61,18 +57,30 @@ def uses_django_db(item: pytest.Item) -> bool:
     return cls is not None and issubclass(cls, TransactionTestCase)
 
 
+def side_of(item: pytest.Item) -> str:
+    """'both', 'sqlite' or 'postgres': where the two-session run runs this test.
+
+    Tests that use Django's database run on both. Tests that start a PostgreSQL of their
+    own, tests marked ``once`` (self-contained: they bring their own database) and the
+    Django-free tests that run containers (the sandbox's) run on the SQLite side; the other
+    Django-free tests (scoring kernel, units, settings, import graph) on the PostgreSQL side.
+    """
+    if "postgres_server" in getattr(item, "fixturenames", ()):
+        return "sqlite"
+    if item.get_closest_marker("once") is not None:
+        return "sqlite"
+    if uses_django_db(item):
+        return "both"
+    return "sqlite" if item.get_closest_marker("docker") is not None else "postgres"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip_free = config.getoption("skip_django_free")
-    skip_own = config.getoption("skip_own_postgres")
-    if not (skip_free or skip_own):
+    side = config.getoption("side")
+    if side is None:
         return
     keep, drop = [], []
     for item in items:
-        own_postgres = "postgres_server" in getattr(item, "fixturenames", ())
-        left_out = (skip_own and own_postgres) or (
-            skip_free and not own_postgres and not uses_django_db(item)
-        )
-        (drop if left_out else keep).append(item)
+        (keep if side_of(item) in ("both", side) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -52,7 +52,8 @@ LABEL = {"podium.test": f"platform-image-{uuid.uuid4().hex[:12]}"}
 START_DEADLINE_SECONDS = 180.0
 SLOW_COPY = "sleep 3; cp /data/sample_submission.csv /output/predictions.csv"
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.timeout(1800)]
+# Once: the image brings its own SQLite; the platform under test is the same on either side.
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.once, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
