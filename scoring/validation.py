@@ -102,6 +102,31 @@ def _first(values: Iterable[object], limit: int = SHOW) -> str:
     return ", ".join(out)
 
 
+def _check_fits(
+    values: np.ndarray,
+    dtype: np.dtype,
+    index: pd.Index,
+    name: str,
+    column: str,
+    order: np.ndarray,
+) -> None:
+    """Refuse whole numbers the solution's integer column cannot hold (1e300 as a class):
+    cast, they would wrap around to another number instead of being read as written.
+
+    Raises InvalidPredictions (the detail with ids; the safe message with the file's row).
+    """
+    info = np.iinfo(dtype)
+    outside = (values < info.min) | (values > info.max)
+    if outside.any():
+        raise InvalidPredictions(
+            f"{name} has {int(outside.sum())} value(s) in column {column!r} outside the "
+            f"classes' range {info.min}..{info.max} (first ids: {_first(index[outside])}). "
+            "Predict one of the classes.",
+            f"{name}, {_row_said(_first_row(outside, order), len(order))}: the value in "
+            f"column {column!r} is too large to be a class. Predict one of the classes.",
+        )
+
+
 def _row_said(row: int, n_rows: int) -> str:
     """A 1-based data row for a safe message, bounded by what the participant knows.
 
@@ -818,6 +843,7 @@ def read_predictions(  # noqa: C901 - one check after another, each with its own
             _check_range(values, metric, result.index, name, column, order)
         integral = values == np.round(values)
         if is_integer_dtype(solution[column].dtype) and integral.all():
+            _check_fits(values, solution[column].dtype, result.index, name, column, order)
             result[column] = values.astype(solution[column].dtype)
         elif metric is not None and kind == "label" and is_integer_dtype(solution[column].dtype):
             bad = ~integral

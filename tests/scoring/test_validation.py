@@ -727,3 +727,23 @@ def test_ids_too_long_for_byte_keys_are_matched_as_strings(tmp_path):
     pd.DataFrame({"id": ids, "y": order % 3}).to_csv(path, index=False)
     assert validation._SolutionKeys.build(solution.index) is None
     assert (_read_y(path, solution)["y"].to_numpy() == solution["y"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("huge", ["1e300", "99999999999999999999", "-1e19"])
+def test_whole_numbers_no_class_can_be_are_refused_not_wrapped_around(tmp_path, huge):
+    path = _write(tmp_path, "solution.csv", "id,label\n1,0\n2,1\n3,1\n")
+    solution = read_solution(path, id_column="id", target_columns=["label"])
+    assert solution["label"].dtype == np.int64
+
+    with pytest.raises(InvalidPredictions) as info:
+        _predictions(tmp_path, f"id,label\n1,0\n2,{huge}\n3,1\n", solution)
+
+    assert info.value.message == (
+        "predictions.csv has 1 value(s) in column 'label' outside the classes' range "
+        "-9223372036854775808..9223372036854775807 (first ids: 2). Predict one of the classes."
+    )
+    # The safe message (scored runs) names the file's row, never the id.
+    assert info.value.safe == (
+        "predictions.csv, data row 2: the value in column 'label' is too large to be a "
+        "class. Predict one of the classes."
+    )
