@@ -291,7 +291,11 @@ def leaderboard_page_for_user(
         window = _ranked(competition, kind, "public_sort").annotate(
             ahead=_public_rank_subquery(competition)
         )
-    rows: list[tuple[Any, ...]] = list(window[offset : offset + page_size + 1])
+    # Past the board's end nothing is read: an offset beyond any row (page=10**19) would
+    # overflow the database's integer instead.
+    rows: list[tuple[Any, ...]] = (
+        list(window[offset : offset + page_size + 1]) if offset < total else []
+    )
     public_ranks: dict[int, int | None] = {}
     if private:
         width = ROW_WIDTH

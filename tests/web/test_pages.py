@@ -282,9 +282,15 @@ def test_a_leaderboard_page_past_the_last_shows_the_last(client: Client) -> None
         team = MembershipFactory(team__competition=competition, team__name=name).team
         SubmissionFactory(team=team, public_score=score)
     url = reverse("competitions:leaderboard", args=[competition.slug])
-    page = html(client.get(url + "?page=9"))
-    assert "No scored submissions yet" not in page
-    assert all(score in page for score in ("0.90000", "0.80000", "0.70000"))
+    for past in ("9", str(2**63 - 1), "9" * 30):  # beyond any database integer too
+        page = html(client.get(url + f"?page={past}"))
+        assert "No scored submissions yet" not in page
+        assert all(score in page for score in ("0.90000", "0.80000", "0.70000"))
+
+    api = f"/api/v1/competitions/{competition.slug}/leaderboard/?page={2**63 - 1}"
+    answer = client.get(api)
+    assert answer.status_code == 200
+    assert answer.json()["entries"] == [] and answer.json()["total"] == 3
 
 
 def test_logout_by_address_asks_before_logging_out(alice: Client) -> None:
