@@ -39,7 +39,7 @@ from competitions.evaluation.data import (
     competition_data_prepare,
     competition_debug_data_prepare,
 )
-from competitions.models import Competition, ComputeQueue, Submission
+from competitions.models import Competition, ComputeQueue, Submission, WorkerHeartbeat
 from competitions.services.compute_queues import secret_hash
 
 
@@ -460,6 +460,20 @@ def host_beat(*, token: str, payload: Any) -> None:
         raise ComputeRefused(400, "queues must be a list of names")
     if not isinstance(capacity, dict):
         raise ComputeRefused(400, "capacity must be an object")
+    # A host says only the queues its credential may take runs from: a heartbeat naming the
+    # scoring queue or another organizer's would hide a missing worker on the queue page.
+    allowed = {host.queue.broker_queue} if host.queue is not None else queue.shared_compute_queues()
+    refused = [q for q in queues if q not in allowed]
+    if refused:
+        raise ComputeRefused(
+            403,
+            f"this host token serves only {', '.join(sorted(allowed))}; not "
+            f"{', '.join(refused[:5])}",
+        )
+    row = f"compute:{name}"[:255]
+    owner = WorkerHeartbeat.objects.filter(name=row).values_list("compute_queue_id").first()
+    if owner is not None and owner[0] != (host.queue.pk if host.queue else None):
+        raise ComputeRefused(403, "another compute host token beats under this name")
     running = capacity.get("running") or []
     gpus = capacity.get("gpus") or []
     try:
@@ -474,7 +488,7 @@ def host_beat(*, token: str, payload: Any) -> None:
         raise ComputeRefused(400, "capacity holds a value of the wrong type") from None
     _seen(host)
     workers.worker_beat(
-        name=f"compute:{name}"[:255],
+        name=row,
         queues=queues[:32],
         capacity=clean,
         compute_queue=host.queue,

@@ -80,6 +80,13 @@ def compute_route(submission_id: int) -> tuple[str, dict[str, Any]]:
     return settings.PODIUM_COMPUTE_QUEUE, needs
 
 
+def shared_compute_queues() -> frozenset[str]:
+    """The broker queues that compute_route sends runs of shared (non-organizer) hosts to:
+    PODIUM_COMPUTE_QUEUE, its ``-gpu`` queue and PODIUM_COMPUTE_COMPETITION_QUEUES' names."""
+    base = settings.PODIUM_COMPUTE_QUEUE
+    return frozenset({base, f"{base}-gpu", *settings.PODIUM_COMPUTE_COMPETITION_QUEUES.values()})
+
+
 def retry_delay_seconds(attempts: int) -> float:
     """Backoff (seconds) before retrying a run after its ``attempts``-th attempt failed
     through the platform: PODIUM_RETRY_BACKOFF_SECONDS, doubled each time, at most 10 min."""

@@ -13,7 +13,7 @@ from django.test import Client
 from factories import CompetitionFactory, SubmissionFactory, TeamFactory, UserFactory
 
 from competitions.evaluation import compute, credentials, queue
-from competitions.models import Competition, ComputeQueue, Submission
+from competitions.models import Competition, ComputeQueue, Submission, WorkerHeartbeat
 from competitions.services.compute_queues import (
     compute_queue_create,
     compute_queue_issue_secret,
@@ -192,3 +192,35 @@ def test_a_queue_serves_only_competitions_its_owner_organizes_and_not_another_qu
     assert not ComputeQueue.objects.filter(name__in=["clerk-lab", "carol-lab"]).exists()
     digits.refresh_from_db()
     assert digits.compute_queue == world["alice"][0]
+
+
+@pytest.mark.django_db
+def test_a_host_beats_only_for_the_queues_its_token_may_serve(world: dict[str, Any]) -> None:
+    """A heartbeat naming the scoring queue would hide a missing scoring worker on the
+    queue page; one under another host's name would overwrite its line."""
+    _, secret_a = world["alice"]
+    url = "/compute/v1/hosts/beat"
+
+    def beat(token: str, name: str, queues: list[str]) -> Any:
+        payload = {"name": name, "queues": queues, "capacity": {"cpus": 4}}
+        return Client().post(
+            url, payload, content_type="application/json", HTTP_AUTHORIZATION=f"Host {token}"
+        )
+
+    for queues in (["org-alice-lab", "scoring"], ["compute"], ["org-someone-else"]):
+        refused = beat(secret_a, "orghost/1-2", queues)
+        assert refused.status_code == 403, queues
+        assert "serves only org-alice-lab" in refused.json()["detail"]
+    assert beat(PLATFORM, "shared/1-2", ["compute", "scoring"]).status_code == 403
+    assert beat(PLATFORM, "shared/1-2", ["org-alice-lab"]).status_code == 403
+    assert not WorkerHeartbeat.objects.exists()
+
+    assert beat(PLATFORM, "shared/1-2", ["compute", "compute-gpu"]).status_code == 200
+    assert beat(secret_a, "orghost/1-2", ["org-alice-lab"]).status_code == 200
+    # Another credential under a name already beating: refused, the line is kept.
+    assert beat(secret_a, "shared/1-2", ["org-alice-lab"]).status_code == 403
+    assert beat(PLATFORM, "orghost/1-2", ["compute"]).status_code == 403
+    assert WorkerHeartbeat.objects.get(name="compute:shared/1-2").queues == [
+        "compute",
+        "compute-gpu",
+    ]
