@@ -190,8 +190,12 @@ def _test_topics(frame: pd.DataFrame, rng: np.random.Generator) -> set[str]:
     return chosen
 
 
-def make_bundle(out: Path, *, now: dt.datetime | None = None) -> Path:
+def make_bundle(out: Path, *, now: dt.datetime | None = None, seed: int = SEED) -> Path:
     """Write the bundle into ``out`` (recreated) and return it.
+
+    ``seed`` picks the questions, the test topics and the ids: the default gives the same
+    bundle every time (tests, benchmarks); ``./podiumctl up`` passes a random one, so that
+    the installed competition's ids and test set cannot be regenerated from the sources.
 
     Files: ``train/train.csv`` (id, question, context, answer_text, answer_start: the
     answer's character offset in context), ``test/test.csv`` (id, question, context),
@@ -199,7 +203,7 @@ def make_bundle(out: Path, *, now: dt.datetime | None = None) -> Path:
     (id, answer), the overview and rules, and ``competition.yaml``.
     """
     now = now or dt.datetime.now(dt.UTC)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
     frame = questions(rng)
     test_topics = _test_topics(frame, rng)
     # Ids are a random permutation so that their order says nothing about the topic.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from competitions.bundles import competition_import_bundle
@@ -113,3 +114,12 @@ def test_load_demo_loads_qa_next_to_digits(db: None) -> None:
     call_command("load_demo")
     call_command("load_demo")  # at every start: nothing twice
     assert set(Competition.objects.values_list("slug", flat=True)) == {"digits", "qa"}
+
+
+def test_the_installed_qa_bundle_cannot_be_regenerated_from_the_sources(
+    db: None, tmp_path: Path
+) -> None:
+    call_command("load_demo")
+    installed = Path(settings.PODIUM_HOME) / "demo" / "qa-bundle" / "solution.csv"
+    from_sources = make_bundle(tmp_path / "qa") / "solution.csv"
+    assert installed.read_text() != from_sources.read_text()

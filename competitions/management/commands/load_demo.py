@@ -7,6 +7,7 @@ Safe to run at every start: nothing is created twice.
 """
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -47,13 +48,17 @@ class Command(BaseCommand):
             password_file.chmod(0o600)
             self.stdout.write(f"Created the organizer account (password in {password_file})")
 
-        for name, make, archive, description in (
-            ("digits", make_bundle, baseline, "SVC baseline"),
-            ("qa", make_qa_bundle, qa_baseline, "PyTorch starter kit"),
-        ):
+        # The qa questions and ids are this installation's own (a random seed): not
+        # regenerable from the sources. The digits data is public whatever the seed.
+        seed = secrets.randbits(32)
+        demos: tuple[tuple[str, Callable[..., Path], Path | None, str, dict[str, int]], ...] = (
+            ("digits", make_bundle, baseline, "SVC baseline", {}),
+            ("qa", make_qa_bundle, qa_baseline, "PyTorch starter kit", {"seed": seed}),
+        )
+        for name, make, archive, description, make_options in demos:
             bundle = home / "demo" / f"{name}-bundle"
             if not (bundle / "competition.yaml").exists():
-                make(bundle)
+                make(bundle, **make_options)
             competition, created = competition_import_bundle(bundle_dir=bundle)
             self.stdout.write(
                 f"{'Created' if created else 'Kept'} the demo competition {competition.slug}"
