@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -58,6 +59,30 @@ class ComputeQueueAdmin(admin.ModelAdmin):
     form = ComputeQueueForm
     list_display = ("name", "broker_queue", "owner", "served", "secret", "last_seen_at")
     actions = ["issue_secret", "revoke"]
+
+    def _warn_when_local(self, request: HttpRequest) -> None:
+        if request.method == "GET" and not settings.PODIUM_COMPUTE_REMOTE:
+            self.message_user(
+                request,
+                "This platform runs every submission on its own workers "
+                "(PODIUM_COMPUTE_REMOTE is off): compute queues and their hosts take effect "
+                "only with PODIUM_COMPUTE_REMOTE=1 (README, 'Organizer compute queues').",
+                messages.WARNING,
+            )
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        self._warn_when_local(request)
+        return super().changelist_view(request, extra_context)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> Any:
+        self._warn_when_local(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ComputeQueue]:
         return (

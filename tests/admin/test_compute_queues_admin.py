@@ -5,6 +5,7 @@ nor can take its competitions; staff who organize nothing can give a queue nothi
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.admin import helpers
@@ -134,3 +135,15 @@ def test_staff_who_organize_no_competition_can_give_a_queue_none(
     participant = Client()
     participant.force_login(UserFactory(username="pat"))
     assert participant.get(CHANGELIST).status_code == 302  # to the admin's login
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("remote", [False, True])
+def test_the_queue_pages_say_when_queues_take_no_effect(settings: Any, remote: bool) -> None:
+    """On one machine (PODIUM_COMPUTE_REMOTE off, `./podiumctl up`) every run is taken by
+    the platform's own workers: an organizer must not believe the queue routes anything."""
+    settings.PODIUM_COMPUTE_REMOTE = remote
+    alice = _staff("alice", *ORGANIZER)
+    for url in (CHANGELIST, ADD):
+        html = alice.get(url).content.decode()
+        assert ("compute queues and their hosts take effect only with" in html) is not remote
