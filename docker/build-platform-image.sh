@@ -46,6 +46,7 @@ if [ -z "${FORCE:-}" ] \
   && [ "$(docker image inspect "$TAG" --format '{{index .Config.Labels "org.podium.source"}}' \
     2>/dev/null || true)" = "$source_hash" ]; then
   echo "platform image $TAG is up to date with these sources; skipping (FORCE=1 to rebuild)"
+  if [ $# -eq 0 ]; then docker tag "$TAG" podium/platform:latest; fi
   exit 0
 fi
 
@@ -97,6 +98,11 @@ docker build --network none -t "$TAG" \
 # or another tag still uses it.
 if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect "$TAG" --format '{{.Id}}')" ]; then
   docker image rm "$previous" >/dev/null 2>&1 || true
+fi
+# Without a tag argument the build is also podium/platform:latest, the tag the compose file
+# and the systemd units start by default.
+if [ $# -eq 0 ]; then
+  docker tag "$TAG" podium/platform:latest
 fi
 docker image inspect "$TAG" \
   --format "built $TAG in $(($(date +%s) - started)) s: {{.Size}} bytes"
