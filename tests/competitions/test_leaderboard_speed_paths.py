@@ -87,11 +87,14 @@ def test_a_board_page_is_a_range_of_the_standings_index(kind: str) -> None:
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
     competition = CompetitionFactory(metric="accuracy", start=T0 - dt.timedelta(days=1))
-    SubmissionFactory(team=TeamFactory(competition=competition), public_score=0.5)
+    for score in (0.5, 0.6):
+        SubmissionFactory(team=TeamFactory(competition=competition), public_score=score)
     staff = UserFactory(is_staff=True)
 
-    with CaptureQueriesContext(connection) as captured:
-        leaderboard_page_for_user(user=staff, competition=competition, kind=kind, page=2)
+    with CaptureQueriesContext(connection) as captured:  # page 2 of 2: an offset into the index
+        leaderboard_page_for_user(
+            user=staff, competition=competition, kind=kind, page=2, page_size=1
+        )
     sql = next(
         q["sql"]
         for q in captured.captured_queries
