@@ -16,8 +16,10 @@ into ``processed_folder``, which must be on the same file system as the queue fo
 settings put both under the broker folder): exactly one rename succeeds. The folder layout
 and file names are kombu's, so a queue written by either transport is read by the other.
 
-Django-free: the platform (``CELERY_BROKER_TRANSPORT``) and compute workers
-(:mod:`podium_compute.celery`) both use :data:`TRANSPORT`.
+Django-free: the platform's Celery app (:mod:`podium.celery`) and the compute workers'
+(:mod:`podium_compute.celery`) call :func:`register`, so that every ``filesystem://`` URL in
+the process uses it, whatever the configuration is switched to at run time (a setting
+naming the transport would also apply to a ``redis://`` URL).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from queue import Empty
 from time import monotonic
 from typing import Any
 
+import kombu.transport
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
@@ -101,3 +104,13 @@ class FilesystemTransport(filesystem.Transport):
     """kombu's filesystem transport with :class:`Channel`."""
 
     Channel = Channel
+
+
+def register() -> None:
+    """Make ``filesystem://`` broker URLs use :class:`FilesystemTransport` in this process
+    (kombu's alias table, which its URL parsing reads; its resolved-class cache is cleared
+    for the name). Idempotent."""
+    kombu.transport.TRANSPORT_ALIASES["filesystem"] = TRANSPORT
+    # kombu-stubs do not declare the cache; it exists in kombu 5.x.
+    cache: dict[str | None, Any] = getattr(kombu.transport, "_transport_cache", {})
+    cache.pop("filesystem", None)

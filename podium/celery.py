@@ -6,8 +6,11 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging, worker_ready, worker_shutdown
 
+from podium import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
+broker.register()  # filesystem:// without half-written or twice-taken messages
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

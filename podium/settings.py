@@ -350,9 +350,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost
 # times a second made that happen within 20 runs. Redis and AMQP push messages instead.
 PODIUM_BROKER_POLLING_SECONDS = env.float("PODIUM_BROKER_POLLING_SECONDS", default=1.0)
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's transport with whole-file writes and claims by rename (podium.broker says why);
-    # the processed folder must stay on the queue folder's file system.
-    CELERY_BROKER_TRANSPORT = "podium.broker:FilesystemTransport"
+    # podium.broker's transport (whole-file writes, claims by rename; podium.celery
+    # registers it): the processed folder must stay on the queue folder's file system.
     _broker_dir = PODIUM_HOME / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

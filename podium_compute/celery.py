@@ -63,6 +63,7 @@ ledger = CapacityLedger(
     Needs(cpus=config.cpus, memory_bytes=config.memory_bytes, gpus=len(GPU_IDS)),
 )
 
+broker.register()  # filesystem:// without half-written or twice-taken messages
 app = Celery("podium_compute")
 app.conf.update(
     broker_url=config.broker_url,
@@ -78,7 +79,6 @@ app.conf.update(
     task_default_queue=QUEUES[0],
 )
 if config.broker_dir is not None:
-    app.conf.broker_transport = broker.TRANSPORT  # podium.broker: no half-written messages
     app.conf.broker_transport_options = {
         "data_folder_in": str(config.broker_dir / "queue"),
         "data_folder_out": str(config.broker_dir / "queue"),

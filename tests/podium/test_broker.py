@@ -10,6 +10,7 @@ from queue import Empty
 from typing import Any
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from kombu import Connection
 from kombu.transport import filesystem
@@ -111,5 +112,9 @@ def test_a_full_disk_is_a_channel_error_and_leaves_no_partial_file(
     assert list((tmp_path / "queue").iterdir()) == []
 
 
-def test_the_platform_and_compute_workers_use_it() -> None:
-    assert settings.CELERY_BROKER_TRANSPORT == broker.TRANSPORT
+def test_the_platform_uses_it_for_filesystem_urls_only() -> None:
+    assert settings.CELERY_BROKER_URL.startswith("filesystem://")
+    with current_app.connection_for_write() as connection:
+        assert type(connection.transport) is broker.FilesystemTransport
+    with Connection("redis://127.0.0.1:1/0") as other:  # a switched URL is not caught by it
+        assert type(other.transport).__module__ == "kombu.transport.redis"
