@@ -44,6 +44,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only this side's share of the suite (README, 'Tests on SQLite and "
         "PostgreSQL'); without it, everything",
     )
+    parser.addoption(
+        "--e2e-on-both-sides",
+        action="store_true",
+        help="with --side: the database tests that run containers or whole processes "
+        "(docker, e2e) run on both sides too, not on the SQLite side only",
+    )
 
 
 def uses_django_db(item: pytest.Item) -> bool:
@@ -57,20 +63,24 @@ def uses_django_db(item: pytest.Item) -> bool:
     return cls is not None and issubclass(cls, TransactionTestCase)
 
 
-def side_of(item: pytest.Item) -> str:
+def side_of(item: pytest.Item, *, e2e_on_both: bool = False) -> str:
     """'both', 'sqlite' or 'postgres': where the two-session run runs this test.
 
-    Tests that use Django's database run on both. Tests that start a PostgreSQL of their
-    own, tests marked ``once`` (self-contained: they bring their own database) and the
-    Django-free tests that run containers (the sandbox's) run on the SQLite side; the other
-    Django-free tests (scoring kernel, units, settings, import graph) on the PostgreSQL side.
+    Tests that use Django's database run on both, except those that run containers or
+    whole processes (docker, e2e): on the SQLite side only, unless ``e2e_on_both`` (their
+    database part is the same code, and PostgreSQL end to end has tests of its own: the
+    PostgreSQL+Redis run and the cluster). Tests that start a PostgreSQL of their own,
+    tests marked ``once`` and the Django-free tests that run containers (the sandbox's) run
+    on the SQLite side; the other Django-free tests (scoring kernel, units, settings,
+    import graph) on the PostgreSQL side.
     """
     if "postgres_server" in getattr(item, "fixturenames", ()):
         return "sqlite"
     if item.get_closest_marker("once") is not None:
         return "sqlite"
+    heavy = any(item.get_closest_marker(m) is not None for m in ("docker", "e2e"))
     if uses_django_db(item):
-        return "both"
+        return "sqlite" if heavy and not e2e_on_both else "both"
     return "sqlite" if item.get_closest_marker("docker") is not None else "postgres"
 
 
@@ -78,9 +88,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     side = config.getoption("side")
     if side is None:
         return
+    e2e_on_both = config.getoption("e2e_on_both_sides")
     keep, drop = [], []
     for item in items:
-        (keep if side_of(item) in ("both", side) else drop).append(item)
+        (keep if side_of(item, e2e_on_both=e2e_on_both) in ("both", side) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
