@@ -154,6 +154,19 @@ def celery_worker(log: Path, **env: str) -> Iterator[Path]:
                 process.kill()
 
 
+@pytest.fixture(autouse=True)
+def _broker_queue_emptied_after() -> Iterator[None]:
+    """What a test's transactions queued and nobody took (board comparisons after commit)
+    is that test's: a later test's worker must not spend a poll (a second) on each stale
+    message before its own, which the filesystem transport hands out in the order sent."""
+    yield
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    folder = options.get("data_folder_in")
+    if folder and settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        for path in Path(folder).glob("*.msg"):
+            path.unlink(missing_ok=True)
+
+
 @pytest.fixture
 def worker(transactional_db: None, tmp_path: Path) -> Iterator[Path]:
     """`celery -A podium worker` in its own process, on the test database; yields its log."""
