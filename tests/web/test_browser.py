@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_logs import csp_violations
+from browser_logs import csp_violations, page_text
 from django.urls import reverse
 
 from competitions.bundles import competition_import_bundle
@@ -19,24 +19,6 @@ from competitions.models import Submission
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
 PASSWORD = "Analytical-Engine-1843"
-
-
-def _page_text(b) -> str:  # type: ignore[no-untyped-def]
-    """The page's text, read again when the page is replaced between finding <body> and
-    reading it (a navigation the test is waiting for)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-    from selenium.webdriver.common.by import By
-
-    for _ in range(100):
-        try:
-            return str(b.find_element(By.TAG_NAME, "body").text)
-        except StaleElementReferenceException:
-            time.sleep(0.1)
-        except WebDriverException as exc:
-            if "does not belong to the document" not in str(exc):
-                raise
-            time.sleep(0.1)
-    return str(b.find_element(By.TAG_NAME, "body").text)
 
 
 def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
@@ -59,7 +41,7 @@ def test_participant_signs_up_uploads_watches_the_run_and_finds_the_team_ranked(
         b.save_screenshot(str(screenshots / f"{name}.png"))
 
     def text() -> str:
-        return _page_text(b)
+        return page_text(b)
 
     # Browse as a visitor.
     go("/")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from artifacts import code_zip
-from browser_logs import csp_violations
+from browser_logs import csp_violations, page_text
 from django.contrib.auth.models import User
 from django.core.files import File
 from django.test import Client
@@ -36,24 +36,6 @@ def _finished(pk: int, worker: Path) -> Submission:
             return submission
         assert time.monotonic() < deadline, worker.read_text()
         time.sleep(0.5)
-
-
-def _page_text(b) -> str:  # type: ignore[no-untyped-def]
-    """The page's text, read again when the page is replaced between finding <body> and
-    reading it (a navigation the test is waiting for)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-    from selenium.webdriver.common.by import By
-
-    for _ in range(100):
-        try:
-            return str(b.find_element(By.TAG_NAME, "body").text)
-        except StaleElementReferenceException:
-            time.sleep(0.1)
-        except WebDriverException as exc:
-            if "does not belong to the document" not in str(exc):
-                raise
-            time.sleep(0.1)
-    return str(b.find_element(By.TAG_NAME, "body").text)
 
 
 def test_participant_submits_code_and_reruns_an_earlier_image_without_upload(
@@ -97,7 +79,7 @@ def test_participant_submits_code_and_reruns_an_earlier_image_without_upload(
         b.get(server.url + path)
 
     def text() -> str:
-        return _page_text(b)
+        return page_text(b)
 
     # The Data page names the runtime image and says any linux/amd64 image works.
     go(reverse("competitions:data", args=[competition.slug]))
