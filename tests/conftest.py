@@ -35,20 +35,14 @@ DJANGO_DB_FIXTURES = frozenset(
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     # ./podiumctl test runs two sessions side by side, one per database: --side sqlite and
-    # --side postgres. Each test that uses the database runs on both; each of the others on
-    # one side, chosen to even out the two sessions' time (side_of).
+    # --side postgres. Each test that uses the database runs in the PostgreSQL one, and in
+    # the SQLite one too unless marked `once`; each of the others in one (side_of).
     parser.addoption(
         "--side",
         choices=("sqlite", "postgres"),
         default=None,
         help="run only this side's share of the suite (README, 'Tests on SQLite and "
         "PostgreSQL'); without it, everything",
-    )
-    parser.addoption(
-        "--e2e-on-both-sides",
-        action="store_true",
-        help="with --side: the database tests that run containers or whole processes "
-        "(docker, e2e) run on both sides too, not on the SQLite side only",
     )
 
 
@@ -63,35 +57,33 @@ def uses_django_db(item: pytest.Item) -> bool:
     return cls is not None and issubclass(cls, TransactionTestCase)
 
 
-def side_of(item: pytest.Item, *, e2e_on_both: bool = False) -> str:
+def side_of(item: pytest.Item) -> str:
     """'both', 'sqlite' or 'postgres': where the two-session run runs this test.
 
-    Tests that use Django's database run on both, except those that run containers or
-    whole processes (docker, e2e): on the SQLite side only, unless ``e2e_on_both`` (their
-    database part is the same code, and PostgreSQL end to end has tests of its own: the
-    PostgreSQL+Redis run and the cluster). Tests that start a PostgreSQL of their own,
-    tests marked ``once`` and the Django-free tests that run containers (the sandbox's) run
-    on the SQLite side; the other Django-free tests (scoring kernel, units, settings,
-    import graph) on the PostgreSQL side.
+    - Every test marked ``once`` runs on the PostgreSQL side only: what it tests does not
+      depend on the database (the starter kit learns) or is a deployment's configuration,
+      whose database is PostgreSQL (Redis, RabbitMQ, S3, the platform's image).
+    - Every other test that uses Django's test database runs on both: containers, workers,
+      browsers and web servers included, so the whole suite runs on PostgreSQL and the
+      embedded default (SQLite, what ``./podiumctl up`` runs) is tested end to end too.
+    - Tests without Django's test database give the same result on either side, so they
+      run once, on the SQLite side (the lighter one): the sandbox's, the scoring kernel's,
+      and those that start a PostgreSQL of their own (the cluster, PostgreSQL+Redis).
     """
+    if item.get_closest_marker("once") is not None:
+        return "postgres"
     if "postgres_server" in getattr(item, "fixturenames", ()):
         return "sqlite"
-    if item.get_closest_marker("once") is not None:
-        return "sqlite"
-    heavy = any(item.get_closest_marker(m) is not None for m in ("docker", "e2e"))
-    if uses_django_db(item):
-        return "sqlite" if heavy and not e2e_on_both else "both"
-    return "sqlite" if item.get_closest_marker("docker") is not None else "postgres"
+    return "both" if uses_django_db(item) else "sqlite"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     side = config.getoption("side")
     if side is None:
         return
-    e2e_on_both = config.getoption("e2e_on_both_sides")
     keep, drop = [], []
     for item in items:
-        (keep if side_of(item, e2e_on_both=e2e_on_both) in ("both", side) else drop).append(item)
+        (keep if side_of(item) in ("both", side) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

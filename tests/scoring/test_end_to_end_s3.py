@@ -28,7 +28,8 @@ from competitions.bundles import competition_import_bundle
 from competitions.evaluation.pipeline import competition_predictions_rescore
 from competitions.models import CompetitionFile, Submission
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+# once: a deployment with S3 storage has PostgreSQL as its database (run on that side only).
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.once]
 
 
 def _files(root: Path) -> dict[str, float]:

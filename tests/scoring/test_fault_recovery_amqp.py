@@ -31,6 +31,8 @@ pytestmark = [
     pytest.mark.docker,
     pytest.mark.e2e,
     pytest.mark.servers,
+    # once: a RabbitMQ deployment's database is PostgreSQL (run on that side only).
+    pytest.mark.once,
     # Opt-in: `./podiumctl test` does not install Erlang and RabbitMQ (CI time); the test
     # runs wherever Debian's rabbitmq-server is installed.
     pytest.mark.skipif(

@@ -41,7 +41,8 @@ from competitions.evaluation.pipeline import _instance_label
 from competitions.models import Submission
 from competitions.services.submissions import submission_quota
 
-pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.servers]
+# once: a Redis deployment's database is PostgreSQL (run on that side only).
+pytestmark = [pytest.mark.docker, pytest.mark.e2e, pytest.mark.servers, pytest.mark.once]
 RUNS = 6
 KILLS = 2
 # Short, so that the messages a killed worker held come back within the test (and a live
