@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
 from django.http import StreamingHttpResponse
 
 from competitions.evaluation.metric import additional_metric_columns, metric_lookup
@@ -82,6 +82,12 @@ def shakeup_for_user(*, user: User, competition: Competition) -> list[dict[str, 
             {"code": "private_hidden"},
         )
     entries = leaderboard_for_user(user=user, competition=competition, kind=LeaderboardKind.PRIVATE)
+    return shakeup_rows(entries)
+
+
+def shakeup_rows(entries: list[LeaderboardEntry]) -> list[dict[str, Any]]:
+    """Each private board entry's move: ``team``, ``team_id``, ``public_rank`` (None: not
+    on the public board), ``private_rank`` and ``delta`` (places gained)."""
     return [
         {
             "team": e.team,
@@ -119,98 +125,103 @@ def _check_kind(*, user: User, competition: Competition, kind: str) -> None:
         )
 
 
-# A board's row as one query reads it: the standing, its team's name and the stored
-# interval (with its paired comparison) of the submission that ranks it.
-ROW = (
-    "team_id",
-    "team__name",
-    "score",
-    "submissions",
-    "last_submission",
-    "submission_id",
-    "ci__low",
-    "ci__high",
-    "ci__compared_with",
-    "ci__not_significant",
-    "additional",
-)
-ROW_WIDTH = len(ROW)
+# A board's rows are read with fixed SQL (built once per board at import), not the ORM:
+# compiling a queryset cost more than reading the page. One row: the standing's rank, its
+# team, the stored interval (with its paired comparison) of the submission that ranks it,
+# the additional scores and the stored public rank. A page is a range of the
+# ``standing_*_page`` index; the own entry is one more row by primary key.
+_STANDING = TeamStanding._meta.db_table
+_TEAM = Team._meta.db_table
+_INTERVAL = ScoreInterval._meta.db_table
 
 
-def _board(competition: Competition, kind: str) -> QuerySet[TeamStanding]:
-    """The standings on a board (the ``standing_*_rank`` partial index's rows)."""
-    return TeamStanding.objects.filter(competition=competition, **{f"{kind}_sort__isnull": False})
-
-
-def _with_row(standings: QuerySet[TeamStanding], kind: str) -> QuerySet[TeamStanding]:
-    """Name the `kind` board's columns as ROW reads them, with the stored interval of the
-    ranking submission (lookups on the interval's unique (submission, part) index; the
-    submissions themselves are never read)."""
-    interval = ScoreInterval.objects.filter(
-        submission_id=OuterRef(f"{kind}_submission_id"), part=kind
-    )
-    return standings.annotate(
-        score=F(f"{kind}_score"),
-        submission_id=F(f"{kind}_submission_id"),
-        additional=F(f"{kind}_additional_scores"),
-        **{
-            f"ci__{name}": Subquery(interval.values(name)[:1])
-            for name in ("low", "high", "compared_with", "not_significant")
-        },
-    )
-
-
-def _order(kind: str) -> tuple[str, str, str]:
-    return (f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
-
-
-def _ranked(
-    competition: Competition, kind: str, *extra: Any
-) -> QuerySet[TeamStanding, tuple[Any, ...]]:
-    """The rows of a board (ROW, then `extra`), best first: a tie goes to the earlier
-    submission, then the lower id. One query: an index range of the standings, its
-    teams' names (by primary key) and stored intervals (by unique index)."""
+def _select(kind: str, mark: int) -> str:
+    # Names from the models and the two board kinds only; every value is a parameter.
     return (
-        _with_row(_board(competition, kind), kind).order_by(*_order(kind)).values_list(*ROW, *extra)
+        f'SELECT {mark}, s."{kind}_rank", s."team_id", t."name", s."{kind}_score", '  # noqa: S608
+        f's."submissions", s."last_submission", s."{kind}_submission_id", i."low", i."high", '
+        f'i."compared_with", i."not_significant", s."{kind}_additional_scores", '
+        f's."public_rank" '
+        f'FROM "{_STANDING}" s INNER JOIN "{_TEAM}" t ON t."id" = s."team_id" '
+        f'LEFT OUTER JOIN "{_INTERVAL}" i ON i."submission_id" = s."{kind}_submission_id" '
+        f"AND i.\"part\" = '{kind}' "
+        f'WHERE s."competition_id" = %s AND s."{kind}_rank" '
     )
 
 
-def _ahead(competition: Competition, kind: str, sort: Any, at: Any, submission_id: Any) -> Q:
-    """The standings ranked before (sort, at, submission_id) on the `kind` board."""
-    return Q(competition=competition, **{f"{kind}_sort__isnull": False}) & (
-        Q(**{f"{kind}_sort__lt": sort})
-        | Q(**{f"{kind}_sort": sort, f"{kind}_at__lt": at})
-        | Q(**{f"{kind}_sort": sort, f"{kind}_at": at, f"{kind}_submission_id__lt": submission_id})
+# Per board: (the page and the own entry: competition, first rank, last rank, competition,
+# team), (the board's size: competition).
+_SQL = {
+    kind: (
+        f"{_select(kind, 0)}BETWEEN %s AND %s "
+        f'UNION ALL {_select(kind, 1)}IS NOT NULL AND s."team_id" = %s',
+        f'SELECT MAX("{kind}_rank") FROM "{_STANDING}" WHERE "competition_id" = %s',  # noqa: S608
+    )
+    for kind in LeaderboardKind.ALL
+}
+
+# A read row, decoded: (rank, team id, team name, score, submissions, last submission,
+# submission id, ci low, ci high, compared with, not significant, additional, public rank).
+Row = tuple[Any, ...]
+
+
+def _when(value: Any) -> dt.datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands back naive ones or text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _scores(value: Any) -> dict[str, Any]:
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
+def _decode(raw: tuple[Any, ...]) -> Row:
+    (_, rank, team_id, name, score, n, last, sub, low, high, compared, same, extra, public) = raw
+    return (
+        rank,
+        team_id,
+        name,
+        score,
+        n,
+        _when(last),
+        sub,
+        low,
+        high,
+        compared,
+        bool(same),
+        _scores(extra),
+        public,
     )
 
 
-def _rank_subquery(competition: Competition, kind: str) -> Any:
-    """How many standings rank before the outer row on the `kind` board: a count over
-    the board's covering index up to the row's score, plus the ties ranked before it (an
-    equality seek), instead of one scan of the whole board for the OR of the two."""
-
-    def count(where: Q) -> Subquery:
-        return Subquery(
-            TeamStanding.objects.filter(where)
-            .order_by()
-            .values("competition")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-
-    sort, at, sub = (OuterRef(f"{kind}_{f}") for f in ("sort", "at", "submission_id"))
-    board = Q(competition=competition, **{f"{kind}_sort__isnull": False})
-    better = board & Q(**{f"{kind}_sort__lt": sort})
-    tied = (
-        board
-        & Q(**{f"{kind}_sort": sort})
-        & (Q(**{f"{kind}_at__lt": at}) | Q(**{f"{kind}_at": at, f"{kind}_submission_id__lt": sub}))
-    )
-    return Coalesce(count(better), 0) + Coalesce(count(tied), 0)
+def _read(
+    competition_id: int, kind: str, first: int, last: int, team_id: int | None = None
+) -> tuple[list[Row], Row | None]:
+    """The rows ranked ``first`` to ``last`` in order, and ``team_id``'s own row (None
+    when it is not on the board): one query."""
+    page, own = [], None
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL[kind][0], [competition_id, first, last, competition_id, team_id])
+        for raw in cursor.fetchall():
+            if raw[0]:
+                own = _decode(raw)
+            else:
+                page.append(_decode(raw))
+    page.sort(key=lambda row: row[0])
+    return page, own
 
 
-def _public_rank_subquery(competition: Competition) -> Subquery:
-    return _rank_subquery(competition, LeaderboardKind.PUBLIC)
+def _size(competition_id: int, kind: str) -> int:
+    """How many teams the board ranks (its last rank: the ranks are dense)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL[kind][1], [competition_id])
+        (last,) = cursor.fetchone()
+    return last or 0
 
 
 def additional_columns(competition: Competition) -> list[tuple[str, str]]:
@@ -218,27 +229,17 @@ def additional_columns(competition: Competition) -> list[tuple[str, str]]:
     return additional_metric_columns(competition)
 
 
-def _additional(names: list[str], stored: dict[str, Any] | None) -> tuple:
-    stored = stored or {}
-    return tuple((name, stored.get(name)) for name in names)
-
-
 def _entries(
-    rows: list[tuple],
-    kind: str,
-    first_rank: int,
-    public_ranks: dict[int, int | None],
-    names: list[str],
-    after: int | None = None,
+    rows: list[Row], kind: str, names: list[str], after: int | None = None
 ) -> list[LeaderboardEntry]:
-    """Entries from ROW rows ranked from `first_rank`; `names` are the additional metrics'
-    columns; `after` is the submission ranked just after the last row, for its paired
-    comparison."""
+    """Entries from consecutive rows; `names` are the additional metrics' columns;
+    `after` is the submission ranked just after the last row, for its paired
+    comparison (None: not shown)."""
     private = kind == LeaderboardKind.PRIVATE
-    nexts = [row[5] for row in rows[1:]] + [after] if rows else []
+    nexts = [row[6] for row in rows[1:]] + [after] if rows else []
     return [
         LeaderboardEntry(
-            rank=first_rank + i,
+            rank=rank,
             team_id=team_id,
             team=name,
             score=score,
@@ -248,13 +249,27 @@ def _entries(
             ci_low=low,
             ci_high=high,
             not_significant_vs_next=bool(same and nxt and compared == nxt),
-            public_rank=public_ranks.get(team_id) if private else None,
-            additional=_additional(names, extra),
+            public_rank=public if private else None,
+            additional=tuple((metric, extra.get(metric)) for metric in names),
         )
-        for i, (
-            (team_id, name, score, n, last, submission_id, low, high, compared, same, extra),
+        for (
+            (
+                rank,
+                team_id,
+                name,
+                score,
+                n,
+                last,
+                submission_id,
+                low,
+                high,
+                compared,
+                same,
+                extra,
+                public,
+            ),
             nxt,
-        ) in enumerate(zip(rows, nexts, strict=True))
+        ) in zip(rows, nexts, strict=True)
     ]
 
 
@@ -269,12 +284,11 @@ def leaderboard_page_for_user(
 ) -> LeaderboardPage:
     """One page (1-based) of a board with its stored intervals, and ``team``'s own entry.
 
-    Reads only stored standings and intervals, in three queries whatever the page, its
-    size or the number of teams: the count of the board (its partial index), the page
-    (an index range, with team names and intervals by key), and the own
-    entry with its rank (a count over the index up to it). Raises ApplicationError for
-    an unknown kind, a page or page size out of range, or a private board the user may
-    not see yet.
+    Reads only stored standings and intervals, in two queries whatever the page, its
+    size or the number of teams: the board's size (its last stored rank) and the page
+    with the own entry (a range of stored ranks, one row by key; team names and
+    intervals by key). Raises ApplicationError for an unknown kind, a page or page size
+    out of range, or a private board the user may not see yet.
     """
     _check_kind(user=user, competition=competition, kind=kind)
     if page < 1 or not 1 <= page_size <= PAGE_SIZE_MAX:
@@ -283,80 +297,47 @@ def leaderboard_page_for_user(
             f"{page}, page_size {page_size}.",
             {"code": "bad_page"},
         )
-    total = _board(competition, kind).count()
+    total = _size(competition.pk, kind)
     offset = (page - 1) * page_size
-    private = kind == LeaderboardKind.PRIVATE
-    window: QuerySet[TeamStanding, tuple[Any, ...]] = _ranked(competition, kind)
-    if private:
-        window = _ranked(competition, kind, "public_sort").annotate(
-            ahead=_public_rank_subquery(competition)
-        )
-    # Past the board's end nothing is read: an offset beyond any row (page=10**19) would
-    # overflow the database's integer instead.
-    rows: list[tuple[Any, ...]] = (
-        list(window[offset : offset + page_size + 1]) if offset < total else []
-    )
-    public_ranks: dict[int, int | None] = {}
-    if private:
-        width = ROW_WIDTH
-        public_ranks = {r[0]: (None if r[width] is None else (r[width + 1] or 0) + 1) for r in rows}
-        rows = [r[:width] for r in rows]
-    after = rows[page_size][5] if len(rows) > page_size else None
+    # Past the board's end no rank is asked for: a rank beyond any row (page=10**19)
+    # would overflow the database's integer instead. One row past the page gives the last
+    # entry's neighbour for its paired comparison.
+    first, last = (offset + 1, offset + page_size + 1) if offset < total else (1, 0)
+    rows, own_row = _read(competition.pk, kind, first, last, None if team is None else team.pk)
+    after = rows[page_size][6] if len(rows) > page_size else None
     names = [name for name, _ in additional_columns(competition)]
-    entries = _entries(rows[:page_size], kind, offset + 1, public_ranks, names, after)
-    own = None if team is None else _own_entry(competition, kind, team)
-    # On the page, the own entry is the page's (its comparison with the next one shows).
-    own = next((e for e in entries if own is not None and e.team_id == own.team_id), own)
+    entries = _entries(rows[:page_size], kind, names, after)
+    # On the page, the own entry is the page's (its comparison with the next one shows);
+    # elsewhere its comparison is not shown, as its neighbour is not.
+    own = None
+    if own_row is not None:
+        own = next((e for e in entries if e.team_id == own_row[1]), None)
+        own = own or _entries([own_row], kind, names)[0]
     return LeaderboardPage(
         kind=kind, page=page, page_size=page_size, total=total, entries=entries, own=own
     )
 
 
-def _own_entry(competition: Competition, kind: str, team: Team) -> LeaderboardEntry | None:
-    """The team's entry wherever it ranks (one query, whether or not it is on the page:
-    the same count of queries for every reader with a team)."""
-    private = kind == LeaderboardKind.PRIVATE
-    mine = _with_row(_board(competition, kind).filter(team=team), kind).annotate(
-        ahead=_rank_subquery(competition, kind)
-    )
-    extra = ["ahead"]
-    if private:
-        mine = mine.annotate(public_ahead=_public_rank_subquery(competition))
-        extra += ["public_sort", "public_ahead"]
-    found = mine.values_list(*ROW, *extra).first()
-    if found is None:
-        return None
-    width = ROW_WIDTH
-    row, ahead = found[:width], found[width]
-    public_ranks: dict[int, int | None] = {}
-    if private:
-        public_ranks = {team.pk: None if found[width + 1] is None else (found[width + 2] or 0) + 1}
+# The whole board is read in ranges of this many ranks (the CSV streams them).
+CHUNK = 2000
+
+
+def _board_chunks(competition: Competition, kind: str) -> Iterator[list[LeaderboardEntry]]:
+    """The whole board, best first, in lists of CHUNK entries: one query per chunk."""
+    total = _size(competition.pk, kind)
     names = [name for name, _ in additional_columns(competition)]
-    # Its paired comparison shows on its own row only where the page shows its neighbour.
-    (entry,) = _entries([row], kind, (ahead or 0) + 1, public_ranks, names)
-    return entry
-
-
-def _public_ranks(competition: Competition) -> dict[int, int | None]:
-    """Each ranked team's public rank (the whole public board's index, in order)."""
-    public = _board(competition, LeaderboardKind.PUBLIC).order_by(*_order(LeaderboardKind.PUBLIC))
-    return {
-        team_id: rank for rank, team_id in enumerate(public.values_list("team_id", flat=True), 1)
-    }
+    for start in range(1, total + 1, CHUNK):
+        rows, _ = _read(competition.pk, kind, start, start + CHUNK)
+        after = rows[CHUNK][6] if len(rows) > CHUNK else None
+        yield _entries(rows[:CHUNK], kind, names, after)
 
 
 def leaderboard(*, competition: Competition, kind: str) -> list[LeaderboardEntry]:
     """The whole board, ranked, with stored intervals: O(teams) rows of the standings.
 
-    For pages use :func:`leaderboard_page_for_user`; this serves the shake-up and the
-    CSV download.
+    For pages use :func:`leaderboard_page_for_user`; this serves the shake-up.
     """
-    rows = list(_ranked(competition, kind))
-    public_ranks: dict[int, int | None] = {}
-    if kind == LeaderboardKind.PRIVATE:
-        public_ranks = _public_ranks(competition)
-    names = [name for name, _ in additional_columns(competition)]
-    return _entries(rows, kind, 1, public_ranks, names)
+    return [entry for chunk in _board_chunks(competition, kind) for entry in chunk]
 
 
 CSV_COLUMNS = [
@@ -405,14 +386,7 @@ def _csv_lines(competition: Competition, kind: str) -> Iterator[str]:
     names = [name for name, _ in additional_columns(competition)]
     # After the fixed columns: one per additional metric, headed by its registry name.
     yield writer.writerow([*CSV_COLUMNS, *names])
-    public_ranks: dict[int, int | None] = {}
-    if kind == LeaderboardKind.PRIVATE:
-        public_ranks = _public_ranks(competition)
-    rows = list(_ranked(competition, kind))
-    chunk = 2000
-    for start in range(0, len(rows), chunk):
-        after = rows[start + chunk][5] if start + chunk < len(rows) else None
-        entries = _entries(rows[start : start + chunk], kind, start + 1, public_ranks, names, after)
+    for entries in _board_chunks(competition, kind):
         yield "".join(
             writer.writerow(
                 [
@@ -456,7 +430,8 @@ class SubmissionRank:
 def submission_public_rank(*, competition: Competition, submission: Any) -> SubmissionRank | None:
     """The public rank this submission's score takes (None: not a ranked, scored run).
 
-    Reads the stored standings (three counts on the board's index), never the board."""
+    Reads the stored standings (two counts on the board's index and the team's stored
+    rank), never the board."""
     score = submission.public_score
     if score is None or submission.is_debug or submission.is_late:
         return None
@@ -466,17 +441,11 @@ def submission_public_rank(*, competition: Competition, submission: Any) -> Subm
         team_id=submission.team_id
     )
     better = board.filter(public_sort__lt=sort).count()
-    own = TeamStanding.objects.filter(team_id=submission.team_id, public_sort__isnull=False).first()
-    team_rank = None
-    if own is not None:
-        ahead = _ahead(
-            competition,
-            LeaderboardKind.PUBLIC,
-            own.public_sort,
-            own.public_at,
-            own.public_submission_id,
-        )
-        team_rank = TeamStanding.objects.filter(ahead).count() + 1
+    team_rank = (
+        TeamStanding.objects.filter(team_id=submission.team_id, public_sort__isnull=False)
+        .values_list("public_rank", flat=True)
+        .first()
+    )
     return SubmissionRank(rank=better + 1, teams=board.count() + 1, team_rank=team_rank)
 
 

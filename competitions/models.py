@@ -714,9 +714,16 @@ class TeamStanding(models.Model):
     # score, never ranked), so that a board page reads the standings only.
     public_additional_scores = models.JSONField(default=dict, blank=True)
     private_additional_scores = models.JSONField(default=dict, blank=True)
+    # The place on each board (1 = first; None: not on it), kept dense by
+    # competitions.standings in the transaction that moves it: a page is a range of ranks,
+    # and the private board shows each team's public rank without counting.
+    public_rank = models.PositiveIntegerField(null=True, blank=True)
+    private_rank = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
+            models.Index(fields=["competition", "public_rank"], name="standing_public_page"),
+            models.Index(fields=["competition", "private_rank"], name="standing_private_page"),
             models.Index(
                 fields=["competition", "public_sort", "public_at", "public_submission"],
                 condition=Q(public_sort__isnull=False),

@@ -18,7 +18,11 @@ The ranking rules, the same as the from-scratch computation (:func:`standing_com
   selected, then its best public ones in the slots it left empty, up to
   ``final_selections`` (at least one), as Kaggle selects automatically;
 - ``submissions``/``last_submission``: its submissions neither late, debug nor cancelled;
-- ``*_additional_scores``: copies of those submissions' additional metrics (never ranked).
+- ``*_additional_scores``: copies of those submissions' additional metrics (never ranked);
+- ``*_rank``: the place on each board (1 = first), dense: every write that moves a team's
+  key (sort, at, submission) shifts by one the ranks of the teams it passes (a range
+  update) and counts its own, under the competition's board lock; a rebuild or a team's
+  deletion renumbers the board in one pass (:func:`ranks_rebuild`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Q
 
 from competitions.evaluation import queue
 from competitions.evaluation.metric import metric_lookup
@@ -135,12 +140,126 @@ def board_changed(*, competition_id: int) -> None:
     transaction.on_commit(_BoardComparisons(competition_id), robust=True)
 
 
-def _save(team_id: int, competition: Competition, standing: Standing) -> None:
-    before = TeamStanding.objects.filter(team_id=team_id).values_list(*RANKED_FIELDS).first()
+BOARDS = ("public", "private")
+# A board's key as RANKED_FIELDS hold it, three values per board: (submission, sort, at);
+# ranked by (sort, at, submission).
+Key = tuple[float, dt.datetime, int]
+
+
+def board_lock(*, competition_id: int) -> None:
+    """Hold the competition's board lock until the transaction ends, so that no two
+    transactions move the ranks of one board at once: a row lock on the competition where
+    the database has them (PostgreSQL); SQLite runs one write transaction at a time
+    anyway. Take it before writing any standing of the competition (a deletion
+    included), or two writers could wait on each other."""
+    if connection.features.has_select_for_update:
+        list(
+            Competition.objects.select_for_update()
+            .filter(pk=competition_id)
+            .values_list("pk", flat=True)
+        )
+
+
+def _key(fields: tuple | None, board: int) -> Key | None:
+    if fields is None or fields[3 * board + 1] is None:
+        return None
+    submission_id, sort, at = fields[3 * board : 3 * board + 3]
+    return (sort, at, submission_id)
+
+
+def _before(kind: str, key: Key) -> Q:
+    """The standings ranked before ``key`` on ``kind``."""
+    sort, at, submission_id = key
+    return (
+        Q(**{f"{kind}_sort__lt": sort})
+        | Q(**{f"{kind}_sort": sort, f"{kind}_at__lt": at})
+        | Q(
+            **{
+                f"{kind}_sort": sort,
+                f"{kind}_at": at,
+                f"{kind}_submission_id__lt": submission_id,
+            }
+        )
+    )
+
+
+def _move(
+    competition_id: int, team_id: int, kind: str, old_rank: int | None, new: Key | None
+) -> None:
+    """Keep ``kind``'s ranks dense when one team leaves its rank ``old_rank`` (None: it
+    was not on the board) for the place of its new key ``new`` (None: off the board).
+
+    Its new rank is one more than the count of the others ranked before ``new``; the
+    others between the two ranks move one place (one update over the ranks' index). The
+    old key is not needed: a deleted ranked submission has already nulled it (SET_NULL).
+    Costs the teams between the two places, not the board."""
+    rank = f"{kind}_rank"
+    others = TeamStanding.objects.filter(
+        competition_id=competition_id, **{f"{kind}_sort__isnull": False}
+    ).exclude(team_id=team_id)
+    place = None if new is None else others.filter(_before(kind, new)).count() + 1
+    if old_rank is not None and place is not None:
+        if place < old_rank:
+            others.filter(**{f"{rank}__gte": place, f"{rank}__lt": old_rank}).update(
+                **{rank: F(rank) + 1}
+            )
+        elif place > old_rank:
+            others.filter(**{f"{rank}__gt": old_rank, f"{rank}__lte": place}).update(
+                **{rank: F(rank) - 1}
+            )
+    elif old_rank is not None:
+        others.filter(**{f"{rank}__gt": old_rank}).update(**{rank: F(rank) - 1})
+    elif place is not None:
+        others.filter(**{f"{rank}__gte": place}).update(**{rank: F(rank) + 1})
+    TeamStanding.objects.filter(team_id=team_id).update(**{rank: place})
+
+
+def ranks_rebuild(*, competition_id: int) -> None:
+    """Renumber both boards of a competition from their keys in one pass (after a rebuild
+    of the standings or the deletion of teams): O(teams) rows read, only the ranks that
+    differ written. Takes the board lock."""
+    board_lock(competition_id=competition_id)
+    table = connection.ops.quote_name(TeamStanding._meta.db_table)
+    for kind in BOARDS:
+        rank = f"{kind}_rank"
+        board = TeamStanding.objects.filter(competition_id=competition_id)
+        board.filter(**{f"{kind}_sort__isnull": True, f"{rank}__isnull": False}).update(
+            **{rank: None}
+        )
+        ordered = (
+            board.filter(**{f"{kind}_sort__isnull": False})
+            .order_by(f"{kind}_sort", f"{kind}_at", f"{kind}_submission_id")
+            .values_list("team_id", rank)
+        )
+        changed = [(i, team_id) for i, (team_id, was) in enumerate(ordered, 1) if was != i]
+        if changed:
+            with connection.cursor() as cursor:
+                cursor.executemany(  # names from the model, values as parameters
+                    f"UPDATE {table} SET {connection.ops.quote_name(rank)} = %s "  # noqa: S608
+                    "WHERE team_id = %s",
+                    changed,
+                )
+
+
+def _save(team_id: int, competition: Competition, standing: Standing, ranks: bool = True) -> None:
+    """Store a team's standing; with ``ranks``, keep both boards' ranks dense (else the
+    caller renumbers them: :func:`ranks_rebuild`)."""
+    if ranks:
+        board_lock(competition_id=competition.pk)
+    stored = (
+        TeamStanding.objects.filter(team_id=team_id)
+        .values_list(*RANKED_FIELDS, "public_rank", "private_rank")
+        .first()
+    )
+    before = None if stored is None else stored[: len(RANKED_FIELDS)]
+    old_ranks = (None, None) if stored is None else stored[len(RANKED_FIELDS) :]
     if standing.submissions == 0:  # nothing counted: no row, as for a new team
         TeamStanding.objects.filter(team_id=team_id).delete()
         if before is not None and any(v is not None for v in before):
             board_changed(competition_id=competition.pk)
+            for board, kind in enumerate(BOARDS):
+                if ranks and old_ranks[board] is not None:
+                    _move(competition.pk, team_id, kind, old_ranks[board], None)
         return
     sign = -1.0 if higher_is_better(competition) else 1.0
     public, private = standing.public, standing.private
@@ -179,6 +298,11 @@ def _save(team_id: int, competition: Competition, standing: Standing) -> None:
             "private_additional_scores": extra[private[0]][1] if private else {},
         },
     )
+    if ranks:
+        for board, kind in enumerate(BOARDS):
+            new = _key(after, board)
+            if _key(before, board) != new or (new is None) != (old_ranks[board] is None):
+                _move(competition.pk, team_id, kind, old_ranks[board], new)
 
 
 @transaction.atomic
@@ -218,6 +342,7 @@ def changed(done: bool | int, *, submission_ids: Iterable[int]) -> bool | int:
 def standings_rebuild(*, competition_id: int) -> int:
     """Recompute every team's standing of a competition from scratch (a change of its
     metric or of its number of final selections, a data migration); return the count."""
+    board_lock(competition_id=competition_id)
     competition = Competition.objects.get(pk=competition_id)
     higher = higher_is_better(competition)
     by_team: dict[int, list] = {
@@ -237,5 +362,6 @@ def standings_rebuild(*, competition_id: int) -> int:
         standing = standing_compute(
             rows, higher_is_better=higher, final_selections=competition.final_selections
         )
-        _save(team_id, competition, standing)
+        _save(team_id, competition, standing, ranks=False)
+    ranks_rebuild(competition_id=competition.pk)
     return len(by_team)

@@ -42,7 +42,7 @@ from competitions.forms import (
     SubmissionForm,
     TeamRenameForm,
 )
-from competitions.models import Competition, Submission
+from competitions.models import Competition, Submission, Team
 from competitions.serializers import SubmissionDetailSerializer
 from competitions.services.accounts import (
     account_email_record,
@@ -289,14 +289,15 @@ def _tab_context(request: HttpRequest, competition: Competition, tab: str) -> di
 def _leaderboard_context(
     request: HttpRequest,
     competition: Competition,
+    team: Team | None,
     kind: str | None = None,
     page_size: int = leaderboards.PAGE_SIZE,
 ) -> dict[str, Any]:
+    """The board's page for the template; ``team`` is the reader's (None: none)."""
     kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
     raw_page = request.GET.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
     board = None
-    team = selectors.team_for_user(user=request.user, competition=competition)
     try:
         board = leaderboards.leaderboard_page_for_user(
             user=request.user,
@@ -341,12 +342,15 @@ def _leaderboard_context(
 
 def competition_detail(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug, user=request.user)
+    tabs = _tab_context(request, competition, "overview")
     context = {
-        **_tab_context(request, competition, "overview"),
+        **tabs,
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
         "join_form": JoinForm(),
-        **_leaderboard_context(request, competition, leaderboards.LeaderboardKind.PUBLIC, 10),
+        **_leaderboard_context(
+            request, competition, tabs["team"], leaderboards.LeaderboardKind.PUBLIC, 10
+        ),
     }
     context["next_page"] = context["previous_page"] = None
     return render(request, "competitions/detail.html", context)
@@ -371,15 +375,14 @@ def competition_rules(request: HttpRequest, slug: str) -> HttpResponse:
 
 def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     competition = selectors.competition_get(slug=slug, user=request.user)
-    context = {
-        **_tab_context(request, competition, "leaderboard"),
-        **_leaderboard_context(request, competition),
-    }
+    tabs = _tab_context(request, competition, "leaderboard")
+    context = {**tabs, **_leaderboard_context(request, competition, tabs["team"])}
     if context["kind"] == leaderboards.LeaderboardKind.PRIVATE and not context["leaderboard_error"]:
-        try:
-            rows = leaderboards.shakeup_for_user(user=request.user, competition=competition)
-        except ApplicationError:
-            rows = []
+        # The page's teams (the whole board is the API's shake-up and the CSV): a private
+        # page costs its own rows, whatever the size of the board.
+        # Shown once revealed (or after the end), as the API's shake-up.
+        shown = competition.private_leaderboard_visible
+        rows = leaderboards.shakeup_rows(context["entries"]) if shown else []
         context["shakeup_svg"] = charts.shakeup_svg(rows)
     return render(request, "competitions/leaderboard.html", context)
 

@@ -3,10 +3,13 @@
 import os
 
 from django.core.wsgi import get_wsgi_application
-from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 application = get_wsgi_application()
-# Import the URLconf and with it every view module now, while the worker boots, instead of
-# in its first request (about 1.3 s here: a compute host's first claim or fetch waited).
-get_resolver().url_patterns  # noqa: B018 - the import is the point
+
+from podium import warmup  # noqa: E402 - needs the apps loaded above
+
+# Import the URLconf and with it every view module now, while the process boots, instead of
+# in its first request (about 1.3 s here: a compute host's first claim or fetch waited), and
+# build the rest of what first requests would build (podium.warmup).
+warmup.warm()

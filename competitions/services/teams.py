@@ -267,7 +267,9 @@ def team_invitation_respond(
     ).exclude(pk=invitation.pk).update(
         status=TeamInvitation.Status.CANCELLED, responded_at=invitation.responded_at
     )
+    standings.board_lock(competition_id=competition.pk)
     old_team.delete()
+    standings.ranks_rebuild(competition_id=competition.pk)
     standings.board_changed(competition_id=competition.pk)
     standings.standing_refresh(team_id=team.pk)
     invitation.status = TeamInvitation.Status.ACCEPTED
@@ -402,7 +404,9 @@ def team_merge_respond(
             "members": list(target.memberships.values_list("user_id", flat=True)),
         },
     )
+    standings.board_lock(competition_id=target.competition_id)
     source.delete()
+    standings.ranks_rebuild(competition_id=target.competition_id)
     standings.board_changed(competition_id=target.competition_id)
     standings.standing_refresh(team_id=target.pk)
     leaderboard_invalidate(competition_id=target.competition_id)
@@ -416,8 +420,12 @@ def teams_delete(*, actor: User, teams: QuerySet[Team]) -> int:
     Returns how many teams were deleted; raises ApplicationError for a non-organizer."""
     require_organizer(actor, "delete teams")
     rows = list(teams.select_for_update().values_list("pk", "competition_id"))
+    competition_ids = sorted({competition_id for _, competition_id in rows})
+    for competition_id in competition_ids:
+        standings.board_lock(competition_id=competition_id)
     Team.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
-    for competition_id in sorted({competition_id for _, competition_id in rows}):
+    for competition_id in competition_ids:
+        standings.ranks_rebuild(competition_id=competition_id)
         standings.board_changed(competition_id=competition_id)
         leaderboard_invalidate(competition_id=competition_id)
     return len(rows)

@@ -19,7 +19,7 @@ role="${1:-web}"
 case "$role" in
   web)
     python manage.py migrate --no-input -v0
-    exec gunicorn podium.wsgi --bind "${PODIUM_BIND:-0.0.0.0:8000}" \
+    exec gunicorn podium.wsgi --preload --bind "${PODIUM_BIND:-0.0.0.0:8000}" \
       --workers "${PODIUM_WEB_WORKERS:-2}" --threads 4 --timeout 1800 \
       --access-logfile - --error-logfile - "$@"
     ;;

@@ -272,9 +272,9 @@ def test_leaderboard_takes_two_queries_whatever_the_number_of_teams(
     _teams_with_runs(competition, teams)
     staff = UserFactory(is_staff=True)
 
-    # The stored standings with their intervals and (private) the public ranks: no
-    # submissions.
-    with django_assert_num_queries(1 if kind == "public" else 2) as captured:
+    # The board's size, then the stored standings with their intervals and (private) their
+    # stored public ranks: no submissions.
+    with django_assert_num_queries(2) as captured:
         entries = leaderboard_for_user(user=staff, competition=competition, kind=kind)
 
     assert not any("competitions_submission" in q["sql"] for q in captured.captured_queries)

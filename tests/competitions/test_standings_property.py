@@ -29,7 +29,7 @@ from competitions.services.submissions import (
     submission_select,
     submissions_delete,
 )
-from competitions.services.teams import team_merge_request, team_merge_respond
+from competitions.services.teams import team_merge_request, team_merge_respond, teams_delete
 from podium.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
@@ -214,9 +214,10 @@ class World:
             submissions_delete(actor=self.staff, submissions=Submission.objects.filter(pk=s.pk))
 
     def delete_team(self, team_i: int) -> None:
+        """An organizer deletes a team (the admin's page and "delete selected")."""
         team = self.team(team_i)
         if team is not None and Team.objects.filter(competition=self.competition).count() > 1:
-            team.delete()
+            teams_delete(actor=self.staff, teams=Team.objects.filter(pk=team.pk))
 
     def reveal(self, show: bool) -> None:
         action = competition_reveal_private if show else competition_hide_private
