@@ -18,12 +18,17 @@ from competitions.models import (
     TeamInvitation,
     TeamMergeRequest,
 )
+from competitions.services.runtime_images import competition_runtime_images
 
 
 class CompetitionSerializer(serializers.ModelSerializer):
     is_open = serializers.BooleanField(read_only=True)
     has_ended = serializers.BooleanField(read_only=True)
     private_leaderboard_visible = serializers.BooleanField(read_only=True)
+    runtime_images = serializers.SerializerMethodField(
+        help_text="The runtime images code may run on, the default first (build FROM it; "
+        "code submitted without a runtime_image runs on it); empty: images only."
+    )
 
     class Meta:
         model = Competition
@@ -54,7 +59,11 @@ class CompetitionSerializer(serializers.ModelSerializer):
             "final_selections",
             "log_visibility",
             "debug_sample_rows",
+            "runtime_images",
         ]
+
+    def get_runtime_images(self, obj: Competition) -> list[str]:
+        return [i.name for i in competition_runtime_images(competition=obj)]
 
 
 class CompetitionFileSerializer(serializers.ModelSerializer):
@@ -257,6 +266,11 @@ class SubmissionRerunSerializer(serializers.Serializer):
 class SubmissionCreatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
+    runtime_image = serializers.CharField(
+        allow_null=True,
+        help_text="What the code runs on (the competition's default unless one was named); "
+        "null for an image.",
+    )
 
 
 class SubmissionSelectSerializer(serializers.Serializer):

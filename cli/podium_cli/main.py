@@ -196,7 +196,9 @@ def competition_submit(api: Api, args: argparse.Namespace, out: Output) -> int:
     reused = (
         " (the server already had this file: nothing uploaded)" if created.get("reused") else ""
     )
-    out.say(f"Submission {created['id']} {created['status']}{reused}.")
+    # Which image code runs on: the one named, else the competition's default (not ours).
+    runtime = f" (code on {created['runtime_image']})" if created.get("runtime_image") else ""
+    out.say(f"Submission {created['id']} {created['status']}{runtime}{reused}.")
     if args.wait:
         return _wait(api, created["id"], args.interval, out)
     return 0
@@ -505,7 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--file", required=True, help="image.tar, image.tar.gz, code.zip or code.tar.gz"
     )
     submit.add_argument(
-        "--runtime-image", metavar="NAME", help="for code: the image it runs on (see the Data page)"
+        "--runtime-image",
+        metavar="NAME",
+        help="for code: the image it runs on; default: the competition's default runtime image "
+        "(listed first on its Data page)",
     )
     submit.add_argument("-m", "--message", default="", help="a description of this submission")
     submit.add_argument(
