@@ -98,6 +98,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
     note = serializers.SerializerMethodField(
         help_text="A remark on the result, e.g. that a valid debug run is not scored."
     )
+    status_display = serializers.CharField(
+        source="status_label",
+        read_only=True,
+        help_text='The status in the words the site uses: "Checked" for a debug run whose '
+        'predictions are valid (status "scored": validated, not scored against hidden labels).',
+    )
     runtime_image: serializers.StringRelatedField[RuntimeImage] = serializers.StringRelatedField(
         help_text="What a code submission ran on (null for an image)."
     )
@@ -126,6 +132,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "is_debug",
             "is_selected",
             "status",
+            "status_display",
             "failure_kind",
             "failure_message",
             "public_score",
