@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # web process logs a line (web.log).
 UPLOAD = """
 import logging
+import os
 from django.contrib.auth import get_user_model
 from django.test import Client
 from rest_framework.authtoken.models import Token
@@ -44,6 +45,7 @@ answer = client.post(
 assert answer.status_code == 201, answer.content
 logging.getLogger("podium").warning("upload done")
 print("submission", answer.json()["id"])
+print("umask", oct(os.umask(0o077)))
 """
 
 
@@ -86,6 +88,25 @@ def _manage(home: Path, *args: str) -> str:
     return done.stdout
 
 
+def test_the_web_entry_points_make_owner_only_files(tmp_path: Path) -> None:
+    # gunicorn imports podium.wsgi in each web process (an ASGI server podium.asgi).
+    script = (
+        "import os, podium.wsgi; first = os.umask(0o022); import podium.asgi; "
+        "print(oct(first), oct(os.umask(0o022)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_production_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0o77", "0o77"]
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
@@ -112,7 +133,7 @@ def test_nothing_under_podium_home_is_readable_by_other_users(tmp_path: Path) ->
     bundle = write_bundle(tmp_path / "bundle")
     _manage(home, "import_competition", str(bundle))
     out = _manage(home, "shell", "-c", UPLOAD)
-    assert "submission" in out
+    assert "submission" in out and "umask 0o77" in out
 
     stored = [p for p in (home / "media").rglob("*") if p.is_file()]
     names = {p.name for p in stored}
