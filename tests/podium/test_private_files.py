@@ -9,23 +9,29 @@ whose umask (022) would make every new file readable; then every path under it i
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from podium.permissions import make_private, readable_by_others
 from tests.small_bundles import write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Runs in a production-configured `manage.py shell`: publish the imported competition,
-# then a participant joins and uploads an image through the API, as the CLI does; and the
-# web process logs a line (web.log).
+# Runs in a production-configured `manage.py shell`: import the bundle BUNDLE (its command)
+# and publish the competition; a participant joins and uploads an image through the API,
+# as the CLI does; a line is logged (web.log).
 UPLOAD = """
 import logging
 import os
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from competitions.models import Competition
@@ -33,6 +39,7 @@ from competitions.services.publication import competition_publish
 from tests.artifacts import IMAGE_TAR
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+call_command("import_competition", BUNDLE)
 competition = Competition.objects.get(slug="tiny")
 competition_publish(actor=None, competition=competition)
 user = get_user_model().objects.create_user("ada", password="pw-not-used-9")
@@ -111,8 +118,32 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-def test_nothing_under_podium_home_is_readable_by_other_users(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def _readable_by_nobody(paths: list[Path]) -> list[str]:
+    """The paths that the host's user nobody (another local user) can read: the attack."""
+    check = 'for p; do [ -r "$p" ] && echo "$p"; done; true'
+    done = subprocess.run(
+        ["runuser", "-u", "nobody", "--", "sh", "-c", check, "sh", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.split()
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder other users may pass through (0711), as a PODIUM_HOME's parent often is."""
+    folder = Path(tempfile.mkdtemp(prefix="podium-home-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root")
+def test_nothing_under_podium_home_is_readable_by_other_users(
+    tmp_path: Path, open_folder: Path
+) -> None:
+    home = open_folder / "home"
     # What an older release left: a readable home, key, database and stored solution.
     (home / "media" / "competitions" / "old").mkdir(parents=True)
     for path in (home, home / "media", home / "media" / "competitions"):
@@ -122,7 +153,9 @@ def test_nothing_under_podium_home_is_readable_by_other_users(tmp_path: Path) ->
     (home / "media" / "competitions" / "old" / "solution.csv").write_text("id,label\n1,0\n")
     for path in (home / "secret_key", home / "db.sqlite3"):
         path.chmod(0o644)
+    secrets = [home / "secret_key", home / "db.sqlite3", home / "media"]
     assert readable_by_others(home)
+    assert _readable_by_nobody(secrets) == [str(p) for p in secrets]  # the attack works
 
     _manage(home, "migrate", "--no-input", "-v0")  # start-up, as `podiumctl up` does
     assert readable_by_others(home) == []
@@ -131,8 +164,8 @@ def test_nothing_under_podium_home_is_readable_by_other_users(tmp_path: Path) ->
     assert _mode(home / "db.sqlite3") == 0o600
 
     bundle = write_bundle(tmp_path / "bundle")
-    _manage(home, "import_competition", str(bundle))
-    out = _manage(home, "shell", "-c", UPLOAD)
+    # One more process: the bundle import (its command), then the upload.
+    out = _manage(home, "shell", "-c", f"BUNDLE = {str(bundle)!r}\n{UPLOAD}")
     assert "submission" in out and "umask 0o77" in out
 
     stored = [p for p in (home / "media").rglob("*") if p.is_file()]
@@ -143,6 +176,7 @@ def test_nothing_under_podium_home_is_readable_by_other_users(tmp_path: Path) ->
     assert (home / "logs" / "web.log").exists()
     assert readable_by_others(home) == []
     assert {_mode(p) for p in stored} == {0o600}
+    assert _readable_by_nobody([*secrets, *stored, *(home / "broker").rglob("*")]) == []
 
 
 def test_make_private_keeps_links_and_run_data_as_they_are(tmp_path: Path) -> None:
