@@ -233,7 +233,8 @@ class SubmissionCreateSerializer(serializers.Serializer):
         required=False,
         max_length=200,
         allow_blank=True,
-        help_text="For code: a runtime image the competition allows (default: its first).",
+        help_text="For code: a runtime image the competition allows (default: the "
+        "competition's default, first in its runtime_images).",
     )
     upload = serializers.CharField(
         required=False,
