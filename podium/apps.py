@@ -7,7 +7,7 @@ from pathlib import Path
 from django.apps import AppConfig
 from django.conf import settings
 
-from podium.permissions import PRIVATE_DIR_MODE, make_private
+from podium.permissions import PRIVATE_DIR_MODE, secure_home
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +34,21 @@ def platform_directories() -> list[Path]:
 
 
 def ensure_directories() -> None:
-    """Create the platform's folders, owner-only (0700), and make everything an earlier
-    start or an older install left under PODIUM_HOME owner-only (files 0600, folders 0700;
-    what the worker prepared for runs inside PODIUM_WORK_DIR keeps its modes: see
-    podium.permissions). Idempotent; raise OSError if a folder cannot be made. A path that
-    cannot be changed (another user's) is logged as a warning, not fatal."""
-    for folder in platform_directories():
+    """Create the platform's folders, owner-only (0700), and make what an older install
+    left under PODIUM_HOME owner-only (files 0600, folders 0700; what the worker prepared
+    for runs inside PODIUM_WORK_DIR keeps its modes: see podium.permissions.secure_home).
+    Idempotent; raise OSError if a folder cannot be made. A path that cannot be changed
+    (another user's) is logged as a warning, not fatal."""
+    folders = platform_directories()
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    home = Path(settings.PODIUM_HOME)
     try:
-        make_private(Path(settings.PODIUM_HOME), keep_inside=[Path(settings.PODIUM_WORK_DIR)])
+        secure_home(
+            home,
+            folders=[f for f in folders if home in f.parents],
+            keep_inside=[Path(settings.PODIUM_WORK_DIR)],
+        )
     except OSError as exc:
         logger.warning(
             "Could not make %s owner-only (%s): other users of this host may read its files.",

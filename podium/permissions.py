@@ -10,9 +10,10 @@ hidden solutions and test inputs, participants' images and code, kept prediction
   folders 0700;
 - stored files (uploads, bundle imports) are 0600 in 0700 folders whatever the umask
   (FILE_UPLOAD_PERMISSIONS, FILE_UPLOAD_DIRECTORY_PERMISSIONS in podium/settings.py);
-- at start-up every process makes PODIUM_HOME and what an older install left there
-  owner-only (:func:`make_private`, from podium.apps), so an existing install is fixed
-  by its next start.
+- at start-up every process makes PODIUM_HOME, its folders and the files directly in it
+  owner-only, and the first start of an install walks the whole tree
+  (:func:`secure_home`, from podium.apps), so an existing install is fixed by its next
+  start.
 
 The one exception is what the sandbox mounts into a run, whose user (uid 65534) is not
 the owner: the worker's work folder (PODIUM_WORK_DIR) is 0700, which keeps other users of
@@ -82,6 +83,40 @@ def make_private(root: Path, *, keep_inside: Collection[Path] = ()) -> int:
             with contextlib.suppress(FileNotFoundError):
                 if stat.S_ISLNK(os.lstat(os.path.join(folder, name)).st_mode):
                     dirs.remove(name)
+    return changed
+
+
+WALKED_MARKER = ".owner-only"
+
+
+def secure_home(home: Path, *, folders: Collection[Path], keep_inside: Collection[Path]) -> int:
+    """Make ``home`` owner-only at a process's start; return how many paths were changed.
+
+    Cheap on every start: ``home`` and ``folders`` (the platform's own, created by then)
+    become 0700 and the files directly in ``home`` (secret key, database, its WAL) 0600.
+    Once per install, while ``home`` has no marker file ``.owner-only``, the whole tree
+    is walked (:func:`make_private`, ``keep_inside`` left as they are) and the marker
+    written: everything an older release left becomes owner-only, and the platform's own
+    processes create nothing readable after that, so a big media folder is not walked on
+    every start. Delete the marker to have the next start walk again (``podiumctl up``
+    does, once per start). Raise OSError as :func:`make_private` does.
+    """
+    changed = 0
+    for folder in (home, *folders):
+        with contextlib.suppress(FileNotFoundError):
+            changed += _strip(str(folder), os.lstat(folder).st_mode)
+    marker = home / WALKED_MARKER
+    if not marker.exists():
+        changed += make_private(home, keep_inside=keep_inside)
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE)
+        os.close(fd)
+        return changed
+    with os.scandir(home) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    changed += _strip(entry.path, info.st_mode)
     return changed
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.permissions import make_private, readable_by_others
+from podium.permissions import WALKED_MARKER, make_private, readable_by_others, secure_home
 from tests.small_bundles import write_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,3 +206,26 @@ def test_make_private_keeps_links_and_run_data_as_they_are(tmp_path: Path) -> No
     assert _mode(run_data / "train.csv") == 0o644
     assert _mode(outside) == 0o644 and _mode(tmp_path) == before  # links not followed
     assert [p for p in readable_by_others(home) if "/work/" not in p] == []
+
+
+def test_later_starts_check_the_top_and_the_first_walks_everything(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    deep = home / "media" / "a" / "b.csv"
+    deep.parent.mkdir(parents=True)
+    deep.write_text("x")
+    (home / "secret_key").write_text("k")
+    for path in (home, home / "media", deep, home / "secret_key"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    secure_home(home, folders=[home / "media"], keep_inside=[])  # the first start
+    assert readable_by_others(home) == [] and (home / WALKED_MARKER).exists()
+
+    # Later: what the platform's own processes made is private; someone else's copy is not
+    # walked again, but the home, its folders and its own files are checked every start.
+    for path in (home, home / "media", deep, home / "secret_key"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    secure_home(home, folders=[home / "media"], keep_inside=[])
+    assert readable_by_others(home) == [f"{deep} -rw-r--r--"]
+    (home / WALKED_MARKER).unlink()  # what `podiumctl up` does once per start
+    secure_home(home, folders=[home / "media"], keep_inside=[])
+    assert readable_by_others(home) == []
