@@ -122,8 +122,8 @@ def secure_home(home: Path, *, folders: Collection[Path], keep_inside: Collectio
 
 def readable_by_others(root: Path) -> list[str]:
     """Paths under ``root`` (itself included; links skipped) that a user other than the
-    owner could read, write or enter: any group or other permission bit set. For tests and
-    ``podiumctl``'s checks."""
+    owner could read, write or enter: any group or other permission bit set, each as
+    "PATH -rw-r--r--". For tests and an operator's check of an install."""
     found = []
     for folder, _dirs, files in os.walk(root, followlinks=False):
         for path in (folder, *(os.path.join(folder, name) for name in files)):
