@@ -155,6 +155,7 @@ class CompetitionAdmin(ConfirmedActionsMixin, admin.ModelAdmin):
                     "log_visibility",
                     "debug_sample_rows",
                     "runtime_images",
+                    "default_runtime_image",
                 )
             },
         ),

@@ -172,6 +172,13 @@ class CompetitionAdminForm(forms.ModelForm):
                     additional_metrics_parse(data.get("additional_metrics"), main=main)
                 except (UnknownMetric, MetricError) as exc:
                     self.add_error("additional_metrics", str(exc))
+        default, allowed = data.get("default_runtime_image"), data.get("runtime_images")
+        if default is not None and allowed is not None and default not in allowed:
+            self.add_error(
+                "default_runtime_image",
+                f"{default.name} is not among the runtime images chosen above: pick one of "
+                "them, or add it there.",
+            )
         return data
 
 

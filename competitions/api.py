@@ -343,9 +343,16 @@ class CompetitionSubmissionsApi(generics.GenericAPIView):
             debug=data["debug"],
             runtime_image=data.get("runtime_image") or None,
         )
-        return Response(
-            {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
-        )
+        return Response(_created(submission), status=status.HTTP_201_CREATED)
+
+
+def _created(submission: Submission) -> dict[str, Any]:
+    runtime = submission.runtime_image
+    return {
+        "id": submission.pk,
+        "status": submission.status,
+        "runtime_image": runtime.name if runtime is not None else None,
+    }
 
 
 def _submission_response(request: Request, submission: Submission) -> Response:
@@ -422,9 +429,7 @@ class SubmissionRerunApi(APIView):
             description=serializer.validated_data.get("description", ""),
             debug=serializer.validated_data["debug"],
         )
-        return Response(
-            {"id": submission.pk, "status": submission.status}, status=status.HTTP_201_CREATED
-        )
+        return Response(_created(submission), status=status.HTTP_201_CREATED)
 
 
 class SubmissionSelectApi(APIView):

@@ -208,9 +208,10 @@ def _check(slug: str, fields: dict[str, Any], files: list[tuple[str, str, Path]]
 
 
 def _runtime_images(spec: dict[str, Any]) -> list[RuntimeImage] | None:
-    """`runtime_images: [podium/python:3.11, ...]`: the images code submissions may run on
-    (absent: left as they are; an empty list: images only). A name the platform does not
-    know yet is added (an organizer builds it on the workers)."""
+    """`runtime_images: [podium/python:3.11, ...]`: the images code submissions may run on,
+    the first the competition's default (absent: left as they are; an empty list: images
+    only). A name the platform does not know yet is added (an organizer builds it on the
+    workers)."""
     if "runtime_images" not in spec:
         return None
     names = spec["runtime_images"] or []
@@ -256,6 +257,9 @@ def competition_import_bundle(*, bundle_dir: Path) -> tuple[Competition, bool]: 
     )
     if runtime_images is not None:
         competition.runtime_images.set(runtime_images)
+        # The first listed is the default: what the Data page builds FROM, what code runs on.
+        competition.default_runtime_image = runtime_images[0] if runtime_images else None
+        competition.save(update_fields=["default_runtime_image"])
     keep = {(kind, name) for kind, name, _ in files}
     for old in competition.files.all():
         if (old.kind, old.name) not in keep:

@@ -133,6 +133,15 @@ class Competition(models.Model):
         related_name="competitions",
         help_text="Runtime images code submissions may run on; none = images only.",
     )
+    default_runtime_image = models.ForeignKey(
+        RuntimeImage,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="One of the runtime images: what code runs on when a submission names none, "
+        "and what the Data page's example Dockerfile builds FROM. Empty: the first by name.",
+    )
     interval_confidence = models.FloatField(
         default=0.95,
         help_text="Confidence level of the intervals shown on the leaderboards (0.5-0.999).",

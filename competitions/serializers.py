@@ -18,12 +18,17 @@ from competitions.models import (
     TeamInvitation,
     TeamMergeRequest,
 )
+from competitions.services.runtime_images import competition_runtime_images
 
 
 class CompetitionSerializer(serializers.ModelSerializer):
     is_open = serializers.BooleanField(read_only=True)
     has_ended = serializers.BooleanField(read_only=True)
     private_leaderboard_visible = serializers.BooleanField(read_only=True)
+    runtime_images = serializers.SerializerMethodField(
+        help_text="The runtime images code may run on, the default first (build FROM it; "
+        "code submitted without a runtime_image runs on it); empty: images only."
+    )
 
     class Meta:
         model = Competition
@@ -54,7 +59,11 @@ class CompetitionSerializer(serializers.ModelSerializer):
             "final_selections",
             "log_visibility",
             "debug_sample_rows",
+            "runtime_images",
         ]
+
+    def get_runtime_images(self, obj: Competition) -> list[str]:
+        return [i.name for i in competition_runtime_images(competition=obj)]
 
 
 class CompetitionFileSerializer(serializers.ModelSerializer):
@@ -89,6 +98,12 @@ class SubmissionSerializer(serializers.ModelSerializer):
     note = serializers.SerializerMethodField(
         help_text="A remark on the result, e.g. that a valid debug run is not scored."
     )
+    status_display = serializers.CharField(
+        source="status_label",
+        read_only=True,
+        help_text='The status in the words the site uses: "Checked" for a debug run whose '
+        'predictions are valid (status "scored": validated, not scored against hidden labels).',
+    )
     runtime_image: serializers.StringRelatedField[RuntimeImage] = serializers.StringRelatedField(
         help_text="What a code submission ran on (null for an image)."
     )
@@ -117,6 +132,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "is_debug",
             "is_selected",
             "status",
+            "status_display",
             "failure_kind",
             "failure_message",
             "public_score",
@@ -217,7 +233,8 @@ class SubmissionCreateSerializer(serializers.Serializer):
         required=False,
         max_length=200,
         allow_blank=True,
-        help_text="For code: a runtime image the competition allows (default: its first).",
+        help_text="For code: a runtime image the competition allows (default: the "
+        "competition's default, first in its runtime_images).",
     )
     upload = serializers.CharField(
         required=False,
@@ -257,6 +274,11 @@ class SubmissionRerunSerializer(serializers.Serializer):
 class SubmissionCreatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
+    runtime_image = serializers.CharField(
+        allow_null=True,
+        help_text="What the code runs on (the competition's default unless one was named); "
+        "null for an image.",
+    )
 
 
 class SubmissionSelectSerializer(serializers.Serializer):

@@ -55,6 +55,7 @@ from competitions.services.accounts import (
     account_verification_send,
 )
 from competitions.services.notifications import notifications_mark_read, run_summary
+from competitions.services.runtime_images import competition_runtime_images
 from competitions.services.submissions import (
     submission_cancel,
     submission_describe,
@@ -362,7 +363,7 @@ def competition_data(request: HttpRequest, slug: str) -> HttpResponse:
         **_tab_context(request, competition, "data"),
         "files": selectors.competition_files_for_user(user=request.user, competition=competition),
         "can_download": selectors.data_download_allowed(user=request.user, competition=competition),
-        "runtime_images": list(competition.runtime_images.all()),
+        "runtime_images": competition_runtime_images(competition=competition),
     }
     return render(request, "competitions/data.html", context)
 
@@ -490,7 +491,7 @@ def _submit(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             "debug_unavailable": debug_runs_available(competition=competition),
             "api_base": api_base.rstrip("/"),
             "uploads_url": reverse("api-uploads"),
-            "runtime_images": list(competition.runtime_images.all()),
+            "runtime_images": competition_runtime_images(competition=competition),
             "chunk_size": settings.UPLOAD_CHUNK_SIZE,
         },
     )

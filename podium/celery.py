@@ -4,9 +4,10 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_ready, worker_shutdown
+from celery.signals import beat_init, celeryd_init, setup_logging, worker_ready, worker_shutdown
 
 from podium import broker
+from podium.permissions import use_private_umask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
@@ -18,6 +19,14 @@ app.autodiscover_tasks()
 app.autodiscover_tasks(["competitions.evaluation"])
 
 _heartbeat = None
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _private_files(**_: object) -> None:
+    """A worker or beat process creates owner-only files (logs, broker messages, the beat
+    schedule, prepared data): umask 077, before anything is written (podium.permissions)."""
+    use_private_umask()
 
 
 @setup_logging.connect

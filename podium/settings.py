@@ -183,7 +183,10 @@ elif PODIUM_STORAGE != "local":
 # Large uploads stream to a temporary file, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(PODIUM_HOME / "tmp")
-FILE_UPLOAD_PERMISSIONS = 0o640
+# Stored files (hidden solutions, test inputs, participants' images) are the owner's alone,
+# whatever the process's umask: no other user of the host reads them (podium.permissions).
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 # --- Accounts and transport (issue 10) ------------------------------------------------------
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the

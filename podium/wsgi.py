@@ -4,7 +4,11 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from podium.permissions import use_private_umask
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
+# Everything the web processes create under PODIUM_HOME is owner-only (podium.permissions).
+use_private_umask()
 application = get_wsgi_application()
 
 from podium import warmup  # noqa: E402 - needs the apps loaded above

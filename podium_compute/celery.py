@@ -154,7 +154,11 @@ def _start(**_: Any) -> None:
     """Remove what a crashed compute worker of this host left, then start beating."""
     global _heartbeat
     work = config.work_dir
-    work.mkdir(parents=True, exist_ok=True)
+    # It holds the runs' hidden test inputs and participants' images: no other user of the
+    # host may enter it. The engine mounts the folders inside it directly, so a run's user
+    # still reads its data (prepared readable by podium_compute.cache).
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    work.chmod(0o700)
     logger.info(
         "compute worker: %s CPUs, %s bytes, GPUs %s%s; queues %s",
         config.cpus,

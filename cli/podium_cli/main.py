@@ -196,10 +196,22 @@ def competition_submit(api: Api, args: argparse.Namespace, out: Output) -> int:
     reused = (
         " (the server already had this file: nothing uploaded)" if created.get("reused") else ""
     )
-    out.say(f"Submission {created['id']} {created['status']}{reused}.")
+    # Which image code runs on: the one named, else the competition's default (not ours).
+    runtime = f" (code on {created['runtime_image']})" if created.get("runtime_image") else ""
+    out.say(f"Submission {created['id']} {created['status']}{runtime}{reused}.")
     if args.wait:
         return _wait(api, created["id"], args.interval, out)
     return 0
+
+
+def _status_word(submission: dict[str, Any]) -> str:
+    """The status as the site words it: a debug run that ended well was validated, not
+    scored against hidden labels, so it is "checked" (the API's status stays "scored")."""
+    if submission.get("status_display"):
+        return str(submission["status_display"]).lower()
+    if submission.get("is_debug") and submission.get("status") == "scored":
+        return "checked"  # a server older than status_display
+    return str(submission.get("status"))
 
 
 def competition_submissions(api: Api, args: argparse.Namespace, out: Output) -> int:
@@ -207,9 +219,7 @@ def competition_submissions(api: Api, args: argparse.Namespace, out: Output) -> 
     for row in rows:
         row["selected"] = "yes" if row.get("is_selected") else ""
         if row.get("is_debug"):
-            # A debug run that ended well was validated, not scored (the site says "Checked").
-            status = "checked" if row["status"] == "scored" else row["status"]
-            row["status"] = f"{status} (debug)"
+            row["status"] = f"{_status_word(row)} (debug)"
         # Why a run failed, not only that it did: the kind, then the server's message.
         if row.get("failure_kind"):
             row["failure"] = f"{row['failure_kind']}: {row.get('failure_message') or ''}".strip()
@@ -380,6 +390,8 @@ def _print_submission(out: Output, submission: dict[str, Any]) -> None:
             _print_additional(out, submission)
         if value in (None, "") and field not in ("status", "public_score"):
             continue
+        if field == "status":
+            value = _status_word(submission)
         if field == "peak_memory_bytes" and value is not None:
             value = human_size(value)
         if field == "public_score" and submission.get("public_rank"):
@@ -414,7 +426,7 @@ def _wait(
         state = (submission["status"], submission.get("queue_position"))
         if state != last:
             where = f" (position {state[1]} in the queue)" if state[1] else ""
-            out.note(f"submission {pk}: {state[0]}{where}")
+            out.note(f"submission {pk}: {_status_word(submission)}{where}")
             last = state
         if submission["status"] in FINISHED:
             _print_submission(out, submission)
@@ -505,7 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--file", required=True, help="image.tar, image.tar.gz, code.zip or code.tar.gz"
     )
     submit.add_argument(
-        "--runtime-image", metavar="NAME", help="for code: the image it runs on (see the Data page)"
+        "--runtime-image",
+        metavar="NAME",
+        help="for code: the image it runs on; default: the competition's default runtime image "
+        "(listed first on its Data page)",
     )
     submit.add_argument("-m", "--message", default="", help="a description of this submission")
     submit.add_argument(

@@ -28,12 +28,25 @@ def code_limits() -> CodeLimits:
     )
 
 
+def competition_runtime_images(*, competition: Competition) -> list[RuntimeImage]:
+    """The runtime images ``competition`` allows for code, its default first (the
+    competition's ``default_runtime_image``, else the first by name), the rest by name;
+    empty when it takes images only. Every page, the API and the CLI show this order, so
+    what they tell a participant to build FROM is what an unnamed code submission runs on."""
+    allowed = list(competition.runtime_images.order_by("name"))
+    chosen = next((i for i in allowed if i.pk == competition.default_runtime_image_id), None)
+    if chosen is not None:
+        allowed.remove(chosen)
+        allowed.insert(0, chosen)
+    return allowed
+
+
 def runtime_image_for_code(*, competition: Competition, name: str | None) -> RuntimeImage:
     """The runtime image a code submission runs on: ``name`` (a tag) or, when empty, the
-    competition's first allowed one. Raise ApplicationError when the competition takes no
-    code, does not allow ``name``, or the image is not built on this host (the platform's
-    side: the message says so)."""
-    allowed = list(competition.runtime_images.order_by("name"))
+    competition's default (competition_runtime_images). Raise ApplicationError when the
+    competition takes no code, does not allow ``name``, or the image is not built on this
+    host (the platform's side: the message says so)."""
+    allowed = competition_runtime_images(competition=competition)
     if not allowed:
         raise ApplicationError(
             f"{competition.title} takes image submissions only (its organizers allow no "

@@ -92,3 +92,24 @@ def test_a_code_zip_is_detected_and_submitted_as_code(
     submission = _new(arena)
     assert (submission.kind, submission.runtime_image) == ("code", runtime)
     assert submission.image.name.endswith(".zip")
+
+
+@pytest.mark.docker
+def test_code_without_runtime_image_runs_on_the_competitions_default_and_says_so(
+    podium: Podium, arena: Arena, tmp_path: Path
+) -> None:
+    # The default is not the first by name (the qa competition: podium/pytorch:1.13 before
+    # podium/python:3.11); the first by name is not even built here, so the old rule failed.
+    default, _ = RuntimeImage.objects.get_or_create(name="podium/python:3.11")
+    first_by_name, _ = RuntimeImage.objects.get_or_create(name="podium/a-not-built:1")
+    arena.competition.runtime_images.add(default, first_by_name)
+    arena.competition.default_runtime_image = default
+    arena.competition.save(update_fields=["default_runtime_image"])
+    code = tmp_path / "code.zip"
+    code.write_bytes(code_zip())
+
+    result = podium("competitions", "submit", "arena", "-f", code)
+
+    assert result.code == 0, result.err
+    assert _new(arena).runtime_image == default
+    assert "(code on podium/python:3.11)" in result.out

@@ -118,7 +118,7 @@ def test_post_submission_returns_201_with_id_and_queued_status(member: TeamMembe
 
     assert response.status_code == 201
     submission = Submission.objects.get()
-    assert response.json() == {"id": submission.pk, "status": "queued"}
+    assert response.json() == {"id": submission.pk, "status": "queued", "runtime_image": None}
     assert submission.team == member.team
     assert submission.description == "from the API"
     assert submission.image.name.endswith(".tar.gz")

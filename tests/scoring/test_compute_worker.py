@@ -102,6 +102,8 @@ def test_compute_worker_without_secrets_scores_a_submission(
     assert mounts and all(m.startswith(str(work)) for m in mounts), mounts
     cached = [p for p in work.rglob("*") if p.is_file()]
     assert any(p.name == "sample_submission.csv" for p in cached)
+    # Its cache of hidden test inputs: no other user of the host may enter it.
+    assert work.stat().st_mode & 0o777 == 0o700
     assert not [p for p in cached if "solution" in p.name or _sha256(p) == solution_sha], cached
 
     # Scored where the solution is, with the scores one machine gives these predictions.

@@ -10,9 +10,11 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory
+from small_bundles import write_bundle
 
+from competitions.bundles import competition_import_bundle
 from competitions.models import CompetitionFile, RuntimeImage, Submission
-from competitions.services.runtime_images import runtime_image_refresh
+from competitions.services.runtime_images import competition_runtime_images, runtime_image_refresh
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +182,40 @@ def test_refresh_reads_the_packages_of_the_real_base_image(settings, tmp_path: P
     assert ("dpkg", "python3") in names
     assert ("dpkg", "python3-sklearn") in names
     assert runtime.image_id.startswith("sha256:")
+
+
+def test_pages_and_api_tell_participants_the_competitions_own_runtime_image(
+    alice: Client, member, runtime: RuntimeImage
+) -> None:
+    # As the qa competition declares it: PyTorch first, the plain Python image besides.
+    pytorch, _ = RuntimeImage.objects.get_or_create(name="podium/pytorch:1.13")
+    competition = member.team.competition
+    competition.runtime_images.add(pytorch)
+    competition.default_runtime_image = pytorch
+    competition.save(update_fields=["default_runtime_image"])
+
+    for page in ("data", "submit"):
+        text = alice.get(reverse(f"competitions:{page}", args=["digits"])).content.decode()
+        assert "FROM podium/pytorch:1.13" in text
+        assert "FROM podium/python:3.11" not in text
+        assert "<code>podium/pytorch:1.13</code> (the default)" in text
+    submit = alice.get(reverse("competitions:submit", args=["digits"])).content.decode()
+    assert submit.index('<option value="podium/pytorch:1.13"') < submit.index(
+        '<option value="podium/python:3.11"'
+    )
+    detail = alice.get(f"/api/v1/competitions/{competition.slug}/").json()
+    assert detail["runtime_images"] == ["podium/pytorch:1.13", "podium/python:3.11"]
+
+
+def test_a_bundle_makes_its_first_runtime_image_the_default(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "bundle", slug="qa-like")
+    spec = bundle / "competition.yaml"
+    spec.write_text(
+        spec.read_text() + "runtime_images: [podium/pytorch:1.13, podium/python:3.11]\n"
+    )
+
+    competition, _ = competition_import_bundle(bundle_dir=bundle)
+
+    assert competition.default_runtime_image.name == "podium/pytorch:1.13"
+    names = [i.name for i in competition_runtime_images(competition=competition)]
+    assert names == ["podium/pytorch:1.13", "podium/python:3.11"]

@@ -2,9 +2,12 @@
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
 
 from competitions.bundles import competition_import_bundle
+from competitions.models import Competition
 from competitions.selectors import submissions_stale
 from podium.errors import ApplicationError
 
@@ -31,6 +34,7 @@ class Command(BaseCommand):
             f"Split: {report.public} public, {report.private} private, {report.ignored} "
             "ignored row(s)."
         )
+        self._say_visibility(competition)
         if report.replaced_solution:
             stale = submissions_stale(competition=competition).count()
             self.stdout.write(
@@ -41,3 +45,20 @@ class Command(BaseCommand):
                     "rescore (the admin's Rescore action)."
                 )
             )
+
+    def _say_visibility(self, competition: Competition) -> None:
+        """Whether participants see it yet, and, for a draft, how to publish it."""
+        site = settings.PODIUM_SITE_URL
+        page = site + competition.get_absolute_url()
+        if competition.is_published:
+            self.stdout.write(f"Published: participants see it at {page}")
+            return
+        changelist = site + reverse("admin:competitions_competition_changelist")
+        self.stdout.write(
+            self.style.WARNING(
+                f"Draft: participants do not see it until it is published (staff can preview "
+                f"it at {page}). To publish: in the admin ({changelist}) tick it and run the "
+                "action Publish, or set `published: true` in competition.yaml and import "
+                "again. Publishing checks the data first."
+            )
+        )
