@@ -87,18 +87,20 @@ def image_archive(
     *,
     layout: str = "legacy",
     extra: bytes = b"",
+    label: str = "",
 ) -> str:
     """Write an image archive to ``target`` and return its image id.
 
     ``layers`` are (bytes stored in the archive, uncompressed tar the configuration's
     ``diff_ids`` name); ``layout`` is ``legacy`` or ``oci``. ``extra`` is raw tar blocks
-    (headers and data) written after the image's members.
+    (headers and data) written after the image's members; ``label`` the value of the
+    configuration's :data:`LABEL` (random by default).
     """
     config = json.dumps(
         {
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Cmd": ["/hello"], "Labels": {LABEL: uuid.uuid4().hex}},
+            "config": {"Cmd": ["/hello"], "Labels": {LABEL: label or uuid.uuid4().hex}},
             "rootfs": {
                 "type": "layers",
                 "diff_ids": ["sha256:" + hashlib.sha256(tar).hexdigest() for _, tar in layers],
