@@ -119,6 +119,8 @@ class _Prefixed:
 
 def _compression(head: bytes) -> str:
     """Name the compression ``head`` (a member's first bytes) starts with, or ""."""
+    if len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18":
+        return "zstd"  # a zstd skippable frame (magic 0x184D2A50-5F), which the engine accepts
     return next((kind for magic, kind in _COMPRESSION_MAGICS if head.startswith(magic)), "")
 
 
