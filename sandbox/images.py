@@ -2,10 +2,12 @@
 
 The archive is untrusted. It is read twice, both times as a stream so a 10 GB upload never
 sits in memory: first to check its structure (one linux/amd64 image with a command, no
-path tricks), then to feed it to the engine. On the second pass the archive is re-emitted
-with its tags removed: a participant's archive tagged ``podium/python:3.11`` must not be
-able to replace the platform's base image on the worker, so every loaded image is untagged
-and known only by its id.
+path tricks) and, reading each layer's headers nested in the same pass, the size and count
+of the files the engine would unpack (no compressed or sparse members, which the engine
+would expand past any size the headers declare), then to feed it to the engine. On the
+second pass the archive is re-emitted with its tags removed: a participant's archive
+tagged ``podium/python:3.11`` must not be able to replace the platform's base image on
+the worker, so every loaded image is untagged and known only by its id.
 """
 
 from __future__ import annotations
