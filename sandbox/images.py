@@ -2,10 +2,12 @@
 
 The archive is untrusted. It is read twice, both times as a stream so a 10 GB upload never
 sits in memory: first to check its structure (one linux/amd64 image with a command, no
-path tricks), then to feed it to the engine. On the second pass the archive is re-emitted
-with its tags removed: a participant's archive tagged ``podium/python:3.11`` must not be
-able to replace the platform's base image on the worker, so every loaded image is untagged
-and known only by its id.
+path tricks) and, reading each layer's headers nested in the same pass, the size and count
+of the files the engine would unpack (no compressed or sparse members, which the engine
+would expand past any size the headers declare), then to feed it to the engine. On the
+second pass the archive is re-emitted with its tags removed: a participant's archive
+tagged ``podium/python:3.11`` must not be able to replace the platform's base image on
+the worker, so every loaded image is untagged and known only by its id.
 """
 
 from __future__ import annotations
@@ -32,14 +34,30 @@ from sandbox.errors import EngineError, InvalidImage
 logger = logging.getLogger(__name__)
 
 _SAVE_HINT = "create it with `docker save IMAGE -o image.tar` (optionally gzip-compressed)"
+_SMALLER = (
+    "Make the image smaller (a slim base image, no build caches or datasets baked in) and "
+    "upload it again."
+)
 _CHUNK = 1 << 20
 # Metadata files (manifest, image config) are small; anything larger is not metadata and
 # is not kept in memory during validation.
 _METADATA_MAX_BYTES = 8 << 20
 _METADATA_TOTAL_MAX_BYTES = 64 << 20
-# `docker save` writes a handful of members per layer and an image has at most ~128 layers;
-# a bound far above that stops archives of millions of tiny members early.
-DEFAULT_MAX_ENTRIES = 10_000
+# Counts the archive's members and the files in its layers (the engine creates each one):
+# podium/python:3.11 holds about 16,000, large CUDA/conda images a few hundred thousand;
+# a bound far above that stops archives (or layers) of millions of tiny members early.
+DEFAULT_MAX_ENTRIES = 1_000_000
+# `docker save` writes layers as plain tar; the engine decompresses a layer that starts
+# with one of these magics (its own detection order), which is a decompression bomb the
+# validator cannot size from headers. Checked on every member's first bytes.
+_COMPRESSION_MAGICS = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+_STREAM_BUFSIZE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,50 @@ class _HashingReader:
         while self.read(_CHUNK):
             pass
         return self.digest.hexdigest()
+
+
+class _Prefixed:
+    """A read-only file that yields ``head`` and then the rest of ``rest`` (a peeked stream)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0 or size >= len(self._head):
+                data, self._head = self._head, b""
+                more = self._rest.read(-1 if size < 0 else size - len(data))
+                return data + more
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._rest.read(size)
+
+
+def _compression(head: bytes) -> str:
+    """Name the compression ``head`` (a member's first bytes) starts with, or ""."""
+    if len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18":
+        return "zstd"  # a zstd skippable frame (magic 0x184D2A50-5F), which the engine accepts
+    return next((kind for magic, kind in _COMPRESSION_MAGICS if head.startswith(magic)), "")
+
+
+def _is_tar(head: bytes) -> bool:
+    """Return whether ``head`` (a member's first 512 bytes) opens a tar archive: a header
+    with a valid checksum, or the zero block of an empty tar (an empty layer)."""
+    if len(head) != tarfile.BLOCKSIZE:
+        return False
+    if head == b"\0" * tarfile.BLOCKSIZE:
+        return True
+    try:
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+def _is_sparse(member: tarfile.TarInfo) -> bool:
+    """A GNU or PAX sparse entry declares a large file with little data behind it."""
+    return member.issparse() or any(key.startswith("GNU.sparse") for key in member.pax_headers)
 
 
 def _open_archive(path: Path) -> BinaryIO:
@@ -145,31 +207,122 @@ def _metadata_wanted(member: tarfile.TarInfo, name: str) -> bool:
     return ("/" not in name and name.endswith(".json")) or name.startswith("blobs/")
 
 
+class _Tally:
+    """Entries and unpacked bytes counted across the archive and its layers, with the limits.
+
+    ``stored`` sums the archive's members as stored (what the engine first writes to disk);
+    ``unpacked`` sums what the image takes once unpacked: every file in every layer, plus
+    the archive's members that are not layers (metadata).
+    """
+
+    def __init__(self, *, max_size_bytes: int, max_entries: int) -> None:
+        self.max_size_bytes = max_size_bytes
+        self.max_entries = max_entries
+        self.entries = 0
+        self.stored = 0
+        self.unpacked = 0
+
+    def entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.max_entries:
+            raise InvalidImage(
+                f"The image archive has more than {self.max_entries} entries (the entry limit, "
+                f"counting the files in its layers); {_SAVE_HINT} instead of building the "
+                "archive by hand, and leave build caches and datasets out of the image."
+            )
+
+    def store(self, member: tarfile.TarInfo) -> None:
+        self.stored += member.size
+        if self.stored > self.max_size_bytes:
+            raise InvalidImage(
+                f"The image is over the image size limit of {format_size(self.max_size_bytes)} "
+                f"once decompressed (at {member.name!r}, {format_size(member.size)}, the "
+                f"archive's contents reach {format_size(self.stored)}). {_SMALLER}"
+            )
+
+    def unpack(self, size: int, where: str) -> None:
+        self.unpacked += size
+        if self.unpacked > self.max_size_bytes:
+            raise InvalidImage(
+                f"The image is over the image size limit of {format_size(self.max_size_bytes)} "
+                f"once unpacked (at {where}, {format_size(size)}, the image's files reach "
+                f"{format_size(self.unpacked)}). {_SMALLER}"
+            )
+
+
+def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Iterate a stream-mode archive without keeping its members (a layer may hold a million)."""
+    while (member := archive.next()) is not None:
+        archive.members.clear()  # type: ignore[attr-defined]  # the list next() appends to
+        yield member
+
+
+def _refuse_compressed(head: bytes, name: str) -> None:
+    kind = _compression(head)
+    if kind:
+        raise InvalidImage(
+            f"The image archive contains a {kind}-compressed member ({name!r}); `docker save` "
+            "writes its layers uncompressed, and a compressed layer could not be sized before "
+            f"the engine unpacks it. {_SAVE_HINT[0].upper()}{_SAVE_HINT[1:]} (compress the "
+            "whole archive if you like, never a layer inside it)."
+        )
+
+
+def _scan_layer(head: bytes, data: BinaryIO, layer: str, tally: _Tally) -> None:
+    """Read a layer's headers (its data is skipped, read once) and count its files."""
+    try:
+        with tarfile.open(  # type: ignore[call-overload]
+            fileobj=_Prefixed(head, data),
+            mode="r|",
+            bufsize=_STREAM_BUFSIZE,
+        ) as archive:
+            for member in _members(archive):
+                tally.entry()
+                if _is_sparse(member):
+                    raise InvalidImage(
+                        f"The image archive's layer {layer!r} contains a sparse file "
+                        f"({member.name!r}), which `docker save` never writes; {_SAVE_HINT}."
+                    )
+                tally.unpack(member.size, f"{member.name!r} in the layer {layer!r}")
+    except InvalidImage:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise InvalidImage(
+            f"The image archive's layer {layer!r} is not a readable tar archive ({exc}); "
+            f"{_SAVE_HINT}."
+        ) from exc
+
+
 def _scan(  # noqa: C901 - one streaming pass; each branch guards against a hostile archive
     path: Path, *, max_size_bytes: int, max_entries: int
-) -> tuple[dict[str, bytes], set[str], str]:
+) -> tuple[dict[str, bytes], set[str], set[str], str]:
     """Read the archive once as a stream: check every member header, keep the metadata.
+
+    Return the metadata (name -> bytes), the canonical names of all members, those of the
+    plain files that are not tar archives (so not layers) and the archive's sha256.
 
     Sizes are checked from the headers before any member's data is read, so a gzip bomb
     (a small upload that decompresses to terabytes) is rejected after its first header.
+    A layer is read as a nested stream in the same pass: its files' sizes count towards
+    the unpacked size and its entries towards the entry limit, before the engine sees it.
+    A member that starts with a compression magic (the engine would decompress it) and a
+    sparse member (a large file declared with little data) are refused.
     """
     metadata: dict[str, bytes] = {}
     names: set[str] = set()
+    plain: set[str] = set()
     seen: dict[str, bool] = {}
     parents: set[str] = set()
     kept = 0
-    total = 0
-    limit = format_size(max_size_bytes)
+    tally = _Tally(max_size_bytes=max_size_bytes, max_entries=max_entries)
     try:
         with _open_archive(path) as raw:
             reader = _HashingReader(raw)
-            with tarfile.open(fileobj=reader, mode="r|*") as archive:  # type: ignore[call-overload]
-                for count, member in enumerate(archive, start=1):
-                    if count > max_entries:
-                        raise InvalidImage(
-                            f"The image archive has more than {max_entries} entries (the entry "
-                            f"limit); {_SAVE_HINT} instead of building the archive by hand."
-                        )
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=reader, mode="r|*", bufsize=_STREAM_BUFSIZE
+            ) as archive:
+                for member in _members(archive):
+                    tally.entry()
                     if _is_unsafe(member.name):
                         raise InvalidImage(
                             f"The image archive contains an unsafe path ({member.name!r}: "
@@ -186,15 +339,12 @@ def _scan(  # noqa: C901 - one streaming pass; each branch guards against a host
                             f"The image archive contains a device or pipe ({member.name!r}), "
                             f"which `docker save` never writes; {_SAVE_HINT}."
                         )
-                    total += member.size
-                    if total > max_size_bytes:
+                    if _is_sparse(member):
                         raise InvalidImage(
-                            f"The image is over the image size limit of {limit} once "
-                            f"decompressed (at {member.name!r}, {format_size(member.size)}, the "
-                            f"archive's contents reach {format_size(total)}). Make the image "
-                            "smaller (a slim base image, no build caches or datasets baked in) "
-                            "and upload it again."
+                            f"The image archive contains a sparse file ({member.name!r}), "
+                            f"which `docker save` never writes; {_SAVE_HINT}."
                         )
+                    tally.store(member)
                     name = _canonical(member.name)
                     ambiguity = _ambiguity(member, name, seen, parents)
                     if ambiguity:
@@ -204,11 +354,20 @@ def _scan(  # noqa: C901 - one streaming pass; each branch guards against a host
                             "instead of building or editing the archive by hand."
                         )
                     names.add(name)
+                    if not member.isreg():
+                        continue
+                    data = archive.extractfile(member)
+                    assert data is not None
+                    head = data.read(tarfile.BLOCKSIZE)
+                    _refuse_compressed(head, member.name)
+                    if _is_tar(head):
+                        _scan_layer(head, data, member.name, tally)
+                        continue
+                    plain.add(name)
+                    tally.unpack(member.size, repr(member.name))
                     room = kept + member.size <= _METADATA_TOTAL_MAX_BYTES
                     if _metadata_wanted(member, name) and room:
-                        data = archive.extractfile(member)
-                        assert data is not None
-                        metadata[name] = data.read()
+                        metadata[name] = head + data.read()
                         kept += member.size
             archive_sha256 = reader.drain()
     except InvalidImage:
@@ -218,7 +377,7 @@ def _scan(  # noqa: C901 - one streaming pass; each branch guards against a host
             f"The upload is not a Docker image archive (it is not a readable tar or "
             f"tar.gz file: {exc}); {_SAVE_HINT}."
         ) from exc
-    return metadata, names, archive_sha256
+    return metadata, names, plain, archive_sha256
 
 
 def _parse_json(data: bytes, what: str) -> Any:
@@ -236,7 +395,7 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:  # no
             f"{format_size(max_size_bytes)}. Make the image smaller (a slim base image, "
             f"no build caches or datasets baked in) and upload it again."
         )
-    metadata, names, archive_sha256 = _scan(
+    metadata, names, plain, archive_sha256 = _scan(
         path, max_size_bytes=max_size_bytes, max_entries=max_entries
     )
     if "manifest.json" not in metadata:
@@ -272,6 +431,12 @@ def _check(path: Path, max_size_bytes: int, max_entries: int) -> _Checked:  # no
         raise InvalidImage(
             f"The image archive is incomplete ({len(missing)} layer(s) missing, e.g. "
             f"{missing[0]!r}); {_SAVE_HINT}."
+        )
+    # Every layer was sized file by file above; one that is not a tar archive was not.
+    unread = [layer for layer in layers if _canonical(str(layer)) in plain]
+    if unread:
+        raise InvalidImage(
+            f"The image archive's layer {unread[0]!r} is not a tar archive; {_SAVE_HINT}."
         )
     config_bytes = metadata[config_name]
     config = _parse_json(config_bytes, "image configuration")

@@ -39,6 +39,11 @@ values, missing/NaN values, short rows, infinities, values out of the metric's r
 fractional class labels, empty labels, over-long values. Accepted: a UTF-8 BOM, CRLF line
 ends, quoted fields, spaces around values, rows in any order, trailing blank lines.
 
+A file larger than its rows can be (:func:`predictions_max_bytes`: one row per solution id,
+each as wide as a valid row can be) is refused before it is parsed, and the parser reads
+at most twice the expected rows (and 100), so a huge file of repeated ids costs the scoring
+worker about what a valid file does.
+
 Safe messages name no position beyond what the participant knows: data rows up to the
 expected rows + 1 (file lines + 2), header columns up to the expected columns + 1;
 anything further is "after the last expected row/column" (_row_said, _line_said,
@@ -60,7 +65,7 @@ from podium.units import format_size
 from scoring.metrics import Metric
 from scoring.split import USAGE_COLUMN, USAGE_VALUES, canonical_usage
 
-__all__ = ["InvalidPredictions", "read_predictions", "read_solution"]
+__all__ = ["InvalidPredictions", "predictions_max_bytes", "read_predictions", "read_solution"]
 
 SAMPLE = "sample_submission.csv"
 SHOW = 5  # how many offending ids a message names
@@ -71,6 +76,17 @@ FREE_TEXT = ("text", "ranking")  # prediction kinds kept as strings, empty allow
 # Spellings of "no value" in a numeric column; reported as missing rather than non-numeric.
 _MISSING = frozenset(["", "nan", "na", "n/a", "null", "none", "-nan", "#n/a"])
 _MISSING_NA_VALUES = sorted(_MISSING | {s.upper() for s in _MISSING} | {"NaN", "-NaN"})
+
+
+# The widest sensible cell of a numeric or class-label column, in bytes: a float64 written
+# in full is 24 characters ("-2.2250738585072014e-308"); the rest is room for quotes,
+# spaces and long class names. Fixed, not taken from the hidden labels, so the size bound
+# (shown to scored runs) tells nothing about them.
+_CELL_BYTES = 256
+# A UTF-8 character is at most 4 bytes, and a quote inside a quoted field is written twice.
+_TEXT_CELL_BYTES_PER_CHAR = 4
+# Below this, a file is read whatever its rows (the bound matters for large files only).
+MIN_PREDICTIONS_BYTES = 1 << 20
 
 
 GENERIC_SAFE = "predictions.csv is not a valid predictions file. A debug run shows the full reason."
@@ -462,6 +478,10 @@ def _read_body(
                 na_values=na_values,
                 encoding="utf-8-sig",
                 skipinitialspace=False,
+                # Rows past the expected ones prove the file wrong (an id repeated or
+                # unknown): the parser stops after a bounded number of them instead of
+                # reading the rest (enough to name and count the usual mistakes).
+                nrows=_rows_read(n_rows),
             )
         except pd.errors.ParserError as exc:
             advice = (
@@ -746,6 +766,58 @@ def _match_ids(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str
     return order
 
 
+def _rows_read(n_rows: int) -> int:
+    """The most data rows parsed of a predictions file expected to hold ``n_rows``."""
+    return 2 * n_rows + 100
+
+
+def _refuse_extra_rows(raw: pd.Series, solution_ids: pd.Index, name: str, id_column: str) -> None:
+    """Refuse a file of more rows than test ids, of which only the first were read.
+
+    Such a file repeats an id or holds an unknown one within the rows read, and the first
+    offending row of the file is among them: the messages of :func:`_match_ids` apply, said
+    to be about the rows read (the safe message names that first row, as for any file).
+    """
+    n_test = len(solution_ids)
+    read = f" Only its first {len(raw)} data rows were read: it has more rows than the "
+    read += f"{n_test} test ids."
+    try:
+        _match_ids(raw, solution_ids, name, id_column)
+    except InvalidPredictions as exc:
+        raise InvalidPredictions(exc.message + read, exc.safe) from None
+    raise InvalidPredictions(  # unreachable: n + 1 rows cannot hold n ids once each
+        f"{name} has more rows than the {n_test} test ids. Write exactly one row per id.",
+        f"{name} has more rows than the {n_test} test ids. Write exactly one row per id.",
+    )
+
+
+def predictions_max_bytes(
+    *,
+    solution: pd.DataFrame,
+    id_column: str,
+    target_columns: list[str],
+    metric: Metric | None = None,
+    max_field_chars: int = MAX_FIELD_CHARS,
+) -> int:
+    """Return the most bytes a valid predictions file for ``solution`` can take.
+
+    The bound is the header plus one row per solution id, each row as wide as a valid row
+    can be: the id as long as the longest solution id (ids are public: the sample
+    submission lists them), a free-text cell (``"text"``/``"ranking"`` metrics) of
+    ``max_field_chars`` characters at 4 bytes each, any other cell of 256 bytes, with
+    quotes, separators and CRLF; never below 1 MiB. A larger file cannot be valid, so it
+    is refused before it is parsed: a 250 MB file of repeated ids must not cost the
+    scoring worker gigabytes of memory outside any sandbox limit.
+    """
+    free_text = metric is not None and metric.prediction in FREE_TEXT
+    ids = solution.index.astype(str)
+    id_bytes = max((len(i.encode("utf-8")) for i in ids), default=0)
+    cell = _TEXT_CELL_BYTES_PER_CHAR * max_field_chars if free_text else _CELL_BYTES
+    row = 2 * id_bytes + 2 + len(target_columns) * (cell + 3) + 2
+    header = _TEXT_CELL_BYTES_PER_CHAR * (len(id_column) + sum(map(len, target_columns))) + 64
+    return max(MIN_PREDICTIONS_BYTES, header + len(solution) * row + 1024)
+
+
 def read_predictions(  # noqa: C901 - one check after another, each with its own message to the team
     path: Path,
     *,
@@ -772,13 +844,26 @@ def read_predictions(  # noqa: C901 - one check after another, each with its own
     n_test = len(solution)
 
     size = path.stat().st_size
-    if size > max_bytes:
+    rows_bound = predictions_max_bytes(
+        solution=solution,
+        id_column=id_column,
+        target_columns=target_columns,
+        metric=metric,
+        max_field_chars=max_field_chars,
+    )
+    if size > min(max_bytes, rows_bound):
         advice = (
             f"Write only the columns {expected}, one row for each of the {n_test} ids in {SAMPLE}."
         )
+        if rows_bound < max_bytes:
+            limit = (
+                f"the most that {n_test} rows of predictions can take ({format_size(rows_bound)})"
+            )
+        else:
+            limit = f"the limit of {format_size(max_bytes)}"
         raise InvalidPredictions(
-            f"{name} is {format_size(size)}, over the limit of {format_size(max_bytes)}. " + advice,
-            f"{name} is over the limit of {format_size(max_bytes)}. " + advice,
+            f"{name} is {format_size(size)}, over {limit}. " + advice,
+            f"{name} is over {limit}. " + advice,
         )
     if size == 0:
         message = (
@@ -816,6 +901,8 @@ def read_predictions(  # noqa: C901 - one check after another, each with its own
         )
         raise InvalidPredictions(message, message)
 
+    if len(frame) >= _rows_read(n_test):
+        _refuse_extra_rows(frame[id_column], solution.index, name, id_column)
     if order is None:
         order = _match_ids(frame[id_column], solution.index, name, id_column)
     result = frame[target_columns].take(order)

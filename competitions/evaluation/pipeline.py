@@ -39,7 +39,12 @@ from competitions.services.runtime_images import code_limits
 from sandbox import runtime_images
 from scoring.metrics import Metric, MetricError
 from scoring.scorer import Scores, score_predictions
-from scoring.validation import InvalidPredictions, read_predictions, read_solution
+from scoring.validation import (
+    InvalidPredictions,
+    predictions_max_bytes,
+    read_predictions,
+    read_solution,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -420,6 +425,26 @@ def _score(
     submission: Submission, solution_path: Path, predictions_path: Path, usage: dict[str, Any]
 ) -> None:
     competition = submission.competition
+    metric = competition_metric(competition)
+    additional = competition_additional_metrics(competition)
+    solution = read_solution(
+        solution_path,
+        id_column=competition.id_column,
+        target_columns=competition.target_columns,
+        metric=metric,
+    )
+    oversized = _oversized(competition, solution, predictions_path, metric)
+    if oversized is not None:
+        # Larger than any valid file for these rows: never parsed, never kept (a rescore
+        # could not find it valid either), so the worker's disk holds no 250 MB files.
+        _fail(
+            submission.pk,
+            Kind.INVALID_PREDICTIONS,
+            oversized.message,
+            failure_safe_message=oversized.safe,
+            **usage,
+        )
+        return
     # Keep the predictions, valid or not: a rescore after a solution fix never reruns a
     # container, and may find that "invalid" predictions were right all along.
     with predictions_path.open("rb") as fh:
@@ -430,14 +455,6 @@ def _score(
         # which tells the organizer's pages whether these scores are stale.
         with solution_path.open("rb") as fh:
             usage["scored_solution_sha256"] = file_sha256(fh)[0]
-    metric = competition_metric(competition)
-    additional = competition_additional_metrics(competition)
-    solution = read_solution(
-        solution_path,
-        id_column=competition.id_column,
-        target_columns=competition.target_columns,
-        metric=metric,
-    )
     if submission.is_debug:
         # A debug run is no oracle: its predictions are checked in full (their format,
         # ids and values), never scored against the hidden labels of its sample.
@@ -511,6 +528,33 @@ class Rejected:
 
     message: str
     safe: str
+
+
+def _oversized(
+    competition: Competition, solution: Any, predictions_path: Path, metric: Metric
+) -> Rejected | None:
+    """Why a run's predictions file is too large to be valid (before it is kept), or None."""
+    size = predictions_path.stat().st_size
+    bound = predictions_max_bytes(
+        solution=solution,
+        id_column=competition.id_column,
+        target_columns=competition.target_columns,
+        metric=metric,
+    )
+    if size <= bound:
+        return None
+    try:
+        # The validator's own refusal, so the messages are those of every other path.
+        read_predictions(
+            predictions_path,
+            solution=solution,
+            id_column=competition.id_column,
+            target_columns=competition.target_columns,
+            metric=metric,
+        )
+    except InvalidPredictions as exc:
+        return Rejected(exc.message, exc.safe)
+    raise AssertionError("read_predictions accepted a file over predictions_max_bytes")
 
 
 def check_kept_predictions(

@@ -254,13 +254,33 @@ def test_corrupt_layer_is_rejected_by_the_engine_as_invalid_image(
     tag = tiny_image_factory("podium-test/tiny-corrupt", cmd=["/hello"])
     saved = save_image(tag, tmp_path / "image.tar")
     client.images.remove(tag)
+    # A well-formed tar, so the validator reads it, whose content is not the layer the
+    # configuration names by digest: only the engine can tell.
+    other = io.BytesIO()
+    with tarfile.open(fileobj=other, mode="w") as layer:
+        info = tarfile.TarInfo("other")
+        info.size = 5
+        layer.addfile(info, io.BytesIO(b"other"))
     members = [
-        (member, b"garbage" * 100 if member.name.endswith("layer.tar") else data)
+        (member, other.getvalue() if member.name.endswith("layer.tar") else data)
         for member, data in _members(saved)
     ]
     archive = _write(tmp_path / "corrupt.tar", members)
 
     with pytest.raises(InvalidImage, match="could not load the image"):
+        sandbox.load_image(client, archive, max_size_bytes=GB)
+
+
+def test_layer_that_is_not_a_tar_is_refused_before_loading(
+    client: docker.DockerClient, tiny_archive: Path, tmp_path: Path
+) -> None:
+    members = [
+        (member, b"garbage" * 100 if member.name.endswith("layer.tar") else data)
+        for member, data in _members(tiny_archive)
+    ]
+    archive = _write(tmp_path / "corrupt.tar", members)
+
+    with pytest.raises(InvalidImage, match=r"layer '[0-9a-f]+/layer.tar' is not a tar archive"):
         sandbox.load_image(client, archive, max_size_bytes=GB)
 
 

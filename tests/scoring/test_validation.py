@@ -208,11 +208,22 @@ def test_a_repeated_column_is_rejected(tmp_path, solution):
 
 
 def test_duplicated_ids_are_rejected_with_the_first_few_named(tmp_path, solution):
-    content = "id,label\n" + _rows(range(1, 11)) + _rows([3, 3, 7, 1, 2, 4, 5])
+    content = "id,label\n" + _rows([1, 2, 3, 3, 7, 7, 1, 2, 4, 4])
     message = _invalid(tmp_path, content, solution)
     assert message == (
-        "predictions.csv has 6 duplicated id(s) (first: 3, 7, 1, 2, 4). "
+        "predictions.csv has 5 duplicated id(s) (first: 3, 7, 1, 2, 4). "
         "Write exactly one row per id."
+    )
+
+
+def test_rows_past_twice_the_expected_ones_are_not_read(tmp_path, solution):
+    """Parsing stops after 2 x 10 + 100 rows: the unclosed quote after them is never
+    reached, and the message says which rows it is about."""
+    content = "id,label\n" + _rows(range(1, 11)) + _rows([3] * 5000) + '"unclosed,\n'
+    message = _invalid(tmp_path, content, solution)
+    assert message == (
+        "predictions.csv has 1 duplicated id(s) (first: 3). Write exactly one row per id. "
+        "Only its first 120 data rows were read: it has more rows than the 10 test ids."
     )
 
 

@@ -19,6 +19,8 @@ from scoring.validation import InvalidPredictions, read_predictions, read_soluti
 
 N_TEST = 10
 HIDDEN = 5151614  # the tester's number: what a run would smuggle out
+# A number a run chooses that fits in a file under the size bound (1 MiB for 10 rows).
+CHOSEN = 1_000_003
 SOLUTION = "id,label,Usage\n" + "".join(f"{i},{i % 2},Public\n" for i in range(1, N_TEST + 1))
 VALID_ROWS = "".join(f"{i},1\n" for i in range(1, N_TEST + 1))
 # Numbers the advice itself holds ("0.25 or 3", "'007' is not '7'", the header "id,label").
@@ -26,12 +28,19 @@ ADVICE_NUMBERS = {25, 3, 7, 0}
 
 
 def _hostile_cases() -> list[tuple[str, bytes, str]]:
-    many = 2000  # columns or rows beyond the expected ones; enough to be far out of bounds
+    many = 2000  # columns beyond the expected ones; enough to be far out of bounds
+    # Rows are read up to 2 x 10 + 100 (scoring.validation._rows_read): errors further
+    # down are never reached, so the hostile rows below sit within that, past row 11.
     return [
         (
             "not UTF-8 after v blank lines",
-            b"id,label\n" + b"\n" * HIDDEN + b"\xff\n",
+            b"id,label\n" + b"\n" * CHOSEN + b"\xff\n",
             "first invalid byte on a line after the last expected row",
+        ),
+        (
+            "not UTF-8 after the tester's blank lines, over the size bound",
+            b"id,label\n" + b"\n" * HIDDEN + b"\xff\n",
+            "is over the most that 10 rows of predictions can take",
         ),
         (
             "a column repeated far to the right",
@@ -40,19 +49,19 @@ def _hostile_cases() -> list[tuple[str, bytes, str]]:
         ),
         (
             "a non-number far down",
-            ("id,label\n" + VALID_ROWS * 300 + "11,x\n").encode(),
+            ("id,label\n" + VALID_ROWS * 5 + "11,x\n").encode(),
             "a data row after the last expected one (data row 10): the value in column "
             "'label' is not a number",
         ),
         (
             "an empty id far down",
-            ("id,label\n" + VALID_ROWS * 300 + ",1\n").encode(),
+            ("id,label\n" + VALID_ROWS * 5 + ",1\n").encode(),
             "a data row after the last expected one (data row 10): the 'id' is empty",
         ),
         (
             "a duplicated id far down",
             (
-                "id,label\n" + "".join(f"x{i},1\n" for i in range(many)) + "x0,1\n" + VALID_ROWS
+                "id,label\n" + "".join(f"x{i},1\n" for i in range(100)) + "x0,1\n" + VALID_ROWS
             ).encode(),
             "a data row after the last expected one (data row 10): the id repeats",
         ),
@@ -87,7 +96,7 @@ def test_a_hostile_position_is_not_told_in_the_safe_message(
 def test_the_exact_line_is_kept_in_the_detailed_message(tmp_path: Path) -> None:
     (tmp_path / "solution.csv").write_text(SOLUTION)
     solution = read_solution(tmp_path / "solution.csv", id_column="id", target_columns=["label"])
-    (tmp_path / "predictions.csv").write_bytes(b"id,label\n" + b"\n" * HIDDEN + b"\xff\n")
+    (tmp_path / "predictions.csv").write_bytes(b"id,label\n" + b"\n" * CHOSEN + b"\xff\n")
     with pytest.raises(InvalidPredictions) as caught:
         read_predictions(
             tmp_path / "predictions.csv",
@@ -95,8 +104,8 @@ def test_the_exact_line_is_kept_in_the_detailed_message(tmp_path: Path) -> None:
             id_column="id",
             target_columns=["label"],
         )
-    assert f"line {HIDDEN + 2}" in caught.value.message
-    assert str(HIDDEN + 2) not in caught.value.safe
+    assert f"line {CHOSEN + 2}" in caught.value.message
+    assert str(CHOSEN + 2) not in caught.value.safe
 
 
 @pytest.mark.parametrize(
