@@ -72,7 +72,7 @@ from competitions.services.teams import (
     team_rename,
 )
 from competitions.templatetags import charts
-from podium import throttling
+from podium import numbers, throttling
 from podium.clients import client_address
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedHttpRequest
@@ -293,8 +293,7 @@ def _leaderboard_context(
     page_size: int = leaderboards.PAGE_SIZE,
 ) -> dict[str, Any]:
     kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
-    raw_page = request.GET.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page = numbers.page_number(request.GET.get("page"))
     board = None
     team = selectors.team_for_user(user=request.user, competition=competition)
     try:
