@@ -184,6 +184,11 @@ elif PODIUM_STORAGE != "local":
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(PODIUM_HOME / "tmp")
 FILE_UPLOAD_PERMISSIONS = 0o640
+# Django's own handlers with the client's file name bounded (a long one was a 500).
+FILE_UPLOAD_HANDLERS = [
+    "podium.uploadhandlers.BoundedNameMemoryFileUploadHandler",
+    "podium.uploadhandlers.BoundedNameTemporaryFileUploadHandler",
+]
 
 # --- Accounts and transport (issue 10) ------------------------------------------------------
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the
