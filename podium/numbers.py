@@ -10,6 +10,7 @@ Here a number is 1 to 18 ASCII digits, bounded by the caller's range.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rest_framework import serializers
 
@@ -53,7 +54,7 @@ class WholeNumberField(serializers.IntegerField):
     """DRF's IntegerField, which takes a string only as 1-18 ASCII digits (IntegerField
     itself takes '١٢' as 12, and ' 1', '+1', '1.0'); a JSON number passes as before."""
 
-    def to_internal_value(self, data: object) -> int:
+    def to_internal_value(self, data: Any) -> int:
         if isinstance(data, str) and not _DIGITS.fullmatch(data):
             self.fail("invalid")
         return super().to_internal_value(data)
