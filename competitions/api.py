@@ -54,7 +54,7 @@ from competitions.services import accounts as accounts_services
 from competitions.services import submissions as submissions_services
 from competitions.services import teams as teams_services
 from competitions.services.submit import submission_rerun, submission_submit
-from podium.errors import ApplicationError
+from podium import numbers
 from podium.http import AuthenticatedRequest
 from uploads.services import upload_request_length_check
 
@@ -457,12 +457,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ApplicationError(
-            f"{name} must be a whole number; got {raw!r}.", {"code": "bad_page"}
-        ) from exc
+    return numbers.whole_number(raw, name=name, minimum=1, maximum=10**9)
 
 
 def _when(value: dt.datetime, zone: dt.tzinfo) -> str:

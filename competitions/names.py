@@ -15,6 +15,14 @@ every Default_Ignorable_Code_Point of Unicode's DerivedCoreProperties (Hangul fi
 U+115F, U+1160, U+3164, U+FFA0, variation selectors, U+034F, U+180B-U+180F, ...), which
 several have category Lo or Mn and so pass a category check. The property comes from the
 `regex` package (kept current with each Unicode release), not from a home-made table.
+Unicode has no property for the few other characters fonts draw as blank (U+2800 BRAILLE
+PATTERN BLANK, U+1D159 MUSICAL SYMBOL NULL NOTEHEAD, ...): BLANK_LOOKING names them, found
+by searching the Unicode names for BLANK, FILLER, NULL and SPACE outside the categories and
+the property above (spaces themselves become one U+0020 by NFKC and the joining of runs).
+
+A character carries at most MAX_MARKS_PER_BASE combining marks (categories Mn, Me, after
+NFKC composed what it can): enough for Vietnamese, Thai or pointed Hebrew, while "e" with
+98 combining accents smears over the rows above and below it on a leaderboard.
 
 The skeleton comes from Unicode's own confusables.txt (UTS #39, version 13.0.0, shipped
 in competitions/data/). No maintained PyPI library exposes TR39 skeletons without a C
@@ -40,6 +48,18 @@ REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 # Case pairs joined below this code point (see _classes): the Basic Multilingual Plane.
 CASE_CLASSES_BELOW = 0x10000
 DEFAULT_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+# Drawn as blank but neither ignorable nor a space (see the module's docstring). The Hangul
+# fillers are Default_Ignorable already and are listed so that this set reads complete.
+BLANK_LOOKING = frozenset(
+    "\u115f\u1160\u3164\uffa0"  # Hangul choseong/jungseong/compatibility/halfwidth fillers
+    "\u2800"  # braille pattern blank
+    "\u303f"  # ideographic half fill space
+    "\U00016fe4"  # Khitan small script filler
+    "\U0001d159"  # musical symbol null notehead
+    "\U0001da7f\U0001da80"  # SignWriting wallplane and floorplane spaces
+)
+MARK_CATEGORIES = {"Mn", "Me"}
+MAX_MARKS_PER_BASE = 3
 
 
 def _invisible(char: str) -> bool:
@@ -69,14 +89,30 @@ def _describe(char: str) -> str:
 
 
 def name_check_visible(text: str, *, what: str = "A name") -> None:
-    """Raise InvalidName (a ValueError) naming the first invisible or control character of
-    `text` (see REFUSED_CATEGORIES and DEFAULT_IGNORABLE), checked before and after NFKC
-    (U+3164 HANGUL FILLER becomes U+1160, which is ignorable too)."""
-    for char in text + unicodedata.normalize("NFKC", text):
-        if _invisible(char):
+    """Raise InvalidName (a ValueError) naming the first invisible, blank-looking or
+    control character of `text` (see REFUSED_CATEGORIES, DEFAULT_IGNORABLE and
+    BLANK_LOOKING), checked before and after NFKC (U+3164 HANGUL FILLER becomes U+1160,
+    which is ignorable too), or the first character carrying more than
+    MAX_MARKS_PER_BASE combining marks after NFKC."""
+    composed = unicodedata.normalize("NFKC", text)
+    for char in text + composed:
+        # BLANK_LOOKING is refused here only: name_key stays as the stored keys were made.
+        if _invisible(char) or char in BLANK_LOOKING:
             raise InvalidName(
-                f"{what} cannot contain invisible or control characters; this one has "
-                f"{_describe(char)}."
+                f"{what} cannot contain invisible, blank-looking or control characters; this "
+                f"one has {_describe(char)}."
+            )
+    base, marks = "", 0
+    for char in composed:
+        if unicodedata.category(char) not in MARK_CATEGORIES:
+            base, marks = char, 0
+            continue
+        marks += 1
+        if marks > MAX_MARKS_PER_BASE:
+            shown = f"{base!r}" if base else "the start"
+            raise InvalidName(
+                f"{what} may put at most {MAX_MARKS_PER_BASE} accents (combining marks) on "
+                f"one character; this one puts more on {shown}."
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
@@ -21,8 +22,20 @@ from podium.http import AuthenticatedHttpRequest
 
 def runtime_image_download(request: HttpRequest, slug: str, pk: int) -> HttpResponseBase:
     """The ``docker save`` archive of a runtime image the competition allows: streamed,
-    resumable (Range), made once per image id; 503 while it is being made."""
+    resumable (Range), made once per image id; 503 while it is being made.
+
+    Only for those who may download the competition's data (members who accepted its
+    rules, organizers): an archive is hundreds of MB to send, and one not made yet costs
+    the scoring worker a `docker save`. Anonymous: redirect to sign in; others: 403."""
     competition = selectors.competition_get(slug=slug, user=request.user)
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not selectors.data_download_allowed(user=request.user, competition=competition):
+        return HttpResponse(
+            f"Join {competition.title} (accept its rules) to download its runtime images.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     runtime_image = competition.runtime_images.filter(pk=pk).first()
     if runtime_image is None:
         raise Http404("No such runtime image in this competition.")

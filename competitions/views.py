@@ -73,7 +73,7 @@ from competitions.services.teams import (
     team_rename,
 )
 from competitions.templatetags import charts
-from podium import throttling
+from podium import numbers, throttling
 from podium.clients import client_address
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedHttpRequest
@@ -296,8 +296,7 @@ def _leaderboard_context(
 ) -> dict[str, Any]:
     """The board's page for the template; ``team`` is the reader's (None: none)."""
     kind = kind or request.GET.get("kind", leaderboards.LeaderboardKind.PUBLIC)
-    raw_page = request.GET.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    page = numbers.page_number(request.GET.get("page"))
     board = None
     try:
         board = leaderboards.leaderboard_page_for_user(

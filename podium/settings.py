@@ -187,6 +187,11 @@ FILE_UPLOAD_TEMP_DIR = str(PODIUM_HOME / "tmp")
 # whatever the process's umask: no other user of the host reads them (podium.permissions).
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+# Django's own handlers with the client's file name bounded (a long one was a 500).
+FILE_UPLOAD_HANDLERS = [
+    "podium.uploadhandlers.BoundedNameMemoryFileUploadHandler",
+    "podium.uploadhandlers.BoundedNameTemporaryFileUploadHandler",
+]
 
 # --- Accounts and transport (issue 10) ------------------------------------------------------
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none; the

@@ -43,6 +43,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from competitions.selectors import competition_get
+from podium import numbers
 from podium.errors import ApplicationError
 from podium.http import AuthenticatedRequest
 from uploads.models import Upload
@@ -130,7 +131,7 @@ def _tus_options() -> Response:
 
 class UploadCreateSerializer(serializers.Serializer):
     filename = serializers.CharField(max_length=1000)
-    size = serializers.IntegerField(min_value=1)
+    size = numbers.WholeNumberField(min_value=1, max_value=numbers.LARGEST)
     competition = serializers.SlugField()
 
 
@@ -143,14 +144,9 @@ class UploadSerializer(serializers.Serializer):
 
 
 def _int_header(request: Request, name: str) -> int:
-    raw = request.headers.get(name, "")
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ApplicationError(f"Send the {name} header as a whole number of bytes.") from exc
-    if value < 0:
-        raise ApplicationError(f"{name} must not be negative.")
-    return value
+    """A header that holds a number of bytes; ApplicationError (400) naming the header when
+    it is missing, not ASCII digits or over 18 digits."""
+    return numbers.whole_number(request.headers.get(name), name=f"The {name} header (bytes)")
 
 
 class UploadCreateApi(APIView):

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from competitions.models import Competition, Submission, TeamMembership
 from competitions.services.submissions import image_size_check
+from podium import numbers
 from podium.errors import ApplicationError
 from podium.units import format_size
 from uploads.models import Upload
@@ -121,8 +122,8 @@ def upload_request_length_check(*, competition: Competition, content_length: str
     MULTIPART_OVERHEAD.
     """
     try:
-        length = int(content_length or "")
-    except ValueError:
+        length = numbers.whole_number(content_length, name="Content-Length")
+    except ApplicationError:
         length = -1
     if length < 0:
         raise ApplicationError(

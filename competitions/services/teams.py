@@ -9,7 +9,12 @@ Rules (Kaggle's, simplified where said):
   their team and has made no submission that counts; a participant who has submitted
   comes in through a merge of the two teams instead, which keeps every submission;
 - a merge requires the merged team's counted submissions to fit within the daily limit
-  times the UTC days since the start (and the total limit, if any).
+  times the UTC days since the start (and the total limit, if any);
+- every move of submissions into a team (accepting an invitation, a merge) is refused
+  when the receiving team would then be over any per-team limit: members, runs queued or
+  running at once, today's submissions, today's debug runs, final selections
+  (`_require_move_fits`, checked with both teams' rows locked, so that a submission
+  created at the same moment is either counted or waits for the move).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from competitions.services.common import (
     require_organizer,
 )
 from competitions.services.notifications import notification_invitation
-from competitions.services.submissions import counted_filter
+from competitions.services.submissions import counted_filter, submission_quota
 from podium import throttling
 from podium.errors import ApplicationError
 from podium.units import format_duration
@@ -170,6 +175,54 @@ def _require_room(team: Team, extra: int) -> None:
         )
 
 
+def _require_move_fits(source: Team, target: Team) -> None:
+    """Refuse moving every member and submission of `source` into `target` when `target`
+    would then be over a per-team limit of their competition.
+
+    Call with both team rows locked (select_for_update): submission_create locks its
+    team's row too, so a run submitted meanwhile is counted here. Raises ApplicationError
+    (codes `team_full`, `move_concurrent_limit`, `move_daily_limit`,
+    `move_debug_daily_limit`, `move_selection_limit`) naming both teams, the count, the
+    limit and what to do."""
+    competition = target.competition
+    _require_room(target, _size(source))
+    theirs, ours = submission_quota(team=source), submission_quota(team=target)
+    together = f"Together, {source.name} and {target.name}"
+    running = theirs["running"] + ours["running"]
+    max_concurrent = ours["max_concurrent"]
+    if max_concurrent is not None and running > max_concurrent:
+        raise ApplicationError(
+            f"{together} have {running} submissions queued or running; a team of "
+            f"{competition.title} may have at most {max_concurrent} at once. Wait for runs to "
+            "finish or cancel some, then try again.",
+            {"code": "move_concurrent_limit"},
+        )
+    used = theirs["used"] + ours["used"]
+    if used > ours["limit"]:
+        raise ApplicationError(
+            f"{together} have made {used} submissions that count today (UTC day); a team of "
+            f"{competition.title} may make at most {ours['limit']} a day. Try again after "
+            f"{ours['resets_at']:%Y-%m-%d %H:%M} UTC.",
+            {"code": "move_daily_limit"},
+        )
+    debug_used = theirs["debug_used"] + ours["debug_used"]
+    if debug_used > ours["debug_limit"]:
+        raise ApplicationError(
+            f"{together} have made {debug_used} debug runs today (UTC day); a team of "
+            f"{competition.title} may make at most {ours['debug_limit']} a day. Try again "
+            f"after {ours['resets_at']:%Y-%m-%d %H:%M} UTC.",
+            {"code": "move_debug_daily_limit"},
+        )
+    selected = Submission.objects.filter(team__in=[source, target], is_selected=True).count()
+    if selected > competition.final_selections:
+        raise ApplicationError(
+            f"{together} have chosen {selected} final submissions; a team of "
+            f"{competition.title} may choose at most {competition.final_selections}. "
+            "Unselect some first, so that no final choice is dropped without asking.",
+            {"code": "move_selection_limit"},
+        )
+
+
 @transaction.atomic
 def team_invite(*, user: User, team: Team, invitee_username: str) -> TeamInvitation:
     """Invite a participant (by username) into the user's team."""
@@ -243,8 +296,8 @@ def team_invitation_respond(
             "Only the invited participant can answer this invitation.", {"code": "not_invitee"}
         )
     _require_pending(invitation.status, "invitation")
-    team = Team.objects.select_for_update().get(pk=invitation.team_id)
-    competition = invitation.team.competition
+    team = Team.objects.select_for_update().select_related("competition").get(pk=invitation.team_id)
+    competition = team.competition
     invitation.responded_at = timezone.now()
     if not accept:
         invitation.status = TeamInvitation.Status.DECLINED
@@ -253,11 +306,12 @@ def team_invitation_respond(
     _require_before_merger_deadline(competition, "join another team")
     if problem := _invitee_problem(competition, user, team):
         raise ApplicationError(problem, {"code": "cannot_join"})
-    _require_room(team, 1)
-    membership = TeamMembership.objects.select_related("team").get(
-        competition=competition, user=user
+    membership = TeamMembership.objects.get(competition=competition, user=user)
+    # Lock the invitee's team as well: its runs (debug runs, runs still queued) move too.
+    old_team = (
+        Team.objects.select_for_update().select_related("competition").get(pk=membership.team_id)
     )
-    old_team = membership.team
+    _require_move_fits(old_team, team)
     # Uncounted runs (cancelled, debug, platform errors) follow their author.
     Submission.objects.filter(team=old_team).update(team=team, is_selected=False)
     membership.team = team
@@ -306,7 +360,7 @@ def _check_merge(source: Team, target: Team) -> None:
     _require_before_merger_deadline(competition, "merge teams")
     if source.competition_id != target.competition_id:
         raise ApplicationError("Teams of different competitions cannot merge.")
-    _require_room(target, _size(source))
+    _require_move_fits(source, target)
     counts = dict(
         Submission.objects.filter(Q(team__in=[source, target]) & counted_filter(competition))
         .values_list("team_id")
@@ -379,16 +433,9 @@ def team_merge_respond(
         request.status = TeamMergeRequest.Status.DECLINED
         request.save(update_fields=["status", "responded_at"])
         return request
-    Team.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).count()
+    # Both rows locked in one order (pk) before anything is counted; see _require_move_fits.
+    list(Team.objects.select_for_update().filter(pk__in=[source.pk, target.pk]).order_by("pk"))
     _check_merge(source, target)
-    # Keep the target's final selections; the source's fit in what is left.
-    room = target.competition.final_selections - target.submissions.filter(is_selected=True).count()
-    keep = list(
-        source.submissions.filter(is_selected=True)
-        .order_by("created_at")
-        .values_list("pk", flat=True)[: max(0, room)]
-    )
-    source.submissions.filter(is_selected=True).exclude(pk__in=keep).update(is_selected=False)
     Submission.objects.filter(team=source).update(team=target)
     TeamMembership.objects.filter(team=source).update(team=target)
     request.status = TeamMergeRequest.Status.ACCEPTED

@@ -262,12 +262,17 @@ def test_merge_respects_the_size_cap(comp: Competition) -> None:
         team_merge_request(user=alice, team=a, target_team_name="bob")
 
 
-def test_merge_keeps_at_most_the_final_selections(comp: Competition) -> None:
+def test_merge_over_the_final_selections_asks_to_unselect_first(comp: Competition) -> None:
+    # A merge used to drop the requesting team's choices silently; now the teams choose.
     alice, a = joined(comp, "alice")
     bob, b = joined(comp, "bob")
     SubmissionFactory(team=a, created_at=START, is_selected=True)
     SubmissionFactory(team=b, created_at=START, is_selected=True)
-    SubmissionFactory(team=b, created_at=START, is_selected=True)
+    first = SubmissionFactory(team=b, created_at=START, is_selected=True)
+    with pytest.raises(ApplicationError, match="Unselect some first"):
+        team_merge_request(user=alice, team=a, target_team_name="bob")
+    first.is_selected = False
+    first.save(update_fields=["is_selected"])
     request = team_merge_request(user=alice, team=a, target_team_name="bob")
     team_merge_respond(user=bob, merge_request=request, accept=True)
     assert b.submissions.filter(is_selected=True).count() == 2

@@ -26,7 +26,9 @@ from competitions.names import (
     name_key,
     name_normalize,
 )
+from competitions.services.accounts import account_username_check
 from competitions.services.teams import competition_join, team_rename
+from podium.errors import ApplicationError
 from tests.api.apifixtures import token_client
 
 CASE_AND_CONFUSABLE = ["ALICE_H", "Alice_H", "aIice_h", "a1ice_h", "AL1CE_H", "al|ce_h"]
@@ -128,13 +130,16 @@ def test_a_username_with_an_invisible_character_is_refused_at_sign_up(
     response = signup(client, f"alice{char}_h")
 
     assert response.status_code == 200
-    assert "cannot contain invisible or control characters" in response.content.decode()
+    assert "cannot contain invisible, blank-looking or control characters" in (
+        response.content.decode()
+    )
     assert not User.objects.exists()
     assert signup(Client(), "alice_h").status_code == 302  # the plain name stays free
 
 
 @pytest.fixture
-def rivals(db: None):
+def rivals(db: None, settings):
+    settings.DEBUG = False  # the production pages
     competition = CompetitionFactory(title="Digits")
     alice = UserFactory(username="alice")
     team_rename(
@@ -144,7 +149,16 @@ def rivals(db: None):
     return competition, mallory, competition_join(user=mallory, competition=competition)
 
 
-HOSTILE_TEAM_NAMES = ["ALICE_H", "aIice_h", "alice\u115f_h", "alice\u3164_h", "alice\ufe0f_h"]
+HOSTILE_TEAM_NAMES = [
+    "ALICE_H",
+    "aIice_h",
+    "alice\u115f_h",
+    "alice\u3164_h",
+    "alice\ufe0f_h",
+    "alice_h\u2800",  # braille pattern blank
+    "alice\U0001d159_h",  # musical symbol null notehead
+    "e" + "\u0301" * 98,  # a smear over the rows above and below
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE_TEAM_NAMES)
@@ -159,7 +173,8 @@ def test_a_hostile_team_rename_is_refused_on_the_page(rivals, name: str) -> None
     assert (
         'class="error">Another team in Digits is already called &#x27;alice_h&#x27;' in page
         or "looks the same as the name of another team in Digits" in page
-        or 'class="error">A team name cannot contain invisible or control characters' in page
+        or 'class="error">A team name cannot contain invisible, blank-looking or control' in page
+        or 'class="error">A team name may put at most 3 accents' in page
     )
     team.refresh_from_db()
     assert team.name == "mallory"
@@ -206,3 +221,38 @@ def test_the_migration_recomputes_keys_and_keeps_legacy_look_alikes() -> None:
     # And nothing new may look like either.
     with pytest.raises(IntegrityError), transaction.atomic():
         Team.objects.create(competition=competition, name="aIice_h")
+
+
+BLANK_LOOKING_NAMED = {
+    "\u2800": "U+2800 BRAILLE PATTERN BLANK",
+    "\u303f": "U+303F IDEOGRAPHIC HALF FILL SPACE",
+    "\U00016fe4": "U+16FE4 KHITAN SMALL SCRIPT FILLER",
+    "\U0001d159": "U+1D159 MUSICAL SYMBOL NULL NOTEHEAD",
+}
+
+
+@pytest.mark.parametrize("char", list(BLANK_LOOKING_NAMED))
+def test_blank_looking_characters_are_refused_and_named(char: str) -> None:
+    with pytest.raises(InvalidName) as exc:
+        name_normalize(f"alice{char}", what="A team name")
+    assert str(exc.value) == (
+        "A team name cannot contain invisible, blank-looking or control characters; this one "
+        f"has {BLANK_LOOKING_NAMED[char]}."
+    )
+
+
+def test_combining_marks_are_bounded_per_character() -> None:
+    assert name_normalize("ve\u0323\u0302t") == "v\u1ec7t"  # Vietnamese: composed
+    assert len(name_normalize("\u05e9\u05bc\u05c1\u05b8")) == 4  # pointed Hebrew: 3 marks
+    assert len(name_normalize("a\u0301\u0302\u0303\u0304b")) == 5  # NFKC: á + 3 marks
+    for smear in ("e" + "\u0301" * 98, "a\u0301\u0302\u0303\u0304\u0306b", "\u0301" * 4):
+        with pytest.raises(InvalidName, match="at most 3 accents"):
+            name_normalize(smear, what="A team name")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["alice\u2800", "e" + "\u0301" * 98])
+def test_a_blank_or_smeared_username_is_refused(name: str) -> None:
+    with pytest.raises(ApplicationError) as exc:
+        account_username_check(username=name)
+    assert exc.value.extra["code"] == "invalid_name"

@@ -90,8 +90,9 @@ def test_a_competition_without_runtime_images_says_it_takes_images_only(client: 
     assert "Any <strong>linux/amd64</strong> image works" in text
 
 
-def test_the_archive_downloads_whole_and_resumes_with_range(member, client: Client) -> None:
-    whole = _download(client)  # anonymous: the competition is public
+def test_the_archive_downloads_whole_and_resumes_with_range(alice: Client) -> None:
+    client = alice
+    whole = _download(client)
     assert whole.status_code == 200
     assert b"".join(whole.streaming_content) == ARCHIVE
     assert whole["Accept-Ranges"] == "bytes"
@@ -115,15 +116,17 @@ def test_the_archive_downloads_whole_and_resumes_with_range(member, client: Clie
     assert past_the_end["Content-Range"] == f"bytes */{len(ARCHIVE)}"
 
 
-def test_only_the_competitions_own_runtime_images_download(member, client: Client) -> None:
+def test_only_the_competitions_own_runtime_images_download(alice: Client) -> None:
+    client = alice
     other = RuntimeImage.objects.create(name="podium-test/private:1")
     url = reverse("competitions:runtime_image_download", args=["digits", other.pk])
     assert client.get(url).status_code == 404
 
 
 def test_an_archive_not_made_yet_is_503_and_gets_made(
-    member, client: Client, monkeypatch: pytest.MonkeyPatch
+    alice: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    client = alice
     queued: list[bool] = []
     monkeypatch.setattr(
         "competitions.evaluation.tasks.refresh_runtime_images.delay", lambda: queued.append(True)
@@ -136,10 +139,35 @@ def test_an_archive_not_made_yet_is_503_and_gets_made(
     assert response["Retry-After"] == "120"
     assert "being prepared" in response.content.decode()
     assert queued == [True]
-    # A flood of anonymous downloads (each a 503) queues no second refresh.
-    anonymous = Client()
-    assert [_download(anonymous).status_code for _ in range(20)] == [503] * 20
+    # A flood of downloads (each a 503) queues no second refresh.
+    assert [_download(client).status_code for _ in range(20)] == [503] * 20
     assert queued == [True]
+
+
+def test_strangers_get_no_archive_and_make_the_worker_do_nothing(
+    member, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[bool] = []
+    monkeypatch.setattr(
+        "competitions.evaluation.tasks.refresh_runtime_images.delay", lambda: queued.append(True)
+    )
+    stranger = Client()  # signed in, but not in the competition
+    stranger.force_login(MembershipFactory(team__competition__slug="other").user)
+    for image_id in (IMAGE_ID, "sha256:" + "cd" * 32):  # archive made; not made yet
+        RuntimeImage.objects.filter(name="podium/python:3.11").update(image_id=image_id)
+        anonymous = _download(Client())
+        assert anonymous.status_code == 302
+        assert anonymous["Location"].startswith("/accounts/login/?next=/c/digits/runtime-images/")
+        refused = _download(stranger)
+        assert refused.status_code == 403
+        assert refused.content.decode() == (
+            f"Join {member.team.competition.title} (accept its rules) to download its "
+            "runtime images."
+        )
+    assert queued == []
+    page = Client().get(reverse("competitions:data", args=["digits"])).content.decode()
+    assert "join the competition (accept its rules) to download it" in page
+    assert "/runtime-images/" not in page
 
 
 def test_a_submission_runs_again_as_a_debug_run_from_its_page(alice: Client, member) -> None:
