@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("competitions", "0016_compute_host_tokens"),
+        ("competitions", "0017_standings_page"),
     ]
 
     operations = [
