@@ -67,6 +67,7 @@ from competitions.models import (  # noqa: E402
 )
 from competitions.names import name_key  # noqa: E402
 from competitions.standings import standings_rebuild  # noqa: E402
+from podium import warmup  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 PER_TEAM = 20
@@ -216,6 +217,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
+    warmup.warm()  # as podium/wsgi.py does when a web process boots
     user = User.objects.create_user("bench")
     competition = new_competition()
     client = Client()
