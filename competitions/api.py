@@ -457,7 +457,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    return numbers.whole_number(raw, name=name, minimum=1, maximum=10**9)
+    return numbers.whole_number(raw, name=name, minimum=1)
 
 
 def _when(value: dt.datetime, zone: dt.tzinfo) -> str:

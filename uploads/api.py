@@ -145,7 +145,7 @@ class UploadSerializer(serializers.Serializer):
 
 def _int_header(request: Request, name: str) -> int:
     """A header that holds a number of bytes; ApplicationError (400) naming the header when
-    it is missing, not ASCII digits or over 18 digits."""
+    it is missing, not ASCII digits or over 2**63 - 1."""
     return numbers.whole_number(request.headers.get(name), name=f"The {name} header (bytes)")
 
 

@@ -91,7 +91,9 @@ def test_a_bad_page_number_in_the_api_is_a_400_that_names_it(world, production) 
     answer = _client(world, "participant").get("/api/v1/competitions/digits/leaderboard/?page=²")
     assert answer.status_code == 400
     assert answer.json() == {
-        "detail": "page must be a whole number from 1 to 1000000000 (ASCII digits); got '²'.",
+        "detail": (
+            "page must be a whole number from 1 to 9223372036854775807 (ASCII digits); got '²'."
+        ),
         "code": "bad_number",
     }
 
