@@ -245,7 +245,20 @@ def submission_create(  # noqa: C901 - every rule a new submission must pass, in
     if debug and (why := debug_runs_available(competition=competition)):
         raise ApplicationError(why, {"code": "debug_unavailable"})
     # Serialise a team's submissions so that two uploads cannot both take the last slot.
-    team = Team.objects.select_for_update().select_related("competition").get(pk=membership.team_id)
+    team = (
+        Team.objects.select_for_update()
+        .select_related("competition")
+        .filter(pk=membership.team_id, memberships__user=user)
+        .first()
+    )
+    if team is None:
+        # A merge or an accepted invitation moved the participant (and deleted the old team)
+        # between reading the membership and taking the lock: nothing was stored.
+        raise ApplicationError(
+            "Your team changed while you submitted (a merge or an invitation was accepted). "
+            "Submit again: it goes to your new team.",
+            {"code": "team_changed"},
+        )
     quota = submission_quota(team=team, now=now)
     if debug:
         if not quota["debug_allowed"]:

@@ -296,7 +296,7 @@ def team_invitation_respond(
             "Only the invited participant can answer this invitation.", {"code": "not_invitee"}
         )
     _require_pending(invitation.status, "invitation")
-    team = Team.objects.select_for_update().select_related("competition").get(pk=invitation.team_id)
+    team = Team.objects.select_related("competition").get(pk=invitation.team_id)
     competition = team.competition
     invitation.responded_at = timezone.now()
     if not accept:
@@ -304,13 +304,25 @@ def team_invitation_respond(
         invitation.save(update_fields=["status", "responded_at"])
         return invitation
     _require_before_merger_deadline(competition, "join another team")
+    membership = TeamMembership.objects.get(competition=competition, user=user)
+    # Lock both teams (the invitee's runs move too) in one order, pk, as a merge does: two
+    # orders could deadlock an accepted invitation against an accepted merge.
+    locked = {
+        locked_team.pk: locked_team
+        for locked_team in Team.objects.select_for_update()
+        .select_related("competition")
+        .filter(pk__in=[team.pk, membership.team_id])
+        .order_by("pk")
+    }
+    if team.pk not in locked or membership.team_id not in locked:
+        raise ApplicationError(
+            "A team changed while you answered (a merge or another invitation was accepted): "
+            "reload the page and try again.",
+            {"code": "team_changed"},
+        )
+    team, old_team = locked[team.pk], locked[membership.team_id]
     if problem := _invitee_problem(competition, user, team):
         raise ApplicationError(problem, {"code": "cannot_join"})
-    membership = TeamMembership.objects.get(competition=competition, user=user)
-    # Lock the invitee's team as well: its runs (debug runs, runs still queued) move too.
-    old_team = (
-        Team.objects.select_for_update().select_related("competition").get(pk=membership.team_id)
-    )
     _require_move_fits(old_team, team)
     # Uncounted runs (cancelled, debug, platform errors) follow their author.
     Submission.objects.filter(team=old_team).update(team=team, is_selected=False)

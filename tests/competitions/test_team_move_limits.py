@@ -6,6 +6,7 @@ off, and two merges accepted at the same moment."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 from collections.abc import Iterator
 from unittest import mock
@@ -17,7 +18,7 @@ from django.test import Client
 from factories import CompetitionFactory, MembershipFactory, SubmissionFactory, UserFactory
 
 from competitions.models import Competition, Submission, Team, TeamMembership
-from competitions.services.submissions import submission_quota
+from competitions.services.submissions import submission_create, submission_quota
 from competitions.services.teams import (
     competition_join,
     team_invitation_respond,
@@ -221,3 +222,27 @@ def test_two_merges_accepted_at_once_cannot_both_fill_the_run_slots(clock: None)
 
     assert sorted(outcomes) == ["accepted", "move_concurrent_limit"]
     assert submission_quota(team=Team.objects.get(pk=d.pk))["running"] == 2
+
+
+@pytest.mark.django_db
+def test_a_submit_racing_a_merge_that_deleted_its_team_is_refused_clearly(
+    comp: Competition,
+) -> None:
+    """submission_create reads the membership, then locks the team: a merge accepted in
+    between (the old team deleted, the member moved) must give a clear error and store
+    nothing, not a server error (Team.DoesNotExist)."""
+    alice, team_a = joined(comp, "alice")
+    bob, team_b = joined(comp, "bob")
+    stale = TeamMembership.objects.get(user=alice, competition=comp)
+    request = team_merge_request(user=alice, team=team_a, target_team_name=team_b.name)
+    team_merge_respond(user=bob, merge_request=request, accept=True)
+    assert not Team.objects.filter(pk=team_a.pk).exists()
+
+    with (
+        mock.patch("competitions.services.submissions.membership_for", return_value=stale),
+        pytest.raises(ApplicationError) as refused,
+    ):
+        submission_create(user=alice, competition=comp, image=io.BytesIO(b"x" * 2048))
+    assert refused.value.extra["code"] == "team_changed"
+    assert "Submit again" in refused.value.message
+    assert not Submission.objects.filter(team__competition=comp).exists()
