@@ -543,18 +543,16 @@ def _oversized(
     )
     if size <= bound:
         return None
-    try:
-        # The validator's own refusal, so the messages are those of every other path.
-        read_predictions(
-            predictions_path,
-            solution=solution,
-            id_column=competition.id_column,
-            target_columns=competition.target_columns,
-            metric=metric,
-        )
-    except InvalidPredictions as exc:
-        return Rejected(exc.message, exc.safe)
-    raise AssertionError("read_predictions accepted a file over predictions_max_bytes")
+    # The validator's own refusal, so the messages are those of every other path.
+    rejected = check_kept_predictions(
+        competition=competition,
+        solution=solution,
+        predictions_path=predictions_path,
+        metric=metric,
+    )
+    if rejected is None:
+        raise AssertionError("read_predictions accepted a file over predictions_max_bytes")
+    return rejected
 
 
 def check_kept_predictions(
