@@ -57,9 +57,6 @@ LOG_MAX_SIZE = "10m"
 LOG_MAX_FILES = "2"
 _STATS_INTERVAL_SECONDS = 0.25
 _STATS_FIRST_SAMPLE_SECONDS = 0.05
-# Exit 137 is SIGKILL; when memory use was this close to the limit the kernel's OOM killer
-# is the likely sender even if the engine missed the OOM event.
-_OOM_USAGE_RATIO = 0.95
 _DISK_FULL_MARKERS = ("No space left on device", "File too large", "Disk quota exceeded")
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 # How often a run with a ``should_stop`` callback asks it whether to stop early.
@@ -494,7 +491,6 @@ def _classify(
     exit_code: int | None,
     oom_killed: bool,
     timed_out: bool,
-    peak_memory_bytes: int | None,
     limits: Limits,
     volume: OutputVolume,
     log_tail: str,
@@ -509,8 +505,7 @@ def _classify(
             limits=limits, volume=volume, log_tail=log_tail, output_dir=output_dir, tmp=tmp
         )
     memory = format_size(limits.memory_bytes)
-    near_limit = (peak_memory_bytes or 0) >= _OOM_USAGE_RATIO * limits.memory_bytes
-    if oom_killed or (exit_code == 137 and not timed_out and near_limit):
+    if oom_killed:
         return None, Failure(
             "memory_limit",
             f"Your run exceeded the memory limit ({memory}) and was killed. Reduce memory use "
@@ -719,7 +714,14 @@ def _run_container(
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise EngineError(f"The Docker engine failed during the run: {exc}") from exc
         state = container.attrs["State"]
-        oom_killed = bool(state.get("OOMKilled"))
+        # Exit 137 is SIGKILL. The platform's own kills are flagged (the time limit's
+        # timed_out, a cancel; an engine restart raised above), so any other comes from the
+        # kernel's OOM killer, whose event the engine can miss when it sees the exit first
+        # (a loaded host: a fast climb to the limit ended as a runtime error with a peak
+        # below it between two samples).
+        oom_killed = bool(state.get("OOMKilled")) or (
+            exit_code == 137 and not timed_out and not cancelled
+        )
         peak = sampler.peak_memory_bytes
         if oom_killed and exit_code != 0:
             # The kernel kills for memory only at the limit; samples between two reads miss
@@ -745,7 +747,6 @@ def _run_container(
             exit_code=exit_code,
             oom_killed=oom_killed,
             timed_out=timed_out,
-            peak_memory_bytes=sampler.peak_memory_bytes,
             limits=limits,
             volume=volume,
             log_tail=log_tail,

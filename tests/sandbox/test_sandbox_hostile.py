@@ -167,6 +167,22 @@ def test_sleeping_forever_is_stopped_by_sigterm(run_hostile: RunJob) -> None:
     assert result.exit_code == 0
 
 
+def test_a_sigkill_the_platform_did_not_send_is_judged_a_memory_kill(
+    run_hostile: RunJob,
+) -> None:
+    """The engine can miss the kernel's OOM event (it saw the exit first, on a loaded host):
+    exit 137 without the platform's own kill (time limit, cancel) is then the OOM killer's,
+    reported at the limit, not a runtime error with a peak below it. A run that kills
+    itself so is judged the same: its own fault either way."""
+    result = run_hostile("sigkill_self", memory_bytes=128 * MB)
+
+    assert result.exit_code == 137 and not result.timed_out
+    assert result.oom_killed
+    assert result.failure is not None and result.failure.kind == "memory_limit"
+    assert "memory limit (128 MB)" in result.failure.message
+    assert result.peak_memory_bytes == 128 * MB
+
+
 def test_ignoring_sigterm_gets_sigkill_after_the_grace_period(run_hostile: RunJob) -> None:
     result = run_hostile("ignore_sigterm", time_seconds=2, stop_grace_seconds=1)
 

@@ -17,14 +17,18 @@ def csp_violations(driver: object) -> list[str]:
 
 def page_text(b) -> str:  # type: ignore[no-untyped-def]
     """The page's text, read again when the page is replaced between finding <body> and
-    reading it (a navigation the test is waiting for)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    reading it, or has no <body> yet (a navigation the test is waiting for)."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        WebDriverException,
+    )
     from selenium.webdriver.common.by import By
 
     for _ in range(100):
         try:
             return str(b.find_element(By.TAG_NAME, "body").text)
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, NoSuchElementException):
             time.sleep(0.1)
         except WebDriverException as exc:
             if "does not belong to the document" not in str(exc):

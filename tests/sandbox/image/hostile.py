@@ -90,6 +90,12 @@ def sleep_forever():
         time.sleep(3600)
 
 
+def sigkill_self():
+    # What the kernel's OOM killer does, without the OOM event an engine may miss.
+    print("killing myself with SIGKILL", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def ignore_sigterm():
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("sleeping, deaf to SIGTERM", flush=True)
@@ -275,6 +281,7 @@ MODES = {
     "log_flood": log_flood,
     "sleep_forever": sleep_forever,
     "ignore_sigterm": ignore_sigterm,
+    "sigkill_self": sigkill_self,
     "cpu_hog": cpu_hog,
     "network": network,
     "snoop": snoop,
